@@ -1,0 +1,5 @@
+import sys
+
+from cooperate.cli import main
+
+sys.exit(main())

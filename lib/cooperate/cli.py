@@ -1,0 +1,79 @@
+"""The multi-call edge: pick the command from the program name or the first
+argument, run it, and turn a UserError into one line and an exit code."""
+
+import os
+import sys
+
+from . import __version__
+from .errors import UserError
+
+# command -> (module, one-line summary); modules are imported only when used,
+# because start-up time is a feature (cron, `watch`).
+COMMANDS = {
+    "run": ("cooperate.commands.run", "be a worker: claim pending entries, run them, record the outcome"),
+    "doe": ("cooperate.commands.doe", "write a list of commands from a template and values"),
+    "status": ("cooperate.commands.status", "show progress, running and failed entries of a list"),
+    "retry": ("cooperate.commands.retry", "make failed or chosen entries pending again"),
+}
+
+# program names (symlinks to the archive) -> command
+LINKS = {
+    "cooperate-run": "run",
+    "cooperate-doe": "doe",
+    "cooperate-status": "status",
+    "cooperate-retry": "retry",
+}
+
+PROGRAM = "cooperate"
+
+
+def usage():
+    width = max(len(c) for c in COMMANDS)
+    lines = [
+        "usage: %s COMMAND [ARGS...]" % PROGRAM,
+        "",
+        "Run a list of commands on every machine that shares its folder.",
+        "",
+        "commands:",
+    ]
+    lines += ["  %-*s  %s" % (width, c, s) for c, (_, s) in COMMANDS.items()]
+    lines += [
+        "",
+        "`%s COMMAND --help` explains each one. Symlinks named after a command"
+        % PROGRAM,
+        "(%s) run it directly." % ", ".join(sorted(LINKS)),
+    ]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    argv = sys.argv if argv is None else argv
+    name = os.path.basename(argv[0]) if argv else PROGRAM
+    args = list(argv[1:])
+    if name in LINKS:
+        command, prog = LINKS[name], name
+    else:
+        if not args or args[0] in ("-h", "--help"):
+            print(usage())
+            return 0
+        if args[0] == "--version":
+            print("%s %s" % (PROGRAM, __version__))
+            return 0
+        command = args.pop(0)
+        prog = "%s %s" % (PROGRAM, command)
+    if command not in COMMANDS:
+        print("%s: error: unknown command %r (one of: %s)"
+              % (PROGRAM, command, ", ".join(COMMANDS)), file=sys.stderr)
+        return 2
+    module = __import__(COMMANDS[command][0], fromlist=["main"])
+    try:
+        return module.main(args, prog)
+    except UserError as error:
+        print("%s: error: %s" % (prog, error), file=sys.stderr)
+        return error.code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # the reader went away (`status | head`): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
