@@ -1,0 +1,39 @@
+"""Presentation helpers shared by the commands (strings only, no printing)."""
+
+import signal
+import time
+
+
+def duration(seconds):
+    if seconds < 10:
+        return "%.1fs" % seconds
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return "%ds" % seconds
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return "%dm%02ds" % (minutes, seconds)
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return "%dh%02dm" % (hours, minutes)
+    return "%dd%02dh" % divmod(hours, 24)
+
+
+def exit_text(code):
+    """`exit 1`, or `killed by SIGKILL` for a negative (signal) code."""
+    if code is None:
+        return "no exit code"
+    if code < 0:
+        try:
+            return "killed by %s" % signal.Signals(-code).name
+        except ValueError:
+            return "killed by signal %d" % -code
+    return "exit %d" % code
+
+
+def clock(t=None):
+    return time.strftime("%H:%M:%S", time.localtime(t))
+
+
+def shorten(text, width):
+    return text if len(text) <= width else text[:width - 3] + "..."

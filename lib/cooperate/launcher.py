@@ -1,0 +1,165 @@
+"""The launcher: slots (processes and GPUs) and the runs' processes.
+
+GPU slots are shared by every worker of this user on this host: slot k of GPU
+g is an flock on a host-local file, so two workers started on one machine (by
+hand or by cron) never put more than K runs on a GPU. The run inherits the
+slot's descriptor, so the slot stays taken while the run lives, even if its
+worker was killed outright.
+
+Each run is started without a shell, in its own session and process group,
+so it can be stopped as a group: TERM, a grace period, then KILL.
+"""
+
+import fcntl
+import os
+import shlex
+import signal
+import subprocess
+import time
+
+from . import host
+from .errors import UserError
+
+
+class Slot:
+    def __init__(self, gpu=None, fd=None):
+        self.gpu = gpu
+        self.fd = fd
+
+
+def slot_dir():
+    base = os.environ.get("XDG_RUNTIME_DIR") or os.environ.get("TMPDIR") or "/tmp"
+    return os.path.join(base, "cooperate-%d" % os.getuid(), host.hostname())
+
+
+class Slots:
+    """At most `procs` runs in this worker; with `gpus`, at most `per_gpu[g]`
+    runs on GPU g among all workers on this host."""
+
+    def __init__(self, procs, gpus=None, per_gpu=None):
+        self.procs = procs
+        self.gpus = list(gpus or [])
+        self.per_gpu = dict(zip(self.gpus, per_gpu or [1] * len(self.gpus)))
+        self.held = []
+        self.next_gpu = 0
+        self.dir = None
+        if self.gpus:
+            self.dir = slot_dir()
+            try:
+                os.makedirs(self.dir, mode=0o700, exist_ok=True)
+            except OSError as error:
+                raise UserError("cannot create the GPU slot folder %s: %s"
+                                % (self.dir, error.strerror))
+
+    @property
+    def capacity(self):
+        if not self.gpus:
+            return self.procs
+        return min(self.procs, sum(self.per_gpu.values()))
+
+    def acquire(self):
+        """A free slot, or None when all are taken (here or by other workers)."""
+        if len(self.held) >= self.capacity:
+            return None
+        if not self.gpus:
+            slot = Slot()
+            self.held.append(slot)
+            return slot
+        n = len(self.gpus)
+        # start after the GPU used last, so runs started together spread out
+        for i in range(n):
+            gpu = self.gpus[(self.next_gpu + i) % n]
+            for k in range(self.per_gpu[gpu]):
+                path = os.path.join(self.dir, "gpu%s.%d" % (gpu, k))
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    os.close(fd)
+                    continue
+                self.next_gpu = (self.next_gpu + i + 1) % n
+                slot = Slot(gpu, fd)
+                self.held.append(slot)
+                return slot
+        return None
+
+    def release(self, slot):
+        self.held.remove(slot)
+        if slot.fd is not None:
+            os.close(slot.fd)
+
+
+def command_of(entry):
+    """(argv, cwd, env) of a list entry; strings are split like a shell
+    would split them, but never run by one."""
+    cwd, env = None, {}
+    if isinstance(entry, dict):
+        cwd, env, entry = entry.get("cwd"), entry.get("env", {}), entry["cmd"]
+    if isinstance(entry, str):
+        try:
+            entry = shlex.split(entry)
+        except ValueError as error:
+            raise UserError("cannot split the command %r: %s" % (entry, error))
+        if not entry:
+            raise UserError("empty command")
+    return entry, cwd, env
+
+
+class Run:
+    """A started attempt: its process, slot, and when it began."""
+
+    def __init__(self, claim, slot, process):
+        self.claim = claim
+        self.slot = slot
+        self.process = process
+        self.started = time.monotonic()
+        self.stopped_as = None
+
+
+def start(claim, slot, base_env, extra_env, detach=True):
+    """Start the claimed entry. Returns a Run, or raises OSError/UserError
+    when the program cannot be started (the caller records a failed run)."""
+    argv, cwd, env = command_of(claim.entry)
+    run_env = dict(base_env)
+    run_env.update(env)
+    run_env.update(extra_env)
+    if slot.gpu is not None:
+        run_env["CUDA_VISIBLE_DEVICES"] = str(slot.gpu)
+    if cwd is not None and not os.path.isdir(cwd):
+        raise FileNotFoundError(2, "no such working folder", cwd)
+    out = err = None
+    try:
+        if detach:
+            out = open(claim.out, "wb")
+            err = open(claim.err, "wb")
+        process = subprocess.Popen(
+            argv, cwd=cwd, env=run_env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+            start_new_session=True, pass_fds=() if slot.fd is None else (slot.fd,))
+    finally:
+        for f in (out, err):
+            if f is not None:
+                f.close()
+    return Run(claim, slot, process)
+
+
+def signal_group(run, signum):
+    try:
+        os.killpg(run.process.pid, signum)
+    except OSError:
+        pass
+
+
+def stop(runs, grace):
+    """Stop runs as process groups: TERM, up to `grace` seconds, then KILL
+    whatever is left of each group (children the run left behind too)."""
+    for run in runs:
+        signal_group(run, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for run in runs:
+        try:
+            run.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+    for run in runs:
+        signal_group(run, signal.SIGKILL)
+        run.process.wait()

@@ -1,0 +1,60 @@
+"""The queue lock: a whole-file portalocker (flock) lock with a bounded wait.
+
+The lock file is never renamed or deleted (locking a file that is then
+replaced loses the lock), and it is opened for appending because NFS needs a
+descriptor open for writing to take an exclusive lock. It is reopened for
+every hold, so a state folder removed under a worker is noticed. Waiting is
+bounded: a holder that froze, or an NFS server that stopped answering, makes
+the others fail with a message naming the lock file instead of hanging.
+"""
+
+import time
+
+from .errors import UserError
+
+# First retries come quickly (claims hold the lock for well under a
+# millisecond); later ones back off so many waiters do not spin.
+FIRST_POLL = 0.0002
+LAST_POLL = 0.05
+
+
+class QueueLock:
+    def __init__(self, path, timeout):
+        self.path = path
+        self.timeout = timeout
+        self.file = None
+
+    def __enter__(self):
+        import portalocker
+
+        try:
+            self.file = open(self.path, "a+")
+        except OSError as error:
+            raise UserError("cannot open the lock file %s: %s" % (self.path, error.strerror))
+        deadline = time.monotonic() + self.timeout
+        poll = FIRST_POLL
+        while True:
+            try:
+                portalocker.lock(self.file, portalocker.LOCK_EX | portalocker.LOCK_NB)
+                return self
+            except portalocker.AlreadyLocked:
+                if time.monotonic() >= deadline:
+                    self.file.close()
+                    raise UserError(
+                        "waited %g s for the lock %s: another worker holds it and does not "
+                        "let go (a frozen machine or an unreachable NFS server?). Nothing "
+                        "was changed. Once that machine is back or rebooted, or its NFS "
+                        "lock expired, run again; raise --lock-timeout to wait longer"
+                        % (self.timeout, self.path))
+                time.sleep(poll)
+                poll = min(poll * 2, LAST_POLL)
+            except portalocker.LockException as error:
+                self.file.close()
+                raise UserError("cannot lock %s: %s (is the filesystem mounted with locking "
+                                "enabled?)" % (self.path, error))
+
+    def __exit__(self, *exc):
+        # closing the descriptor releases the flock
+        self.file.close()
+        self.file = None
+
