@@ -163,7 +163,7 @@ def read_yaml(path):
     import yaml
 
     try:
-        with open(path, "r", encoding="utf-8") as handle:
+        with open(path, "r", encoding="utf-8-sig") as handle:
             text = handle.read()
     except (OSError, UnicodeDecodeError) as err:
         raise UserError("%s: cannot read: %s" % (path, getattr(err, "strerror", None) or err))
