@@ -109,6 +109,7 @@ class Worker:
     def _ended(self, claim, outcome, code, seconds, message=None):
         if outcome == FAILED:
             self.failed = True
+            self.no_more = self.no_more or self.stop_on_error
         self.ends.append((claim.id, claim.attempt, outcome, code))
         self.report("end", claim=claim, outcome=outcome, code=code, seconds=seconds,
                     message=message)
@@ -151,7 +152,6 @@ class Worker:
                 return False
             self.claimed += 1
             self._start(claim, slot)
-            self.no_more = self.no_more or (self.failed and self.stop_on_error)
         return True
 
     def run(self):
@@ -170,7 +170,6 @@ class Worker:
                 if self.ends:
                     queue.take(self.id, self.ends, claim=False)
                     self.ends = []
-                    self.no_more = self.no_more or (self.failed and self.stop_on_error)
                 if not self.running and (self.no_more or (drained and not self.wait)):
                     break
                 now = time.monotonic()

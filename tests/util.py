@@ -1,0 +1,72 @@
+"""Helpers for tests that run the real commands on real files."""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(TOP, "bin", "cooperate")
+
+
+def command(*args):
+    """argv that runs a toolkit command from this checkout."""
+    return [sys.executable, BIN] + [str(a) for a in args]
+
+
+def run(*args, cwd=None, input=None, timeout=120, env=None):
+    return subprocess.run(command(*args), cwd=cwd, input=input, capture_output=True,
+                          text=True, timeout=timeout, env=env)
+
+
+def start(*args, cwd=None, **kwargs):
+    return subprocess.Popen(command(*args), cwd=cwd, **kwargs)
+
+
+def wait_for(condition, timeout=30, what="condition"):
+    """Poll `condition` until it is true; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for %s" % what)
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
+
+
+def write_list(path, entries):
+    with open(path, "w") as f:
+        json.dump(entries, f)
+
+
+def status(path, *extra, cwd=None):
+    result = run("status", path, "--json", *extra, cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def journal(state_dir):
+    with open(os.path.join(state_dir, "journal")) as f:
+        return [json.loads(line) for line in f if line.endswith("\n")]
+
+
+def tree_digest(path):
+    """A digest of every file's name and bytes under `path` (or of one file)."""
+    h = hashlib.sha256()
+    if os.path.isfile(path):
+        with open(path, "rb") as f:
+            h.update(f.read())
+        return h.hexdigest()
+    for folder, dirs, files in sorted(os.walk(path)):
+        dirs.sort()
+        for name in sorted(files):
+            full = os.path.join(folder, name)
+            h.update(os.path.relpath(full, path).encode() + b"\0")
+            with open(full, "rb") as f:
+                h.update(f.read())
+    return h.hexdigest()
