@@ -1,0 +1,81 @@
+# cooperate: `make` builds build/vendor/ (the pinned PyYAML and portalocker,
+# used from a checkout) and the zipapp dist/cooperate.pyz. Real targets with
+# real dependencies: a second `make` does nothing. `make help` lists the rest.
+
+PYTHON ?= python3
+PREFIX ?= /usr/local
+DESTDIR ?=
+
+# `make install PREFIX=~` from a shell that leaves the ~ alone
+prefix := $(if $(filter ~ ~/%,$(PREFIX)),$(HOME)$(patsubst ~%,%,$(PREFIX)),$(PREFIX))
+bindir := $(DESTDIR)$(prefix)/bin
+
+ARCHIVE := dist/cooperate.pyz
+VENDOR := build/vendor/VENDORED.txt
+# The archive's inputs under lib/, from build.py itself. It also keeps
+# build/sources.list, rewritten only when that list changes, so that adding or
+# removing a file rebuilds the archive too.
+SOURCES := $(shell $(PYTHON) build.py --sources)
+
+.PHONY: all vendor install uninstall test demo bench clean distclean help
+
+all: $(ARCHIVE)
+
+vendor: $(VENDOR)
+
+# build.py leaves an up-to-date tree (and its stamp) alone: touch the stamp so
+# that make sees it newer than build.py
+$(VENDOR): build.py
+	$(PYTHON) build.py --vendor
+	@touch $@
+
+$(ARCHIVE): build.py $(VENDOR) build/sources.list $(SOURCES)
+	$(PYTHON) build.py
+
+# written by `build.py --sources` above, whenever make reads this file
+build/sources.list:
+
+# Copied under a temporary name and renamed over the old archive, so that
+# workers already running from it keep reading the file they opened.
+install: $(ARCHIVE)
+	install -d "$(bindir)"
+	install -m 0755 $(ARCHIVE) "$(bindir)/.cooperate.pyz.new"
+	mv -f "$(bindir)/.cooperate.pyz.new" "$(bindir)/cooperate.pyz"
+	@set -e; for name in $$($(PYTHON) build.py --links); do \
+		echo "ln -sfn cooperate.pyz $(bindir)/$$name"; \
+		ln -sfn cooperate.pyz "$(bindir)/$$name"; \
+	done
+
+uninstall:
+	@set -e; for name in $$($(PYTHON) build.py --links); do \
+		if [ -L "$(bindir)/$$name" ]; then echo "rm $(bindir)/$$name"; rm -f "$(bindir)/$$name"; fi; \
+	done
+	rm -f "$(bindir)/cooperate.pyz"
+
+test: all
+	$(PYTHON) -m pytest -q tests
+
+demo: all
+	sh examples/demo.sh
+
+bench: all
+	$(PYTHON) bench/run.py
+
+# keeps build/downloads/, so that the next build needs no network
+clean:
+	rm -rf dist build/vendor build/sources.list
+	find lib tests -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf build
+
+help:
+	@echo "make                  build/vendor/ and dist/cooperate.pyz (PYTHON=$(PYTHON))"
+	@echo "make install          dist/cooperate.pyz and its cooperate-* links into"
+	@echo "                      \$$(DESTDIR)\$$(PREFIX)/bin (PREFIX=$(PREFIX); PREFIX=~ works)"
+	@echo "make uninstall        remove them again"
+	@echo "make test             build, then $(PYTHON) -m pytest -q tests"
+	@echo "make demo             build, then sh examples/demo.sh"
+	@echo "make bench            build, then $(PYTHON) bench/run.py"
+	@echo "make clean            remove dist/ and build/ but for build/downloads/"
+	@echo "make distclean        remove build/downloads/ too (the next build fetches again)"
