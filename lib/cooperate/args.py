@@ -1,14 +1,27 @@
 """argparse, with usage errors as one line and shared option types."""
 
 import argparse
+import os
 
 from .errors import UserError
+
+
+class Formatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's formatter asks shutil for the terminal width, and importing
+    shutil costs more than the rest of a `status` call: ask os directly."""
+
+    def __init__(self, prog):
+        try:
+            width = os.get_terminal_size().columns
+        except OSError:
+            width = 80
+        super().__init__(prog, width=max(width - 2, 40))
 
 
 class Parser(argparse.ArgumentParser):
     def __init__(self, prog, description, epilog=None):
         super().__init__(prog=prog, description=description, epilog=epilog,
-                         formatter_class=argparse.RawDescriptionHelpFormatter)
+                         formatter_class=Formatter)
 
     def error(self, message):
         raise UserError("%s (see --help)" % message)

@@ -1,6 +1,5 @@
 """Presentation helpers shared by the commands (strings only, no printing)."""
 
-import signal
 import time
 
 
@@ -24,6 +23,8 @@ def exit_text(code):
     if code is None:
         return "no exit code"
     if code < 0:
+        import signal
+
         try:
             return "killed by %s" % signal.Signals(-code).name
         except ValueError:

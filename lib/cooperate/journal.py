@@ -49,21 +49,34 @@ def decode(data):
     return records, bad
 
 
-def read(path, offset=0):
-    """Records after byte `offset`, without the lock. Returns (records, new
-    offset, unreadable lines); a torn last line is left for later."""
+def read(path, offset=0, chunk=1 << 18):
+    """Records after byte `offset`, without the lock, in batches of about
+    `chunk` bytes (a long journal is never all in memory as records).
+    Yields (records, new offset, unreadable lines); a torn last line is
+    left for later."""
     try:
-        with open(path, "rb") as f:
-            if offset:
-                f.seek(offset)
-            data = f.read()
+        f = open(path, "rb")
     except FileNotFoundError:
-        return [], offset, 0
+        return
     except OSError as error:
         raise UserError("cannot read %s: %s" % (path, error.strerror))
-    end = data.rfind(b"\n") + 1
-    records, bad = decode(data[:end])
-    return records, offset + end, bad
+    with f:
+        f.seek(offset)
+        rest = b""
+        while True:
+            try:
+                data = f.read(chunk)
+            except OSError as error:
+                raise UserError("cannot read %s: %s" % (path, error.strerror))
+            if not data:
+                return
+            data = rest + data
+            end = data.rfind(b"\n") + 1
+            rest = data[end:]
+            if end:
+                records, bad = decode(data[:end])
+                offset += end
+                yield records, offset, bad
 
 
 def sync(path, offset, payload_fn):

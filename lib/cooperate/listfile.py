@@ -13,14 +13,16 @@ An entry whose first word is "executed" (how cooperate marked started
 entries) counts as done and never runs.
 """
 
-import hashlib
 import json
 import os
+from array import array
+from json.decoder import WHITESPACE
 
 from .errors import UserError
 
 OBJECT_KEYS = ("cmd", "cwd", "env", "name", "retries")
 ID_LENGTH = 12
+CACHE_VERSION = 2
 
 
 def entry_key(entry):
@@ -33,17 +35,57 @@ def entry_key(entry):
     return "o\0" + json.dumps(entry, sort_keys=True, separators=(",", ":"))
 
 
-def assign_ids(entries):
-    """Ids for a sequence of entries, in order."""
-    ids = []
-    seen = {}
-    sha1 = hashlib.sha1
-    for entry in entries:
-        digest = sha1(entry_key(entry).encode("utf-8", "surrogatepass")).hexdigest()[:ID_LENGTH]
-        n = seen.get(digest, 0)
-        seen[digest] = n + 1
-        ids.append("%s-%d" % (digest, n) if n else digest)
-    return ids
+def _digest(key, sha1=None):
+    if sha1 is None:
+        from hashlib import sha1
+    try:
+        data = key.encode()
+    except UnicodeEncodeError:
+        # JSON allows lone surrogates ("\ud800"); they still need an id
+        data = key.encode("utf-8", "surrogatepass")
+    return sha1(data).hexdigest()[:ID_LENGTH]
+
+
+class Ids:
+    """Entry ids in list order. The 12-digit digests are packed into one
+    string (100,000 ids as separate strings take 7 MB, packed 1.2 MB); the
+    ids of later copies of identical entries (x-1, x-2, ...) are kept aside."""
+
+    def __init__(self, packed, copies=None):
+        self.packed = packed
+        self.copies = copies or {}
+
+    @classmethod
+    def from_digests(cls, digests):
+        copies = {}
+        if len(set(digests)) != len(digests):
+            seen = {}
+            for i, digest in enumerate(digests):
+                n = seen.get(digest, 0)
+                seen[digest] = n + 1
+                if n:
+                    copies[i] = "%s-%d" % (digest, n)
+        return cls("".join(digests), copies)
+
+    def __len__(self):
+        return len(self.packed) // ID_LENGTH
+
+    def __getitem__(self, i):
+        if self.copies and i in self.copies:
+            return self.copies[i]
+        return self.packed[i * ID_LENGTH:(i + 1) * ID_LENGTH]
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def index(self, id_):
+        """Where an id is (a scan: for rare calls), or None."""
+        if "-" in id_:
+            return next((i for i, c in self.copies.items() if c == id_), None)
+        pos = self.packed.find(id_)
+        while pos >= 0 and pos % ID_LENGTH:
+            pos = self.packed.find(id_, pos + 1)
+        return None if pos < 0 or len(id_) != ID_LENGTH else pos // ID_LENGTH
 
 
 def _problem(entry):
@@ -98,19 +140,6 @@ def is_executed(entry):
     return entry.split(None, 1)[0] == "executed"
 
 
-def _line_of(text, index):
-    """1-based line where top-level element `index` starts (error path only)."""
-    decoder = json.JSONDecoder()
-    pos = text.index("[") + 1
-    for i in range(index + 1):
-        while text[pos] in " \t\r\n,":
-            pos += 1
-        if i == index:
-            return text.count("\n", 0, pos) + 1
-        pos = decoder.raw_decode(text, pos)[1]
-    return None
-
-
 def read_text(path):
     try:
         with open(path, "rb") as f:
@@ -127,64 +156,189 @@ def read_text(path):
         raise UserError("%s: not UTF-8 text (byte %d)" % (path, error.start))
 
 
-def parse(path, text):
-    """The validated entries of a list file's text."""
+def _whole_file_error(path, text):
+    """The error for a text that is not a JSON list, in json's own words."""
     try:
-        entries = json.loads(text)
+        value = json.loads(text)
     except ValueError as error:
-        raise UserError("%s:%d:%d: invalid JSON: %s" % (path, error.lineno, error.colno, error.msg))
-    if not isinstance(entries, list):
-        raise UserError("%s: the top level must be a JSON list of commands, not %s"
-                        % (path, _kind(entries)))
-    for i, entry in enumerate(entries):
-        problem = _problem(entry)
+        return UserError("%s:%d:%d: invalid JSON: %s" % (path, error.lineno, error.colno, error.msg))
+    return UserError("%s: the top level must be a JSON list of commands, not %s"
+                     % (path, _kind(value)))
+
+
+def scan(path, text):
+    """Validate a list's text and give each entry its id, one entry at a
+    time so that a large list is never held as Python objects all at once.
+    Returns (offsets of the entries in the text, ids, indexes of entries
+    marked executed)."""
+    from hashlib import sha1
+
+    decode = json.JSONDecoder().raw_decode
+    skip = WHITESPACE.match
+    offsets, digests, executed = array("q"), [], []
+    pos = skip(text, 0).end()
+    if not text.startswith("[", pos):
+        raise _whole_file_error(path, text)
+    pos = skip(text, pos + 1).end()
+    closed = text.startswith("]", pos)
+    while not closed:
+        try:
+            entry, end = decode(text, pos)
+        except ValueError:
+            raise _whole_file_error(path, text)
+        if type(entry) is list and entry:
+            # fast path for argv lists: join() rejects non-strings, and a
+            # word holding a NUL shows as one separator too many
+            try:
+                key = "a\0" + "\0".join(entry)
+            except TypeError:
+                key = None
+            problem = None if key and key.count("\0") == len(entry) and entry[0] else _problem(entry)
+        else:
+            problem = _problem(entry)
+            key = None if problem else entry_key(entry)
         if problem:
-            raise UserError("%s:%s: entry %d: %s" % (path, _line_of(text, i), i, problem))
-    return entries
+            raise UserError("%s:%d: entry %d: %s"
+                            % (path, text.count("\n", 0, pos) + 1, len(offsets), problem))
+        if is_executed(entry):
+            executed.append(len(offsets))
+        offsets.append(pos)
+        digests.append(_digest(key, sha1))
+        pos = skip(text, end).end()
+        if text.startswith(",", pos):
+            pos = skip(text, pos + 1).end()
+        elif text.startswith("]", pos):
+            closed = True
+        else:
+            raise _whole_file_error(path, text)
+    if skip(text, pos + 1).end() != len(text):
+        raise _whole_file_error(path, text)
+    return offsets, Ids.from_digests(digests), executed
+
+
+def parse(path, text):
+    """The validated entries of a list file's text, as Python objects."""
+    scan(path, text)
+    return json.loads(text)
 
 
 class CommandList:
-    """A list file and the ids of its entries, re-read when the file changes."""
+    """A list file and the ids of its entries, re-read when the file changes.
 
-    def __init__(self, path):
+    Writers keep each entry's offset and read an entry from the file when
+    they claim it (a list of 100,000 commands as Python objects would take
+    several times the memory; only a list with non-ASCII text is kept, as its
+    character offsets are not byte offsets). There is no id -> index map:
+    claims walk the list in order, and looking an id up is rare (retries,
+    interrupted runs).
+    With `cache`, the ids are also kept in that file, keyed by the list's
+    inode, size and modification time, so that a reader such as `status`
+    finds them without parsing and hashing the whole list again.
+    """
+
+    def __init__(self, path, cache=None, read_cache=False):
         self.path = path
-        self.signature = None
-        self.entries = []
-        self.ids = []
-        self.position = {}
-        self.executed = set()
-        self.load()
+        self.cache = cache
+        self.load(use_cache=read_cache)
 
     def _stat(self):
         try:
             st = os.stat(self.path)
         except OSError:
             return None
-        return (st.st_ino, st.st_size, st.st_mtime_ns)
+        return [st.st_ino, st.st_size, st.st_mtime_ns]
 
-    def load(self):
+    def load(self, use_cache=False):
         signature = self._stat()
-        self.entries = parse(self.path, read_text(self.path))
-        self.ids = assign_ids(self.entries)
-        self.position = {id_: i for i, id_ in enumerate(self.ids)}
-        self.executed = {self.ids[i] for i, e in enumerate(self.entries) if is_executed(e)}
+        self._entries = None
+        if use_cache and self._load_cache(signature):
+            return
+        # let the old ids go before the new ones are made
+        self.ids = self._offsets = self._text = None
+        text = read_text(self.path)
+        self._offsets, self.ids, executed = scan(self.path, text)
+        self._text = None if text.isascii() else text
+        self.executed = {self.ids[i] for i in executed}
         self.signature = signature
+
+    def _load_cache(self, signature):
+        try:
+            with open(self.cache) as f:
+                data = json.load(f)
+            if data["version"] != CACHE_VERSION or data["signature"] != signature:
+                return False
+            self.ids = Ids(data["ids"], {int(i): c for i, c in data["copies"].items()})
+            self.executed = set(data["executed"])
+        except (OSError, ValueError, TypeError, KeyError):
+            return False
+        self._text = self._offsets = None
+        self.signature = signature
+        return True
+
+    def save_cache(self):
+        """Keep the ids for readers (best effort: it is only a cache)."""
+        data = json.dumps({"version": CACHE_VERSION, "signature": self.signature,
+                           "ids": self.ids.packed, "copies": self.ids.copies,
+                           "executed": sorted(self.executed)})
+        tmp = "%s.%d.tmp" % (self.cache, os.getpid())
+        try:
+            with open(tmp, "w") as f:
+                f.write(data)
+            os.replace(tmp, self.cache)
+        except OSError:
+            pass
 
     def refresh(self):
         """Re-read the file if it changed since it was read; True if it did."""
         if self._stat() == self.signature:
             return False
-        self.load()
+        self.reload()
         return True
 
-    def entry(self, id_):
-        return self.entries[self.position[id_]]
+    def reload(self):
+        self.load()
+        if self.cache:
+            self.save_cache()
 
-    def describe(self, id_):
-        """A short human label for an entry."""
-        entry = self.entry(id_)
-        if isinstance(entry, dict):
-            if "name" in entry:
-                return entry["name"]
-            entry = entry["cmd"]
-        return entry if isinstance(entry, str) else " ".join(entry)
+    def entry(self, i):
+        """The entry at index i; None when the file changed since it was read
+        (it has been read again: look for the entry anew)."""
+        if self._offsets is None:
+            # the ids came from the cache: parse the list now that an entry is needed
+            if self._entries is None:
+                entries = json.loads(read_text(self.path))
+                if self._stat() != self.signature:
+                    self.reload()
+                    return None
+                self._entries = entries
+            return self._entries[i]
+        if self._text is not None:
+            return json.JSONDecoder().raw_decode(self._text, self._offsets[i])[0]
+        start = self._offsets[i]
+        size = self._offsets[i + 1] - start if i + 1 < len(self._offsets) else -1
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(start)
+                data = f.read(size)
+            entry = json.JSONDecoder().raw_decode(data.decode())[0]
+            if _digest(entry_key(entry)) == self.ids[i].split("-")[0]:
+                return entry
+        except (OSError, ValueError, TypeError):
+            pass
+        self.reload()
+        return None
+
+    def describe(self, i):
+        """A short human label for the entry at index i."""
+        return label(self.entry(i))
+
+
+def label(entry):
+    """A short human label for an entry."""
+    if entry is None:
+        return "(the list changed)"
+    if isinstance(entry, dict):
+        if "name" in entry:
+            return entry["name"]
+        entry = entry["cmd"]
+    return entry if isinstance(entry, str) else " ".join(entry)

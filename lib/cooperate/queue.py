@@ -6,6 +6,7 @@ record lives in a state folder beside it (``LIST.cooperate/`` by default):
   lock              flock'd for every change, never renamed or deleted
   journal           append-only records (see journal.py)
   workers/WORKER    one per worker; its mtime is the worker's heartbeat
+  ids.json          the list's entry ids, for readers (a cache)
   logs/ID.ATTEMPT.out, .err   each attempt's output
 
 Every command reads the state without the lock; changes (claims, ends,
@@ -21,7 +22,7 @@ import time
 
 from . import host, journal
 from .errors import UserError
-from .listfile import CommandList
+from .listfile import CommandList, label
 from .lock import QueueLock
 
 PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
@@ -41,61 +42,85 @@ def default_state_dir(path):
 
 
 class Attempt:
-    __slots__ = ("number", "worker", "start", "end", "outcome", "code")
+    """One attempt at an entry; `previous` links to the one before it."""
 
-    def __init__(self, number, worker, start):
-        self.number, self.worker, self.start = number, worker, start
+    __slots__ = ("number", "worker", "start", "end", "outcome", "code", "previous")
+
+    def __init__(self, number, worker, start, previous):
+        self.number, self.worker, self.start, self.previous = number, worker, start, previous
         self.end = self.outcome = self.code = None
 
+    def chain(self):
+        """This attempt and the ones before it, oldest first."""
+        attempts = []
+        a = self
+        while a is not None:
+            attempts.append(a)
+            a = a.previous
+        return attempts[::-1]
 
-class Entry:
-    """The folded state of one entry: its status and its attempts."""
 
-    __slots__ = ("status", "attempts")
-
-    def __init__(self):
-        self.status = PENDING
-        self.attempts = []
+STATUSES = (PENDING, RUNNING, DONE, FAILED)
+_CODE = {status: i for i, status in enumerate(STATUSES)}
+_RUNNING = _CODE[RUNNING]
 
 
 class State:
-    """The journal folded into per-entry states."""
+    """The journal folded per entry.
 
-    def __init__(self):
-        self.entries = {}
+    An entry's status and latest attempt number live in one small int
+    (attempt * 8 + status), so a worker keeps 100,000 entries in a few MB.
+    With `history` (status, retry) each attempt's details are kept too.
+    """
+
+    def __init__(self, history=True):
+        self.codes = {}
+        self.history = {} if history else None
         self.workers = {}
         self.quit = {}
         self.requeued = []
+        self._names = {}
+
+    def status(self, id_):
+        code = self.codes.get(id_)
+        return PENDING if code is None else STATUSES[code & 7]
+
+    def attempts(self, id_):
+        """How many attempts the entry has had."""
+        return self.codes.get(id_, 0) >> 3
+
+    def last(self, id_):
+        """The entry's latest Attempt (with history), or None."""
+        return self.history.get(id_)
 
     def apply(self, records):
-        entries = self.entries
+        codes, history = self.codes, self.history
         for r in records:
             kind = r[0]
             if kind == "c":
-                e = entries.get(r[1])
-                if e is None:
-                    e = entries[r[1]] = Entry()
-                e.attempts.append(Attempt(r[2], r[3], r[4]))
-                e.status = RUNNING
+                id_, number = r[1], r[2]
+                codes[id_] = number << 3 | _RUNNING
+                if history is not None:
+                    worker = self._names.setdefault(r[3], r[3])
+                    history[id_] = Attempt(number, worker, r[4], history.get(id_))
             elif kind == "e":
-                e = entries.get(r[1])
-                # fencing: only the entry's current attempt may end it; a late
-                # record of an older attempt stays in the journal as history
-                if e is None or not e.attempts or e.attempts[-1].number != r[2]:
+                id_, number, outcome = r[1], r[2], r[5]
+                code = codes.get(id_)
+                # fencing: only the entry's current, running attempt may end
+                # it; a late record of an older attempt stays as history only
+                if code is None or code != number << 3 | _RUNNING:
                     continue
-                a = e.attempts[-1]
-                if a.end is not None:
-                    continue
-                a.end, a.outcome, a.code = r[4], r[5], r[6]
-                if r[5] == INTERRUPTED:
-                    e.status = PENDING
-                    self.requeued.append(r[1])
-                else:
-                    e.status = r[5]
+                status = PENDING if outcome == INTERRUPTED else outcome
+                codes[id_] = number << 3 | _CODE.get(status, _CODE[FAILED])
+                if status == PENDING:
+                    self.requeued.append(id_)
+                if history is not None:
+                    a = history[id_]
+                    a.end, a.outcome, a.code = r[4], self._names.setdefault(outcome, outcome), r[6]
             elif kind == "r":
-                e = entries.get(r[1])
-                if e is not None and e.status != RUNNING:
-                    e.status = PENDING
+                code = codes.get(r[1])
+                if code is not None and code & 7 != _RUNNING:
+                    codes[r[1]] = code >> 3 << 3 | _CODE[PENDING]
                     self.requeued.append(r[1])
             elif kind == "w":
                 self.workers[r[1]] = r[2]
@@ -106,46 +131,52 @@ class State:
 class Claim:
     """An entry this worker holds: what to run and which attempt it is."""
 
-    def __init__(self, queue, id_, attempt):
+    def __init__(self, queue, id_, attempt, entry):
         self.id = id_
         self.attempt = attempt
-        self.entry = queue.list.entry(id_)
-        self.label = queue.list.describe(id_)
-        self.out, self.err = queue.log_paths(id_, attempt)
+        self.entry = entry
+        self.label = label(entry)
+        self.out, self.err = queue.log_paths(self.id, attempt)
 
 
 class Queue:
-    def __init__(self, path, state_dir=None, lock_timeout=DEFAULT_LOCK_TIMEOUT):
-        self.list = CommandList(path)
+    """A list and its state. `reader`s (status) may take the list's ids from
+    the cache that workers keep in the state folder; workers keep no
+    `history` of attempts."""
+
+    def __init__(self, path, state_dir=None, lock_timeout=DEFAULT_LOCK_TIMEOUT, reader=False,
+                 history=True):
         self.dir = state_dir or default_state_dir(path)
+        self.list = CommandList(path, os.path.join(self.dir, "ids.json"), read_cache=reader)
         self.journal_path = os.path.join(self.dir, "journal")
         self.lock_timeout = lock_timeout
-        self.state = State()
+        self.state = State(history)
         self.offset = 0
         self.unreadable = 0
         self.cursor = 0
 
     # -- reading (no lock) ------------------------------------------------
     def read(self):
-        """Catch up with the journal without the lock (readers, and workers
-        looking for stop requests between claims)."""
-        records, self.offset, bad = journal.read(self.journal_path, self.offset)
-        self.unreadable += bad
-        self._apply(records)
+        """Catch up with the journal without the lock (readers; workers before
+        each transaction, so that the lock is held only for the last few
+        records)."""
+        for records, self.offset, bad in journal.read(self.journal_path, self.offset):
+            self.unreadable += bad
+            self._apply(records)
 
     def _apply(self, records):
         self.state.apply(records)
         if self.state.requeued:
-            position = self.list.position
             for id_ in self.state.requeued:
-                self.cursor = min(self.cursor, position.get(id_, self.cursor))
+                index = self.list.ids.index(id_)
+                if index is not None:
+                    self.cursor = min(self.cursor, index)
             self.state.requeued = []
 
     def status_of(self, id_):
         if id_ in self.list.executed:
             return DONE
-        e = self.state.entries.get(id_)
-        return PENDING if e is None else e.status
+        return self.state.status(id_)
 
     def log_paths(self, id_, attempt):
         base = os.path.join(self.dir, "logs", "%s.%d" % (id_, attempt))
@@ -192,6 +223,7 @@ class Queue:
                 self.cursor = 0
             return make()
 
+        self.read()
         with QueueLock(os.path.join(self.dir, "lock"), self.lock_timeout):
             _, written, self.offset = journal.sync(self.journal_path, self.offset, payload)
         return written
@@ -201,17 +233,20 @@ class Queue:
         self._apply([record])
 
     def next_pending(self):
-        ids, entries, executed = self.list.ids, self.state.entries, self.list.executed
+        """The index of the first pending entry, or None."""
+        ids, codes, executed = self.list.ids, self.state.codes, self.list.executed
+        pending = _CODE[PENDING]
         while self.cursor < len(ids):
             id_ = ids[self.cursor]
-            e = entries.get(id_)
-            if (e is None or e.status == PENDING) and id_ not in executed:
-                return id_
+            code = codes.get(id_)
+            if (code is None or code & 7 == pending) and id_ not in executed:
+                return self.cursor
             self.cursor += 1
         return None
 
     def join(self, worker, info):
         self.create_state_dir()
+        self.list.save_cache()
         path = self.heartbeat_path(worker)
         try:
             with open(path, "w"):
@@ -236,12 +271,20 @@ class Queue:
             now = time.time()
             for id_, attempt, outcome, code in ends:
                 self._record(out, ["e", id_, attempt, worker, now, outcome, code])
-            if claim:
-                id_ = self.next_pending()
-                if id_ is not None:
-                    attempt = len(self.state.entries[id_].attempts) + 1 if id_ in self.state.entries else 1
-                    self._record(out, ["c", id_, attempt, worker, now])
-                    taken.append(Claim(self, id_, attempt))
+            while claim:
+                index = self.next_pending()
+                if index is None:
+                    break
+                entry = self.list.entry(index)
+                if entry is None:
+                    # the list changed after it was checked: look again
+                    self.cursor = 0
+                    continue
+                id_ = self.list.ids[index]
+                attempt = self.state.attempts(id_) + 1
+                self._record(out, ["c", id_, attempt, worker, now])
+                taken.append(Claim(self, id_, attempt, entry))
+                break
             return out
 
         self.transaction(make)

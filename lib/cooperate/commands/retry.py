@@ -26,7 +26,7 @@ def main(argv, prog):
     if not args.ids and not args.failed:
         raise UserError("name entry ids, or --failed")
 
-    queue = Queue(args.list, args.state, args.lock_timeout)
+    queue = Queue(args.list, args.state, args.lock_timeout, history=False)
     queue.read()
     chosen = [resolve(queue.list.ids, prefix) for prefix in args.ids]
     if args.failed:

@@ -80,7 +80,7 @@ def main(argv, prog):
             raise UserError("--per-gpu takes one count >= 1, or one per GPU (%d GPUs in --gpus, "
                             "%d counts given)" % (len(args.gpus), len(per_gpu)))
 
-    queue = Queue(args.list, args.state, args.lock_timeout)
+    queue = Queue(args.list, args.state, args.lock_timeout, history=False)
     slots = Slots(args.procs_no, args.gpus, per_gpu)
     worker = Worker(queue, slots, Reporter(args.quiet), max_runs=args.max_runs,
                     stop_on_error=args.stop_on_error, wait=args.wait, poll=args.poll,

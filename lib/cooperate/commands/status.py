@@ -25,7 +25,7 @@ def main(argv, prog):
     p.add_argument("--json", action="store_true", help="print one JSON object, for scripts")
     args = p.parse_args(argv)
 
-    queue = Queue(args.list, args.state)
+    queue = Queue(args.list, args.state, reader=True)
     queue.read()
     report = summarise(queue)
     if args.json:
@@ -40,30 +40,26 @@ def summarise(queue):
     now = time.time()
     counts = {PENDING: 0, RUNNING: 0, DONE: 0, FAILED: 0, "stale": 0}
     running, failed = [], []
-    entries, workers, executed = queue.state.entries, queue.state.workers, queue.list.executed
-    for id_ in queue.list.ids:
-        e = entries.get(id_)
-        if e is None:
-            counts[DONE if id_ in executed else PENDING] += 1
-            continue
-        status = e.status
+    state, workers = queue.state, queue.state.workers
+    for index, id_ in enumerate(queue.list.ids):
+        status = queue.status_of(id_)
         if status == RUNNING:
-            a = e.attempts[-1]
+            a = state.last(id_)
             info = workers.get(a.worker, {})
             stale = queue.is_stale(a, now)
             status = "stale" if stale else RUNNING
             running.append({"id": id_, "attempt": a.number, "worker": a.worker,
                             "host": info.get("host"), "pid": info.get("pid"),
                             "started": a.start, "elapsed": now - a.start, "stale": stale,
-                            "command": queue.list.describe(id_)})
+                            "command": queue.list.describe(index)})
         elif status == FAILED:
-            a = e.attempts[-1]
+            a = state.last(id_)
             out, err = queue.log_paths(id_, a.number)
             failed.append({"id": id_, "attempt": a.number, "code": a.code,
                            "host": workers.get(a.worker, {}).get("host"),
                            "ended": a.end, "out": out, "err": err,
-                           "command": queue.list.describe(id_)})
-        counts[status] = counts.get(status, 0) + 1
+                           "command": queue.list.describe(index)})
+        counts[status] += 1
     report = {"list": queue.list.path, "state": queue.dir, "total": len(queue.list.ids),
               "counts": counts, "running": running, "failed": failed}
     if queue.unreadable:

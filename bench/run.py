@@ -1,0 +1,148 @@
+"""`make bench`: the figures the README quotes, side by side with peers.
+
+Runs in bench/out/ (not /tmp: file creation there can be far slower than on
+the project's disk). Every figure uses this interpreter (sys.executable),
+for the toolkit and for the `python3 -c pass` baseline alike.
+"""
+
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(HERE)
+OUT = os.path.join(HERE, "out")
+PYZ = os.path.join(TOP, "dist", "cooperate.pyz")
+PY = sys.executable
+sys.path[:0] = [os.path.join(TOP, "lib"), os.path.join(TOP, "build", "vendor")]
+
+
+def fresh(name):
+    path = os.path.join(OUT, name)
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path)
+    return path
+
+
+def write_list(path, entries):
+    with open(path, "w") as f:
+        json.dump(entries, f)
+
+
+def wall(argv_list, cwd, shell_input=None):
+    """Seconds to run these processes side by side until all end."""
+    start = time.perf_counter()
+    procs = [subprocess.Popen(a, cwd=cwd, stdin=subprocess.PIPE if shell_input else None,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for a in argv_list]
+    for p in procs:
+        if shell_input:
+            p.communicate(shell_input)
+        assert p.wait() == 0, a
+    return time.perf_counter() - start
+
+
+def median_run(argv, cwd, n=30):
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        subprocess.run(argv, cwd=cwd, stdout=subprocess.DEVNULL, check=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def drain(rows, n=10000):
+    cwd = fresh("drain")
+    write_list(os.path.join(cwd, "l.json"), [["true"]] * n)
+    ours = wall([[PY, PYZ, "run", "l.json", "-q"]] * 2, cwd)
+    lines = b"true\n" * n
+    xargs = wall([["xargs", "-P2", "-I{}", "true"]], cwd, lines)
+    rows.append(("%d x `true`, 2 workers (wall s)" % n, "%.2f" % ours,
+                 "xargs -P2 %.2f (%.2fx)" % (xargs, ours / xargs), "<= 1.5x xargs"))
+    if shutil.which("parallel"):
+        par = wall([["parallel", "-j2", "true"]], cwd, lines)
+        rows.append(("", "", "parallel -j2 %.2f (%.1fx faster)" % (par, par / ours),
+                     ">= 3x faster than parallel"))
+    else:
+        rows.append(("", "", "GNU parallel not installed (apt-get install parallel)", ""))
+
+
+def claim_cost(n, claims=500):
+    """Median seconds of one claim (lock, catch up, append) on an n-entry list."""
+    from cooperate.queue import Queue
+
+    cwd = fresh("claim%d" % n)
+    path = os.path.join(cwd, "l.json")
+    write_list(path, [["true", "--lr", "0.%d" % i, "--seed", "7"] for i in range(n)])
+    queue = Queue(path, history=False)
+    queue.join("bench", {"host": "bench", "pid": 0})
+    times = []
+    for _ in range(claims):
+        start = time.perf_counter()
+        claim = queue.take("bench")
+        times.append(time.perf_counter() - start)
+        assert claim is not None
+    return statistics.median(times)
+
+
+def startup(rows):
+    cwd = fresh("startup")
+    n = 10000
+    path = os.path.join(cwd, "l.json")
+    write_list(path, [["true", "--lr", "0.%d" % i, "--seed", "7"] for i in range(n)])
+    subprocess.run([PY, PYZ, "run", "l.json", "-q", "--max-runs", "200", "--procs-no", "2"],
+                   cwd=cwd, check=True, stderr=subprocess.DEVNULL)
+    base = median_run([PY, "-c", "pass"], cwd)
+    helps = median_run([PY, PYZ, "--help"], cwd)
+    stat = median_run([PY, PYZ, "status", "l.json"], cwd)
+    rows.append(("`python3 -c pass` (ms)", "%.1f" % (base * 1e3), "", ""))
+    rows.append(("`cooperate.pyz --help` (ms)", "%.1f" % (helps * 1e3),
+                 "%.2fx python3 -c pass" % (helps / base), "<= 3x"))
+    rows.append(("`status` on %d entries (ms)" % n, "%.1f" % (stat * 1e3),
+                 "%.2fx python3 -c pass" % (stat / base), "<= 3x"))
+
+
+def peak_memory(rows, n=100000):
+    """Two workers drain a 100,000-entry list; the peak of each, at its worst
+    (everything folded from the journal at the end)."""
+    cwd = fresh("memory")
+    write_list(os.path.join(cwd, "l.json"),
+               [["true", "--lr", "0.%d" % i, "--seed", str(i % 10)] for i in range(n)])
+    start = time.perf_counter()
+    procs = [subprocess.Popen([PY, PYZ, "run", "l.json", "-q"], cwd=cwd) for _ in range(2)]
+    peaks = []
+    for proc in procs:
+        _, status, usage = os.wait4(proc.pid, 0)
+        assert status == 0
+        peaks.append(usage.ru_maxrss / 1024)
+    seconds = time.perf_counter() - start
+    rows.append(("worker peak memory, %d entries (MB)" % n, "%.1f" % max(peaks),
+                 "while 2 workers drained them all in %.0f s" % seconds, "<= 40 MB"))
+
+
+def main():
+    if not os.path.exists(PYZ):
+        sys.exit("build the archive first: make")
+    print("python: %s %s" % (PY, sys.version.split()[0]), flush=True)
+    rows = []
+    drain(rows)
+    small, large = claim_cost(1000), claim_cost(100000)
+    rows.append(("one claim, 1,000 entries (ms)", "%.3f" % (small * 1e3), "", ""))
+    rows.append(("one claim, 100,000 entries (ms)", "%.3f" % (large * 1e3),
+                 "ratio %.2f" % (large / small), "ratio <= 1.5"))
+    startup(rows)
+    peak_memory(rows)
+    print()
+    print("| measure | cooperate | against | goal |")
+    print("|---|---|---|---|")
+    for row in rows:
+        print("| %s |" % " | ".join(row))
+
+
+if __name__ == "__main__":
+    main()
