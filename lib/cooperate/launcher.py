@@ -15,6 +15,7 @@ import os
 import shlex
 import signal
 import subprocess
+import sys
 import time
 
 from . import host
@@ -89,10 +90,18 @@ class Slots:
             os.close(slot.fd)
 
 
-def command_of(entry):
+def command_of(entry, experiment=None, script=None):
     """(argv, cwd, env) of a list entry; strings are split like a shell
-    would split them, but never run by one."""
+    would split them, but never run by one. A run of an experiment runs the
+    experiment's script on its cfg.yaml, Python scripts with this Python."""
     cwd, env = None, {}
+    if isinstance(entry, dict) and "run" in entry:
+        if experiment is None or not script:
+            raise UserError("%s: no script recorded for this experiment: start it once with "
+                            "`liftoff SCRIPT EXP`, or prepare it with --script" % entry["run"])
+        cfg = os.path.join(experiment, entry["run"], "cfg.yaml")
+        argv = [sys.executable, script, cfg] if script.endswith(".py") else [script, cfg]
+        return argv, entry.get("cwd"), entry.get("env", {})
     if isinstance(entry, dict):
         cwd, env, entry = entry.get("cwd"), entry.get("env", {}), entry["cmd"]
     if isinstance(entry, str):
@@ -113,13 +122,45 @@ class Run:
         self.slot = slot
         self.process = process
         self.started = time.monotonic()
+        # set when the run is being stopped on request (aborted), with the
+        # time its group gets KILL
         self.stopped_as = None
+        self.kill_at = None
 
 
-def start(claim, slot, base_env, extra_env, detach=True):
+def toolkit_path():
+    """The import roots of this toolkit's `liftoff` and `yaml`: the archive
+    itself, or lib/ and build/vendor/ in a checkout."""
+    import importlib.util
+
+    roots = []
+    for name in ("liftoff", "yaml"):
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.origin:
+            root = os.path.dirname(os.path.dirname(spec.origin))
+            if root not in roots:
+                roots.append(root)
+    return roots
+
+
+def link_logs(experiment, claim):
+    """An experiment run's folder gets `out` and `err` links to its current
+    attempt's logs, where liftoff kept them (best effort)."""
+    folder = os.path.join(experiment, claim.entry["run"])
+    for name, log in (("out", claim.out), ("err", claim.err)):
+        link = os.path.join(folder, name)
+        tmp = "%s.%d.tmp" % (link, os.getpid())
+        try:
+            os.symlink(os.path.relpath(log, folder), tmp)
+            os.replace(tmp, link)
+        except OSError:
+            pass
+
+
+def start(claim, slot, base_env, extra_env, detach=True, experiment=None, script=None):
     """Start the claimed entry. Returns a Run, or raises OSError/UserError
     when the program cannot be started (the caller records a failed run)."""
-    argv, cwd, env = command_of(claim.entry)
+    argv, cwd, env = command_of(claim.entry, experiment, script)
     run_env = dict(base_env)
     run_env.update(env)
     run_env.update(extra_env)

@@ -4,6 +4,8 @@ An entry is one of
   ["python", "main.py", "--lr", "0.1"]   an argv list (cooperate's format)
   "python main.py --lr 0.1"              split like a shell would, never run by one
   {"cmd": ..., "cwd": ..., "env": {...}, "name": ..., "retries": N}
+  {"run": "0003_lr_0.1/0", "cfg": {...}}   a run of a liftoff experiment (the
+                                         experiment's script runs its cfg.yaml)
 
 An entry's id comes from its content, so users may append, reorder or
 regenerate the list while workers run: what already ran keeps its id and is
@@ -20,7 +22,7 @@ from json.decoder import WHITESPACE
 
 from .errors import UserError
 
-OBJECT_KEYS = ("cmd", "cwd", "env", "name", "retries")
+OBJECT_KEYS = ("cmd", "run", "cfg", "cwd", "env", "name", "retries")
 ID_LENGTH = 12
 CACHE_VERSION = 2
 
@@ -106,11 +108,18 @@ def _problem(entry):
         unknown = [k for k in entry if k not in OBJECT_KEYS]
         if unknown:
             return "unknown key %r (allowed: %s)" % (unknown[0], ", ".join(OBJECT_KEYS))
-        if "cmd" not in entry:
-            return "an object entry needs a 'cmd'"
-        if not isinstance(entry["cmd"], (list, str)):
+        if ("cmd" in entry) == ("run" in entry):
+            return "an object entry needs a 'cmd' (or, in an experiment, a 'run')"
+        if "run" in entry:
+            run = entry["run"]
+            if (not isinstance(run, str) or not run or run.startswith("/") or "\\" in run
+                    or ".." in run.split("/")):
+                return "'run' must be a run folder inside the experiment, like 0003_lr_0.1/0"
+            if "cfg" in entry and not isinstance(entry["cfg"], dict):
+                return "'cfg' must be an object"
+        elif not isinstance(entry["cmd"], (list, str)):
             return "'cmd' must be a list of strings or a string, not %s" % _kind(entry["cmd"])
-        problem = _problem(entry["cmd"])
+        problem = "run" not in entry and _problem(entry["cmd"])
         if problem:
             return "'cmd': " + problem
         for key in ("cwd", "name"):
@@ -134,6 +143,8 @@ def _kind(value):
 def is_executed(entry):
     """cooperate's old marker: a started entry's first word became "executed"."""
     if isinstance(entry, dict):
+        if "run" in entry:
+            return False
         entry = entry["cmd"]
     if isinstance(entry, list):
         return entry[0] == "executed"
@@ -338,7 +349,7 @@ def label(entry):
     if entry is None:
         return "(the list changed)"
     if isinstance(entry, dict):
-        if "name" in entry:
-            return entry["name"]
+        if "name" in entry or "run" in entry:
+            return entry.get("name") or entry["run"]
         entry = entry["cmd"]
     return entry if isinstance(entry, str) else " ".join(entry)

@@ -26,9 +26,12 @@ from .listfile import CommandList, label
 from .lock import QueueLock
 
 PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
-# outcomes of an attempt: done, failed, and interrupted (stopped by its
-# worker, the entry is pending again)
-INTERRUPTED = "interrupted"
+# stopped by a user's abort (retry makes it pending again); held: not to be
+# claimed until released
+ABORTED, HELD = "aborted", "held"
+# outcomes of an attempt besides done, failed and aborted: interrupted (its
+# worker was stopped) and lost (its worker died): the entry is pending again
+INTERRUPTED, LOST = "interrupted", "lost"
 
 DEFAULT_LOCK_TIMEOUT = 60.0
 # a worker refreshes its heartbeat every HEARTBEAT seconds; one silent for
@@ -37,8 +40,26 @@ HEARTBEAT = 10.0
 LEASE = 120.0
 
 
+EXPERIMENT_META, EXPERIMENT_QUEUE = "experiment.json", "queue.json"
+
+
 def default_state_dir(path):
     return path.rstrip("/") + ".cooperate"
+
+
+def locate(target):
+    """(list path, experiment folder or None) for a list file or a liftoff
+    experiment folder (whose queue is its queue.json)."""
+    if os.path.isdir(target):
+        if os.path.exists(os.path.join(target, EXPERIMENT_META)):
+            return os.path.join(target, EXPERIMENT_QUEUE), target
+        raise UserError("%s: is a folder, not a list file or an experiment (no %s in it)"
+                        % (target, EXPERIMENT_META))
+    folder = os.path.dirname(os.path.abspath(target))
+    if (os.path.basename(target) == EXPERIMENT_QUEUE
+            and os.path.exists(os.path.join(folder, EXPERIMENT_META))):
+        return target, os.path.dirname(target) or "."
+    return target, None
 
 
 class Attempt:
@@ -60,9 +81,11 @@ class Attempt:
         return attempts[::-1]
 
 
-STATUSES = (PENDING, RUNNING, DONE, FAILED)
+STATUSES = (PENDING, RUNNING, DONE, FAILED, ABORTED, HELD)
 _CODE = {status: i for i, status in enumerate(STATUSES)}
-_RUNNING = _CODE[RUNNING]
+_PENDING, _RUNNING, _ABORTED, _HELD = (_CODE[s] for s in (PENDING, RUNNING, ABORTED, HELD))
+# an attempt's outcome -> the entry's status
+_AFTER = {DONE: DONE, FAILED: FAILED, ABORTED: ABORTED, INTERRUPTED: PENDING, LOST: PENDING}
 
 
 class State:
@@ -79,6 +102,7 @@ class State:
         self.workers = {}
         self.quit = {}
         self.requeued = []
+        self.aborting = set()
         self._names = {}
 
     def status(self, id_):
@@ -110,18 +134,32 @@ class State:
                 # it; a late record of an older attempt stays as history only
                 if code is None or code != number << 3 | _RUNNING:
                     continue
-                status = PENDING if outcome == INTERRUPTED else outcome
-                codes[id_] = number << 3 | _CODE.get(status, _CODE[FAILED])
+                status = _AFTER.get(outcome, FAILED)
+                codes[id_] = number << 3 | _CODE[status]
+                self.aborting.discard(id_)
                 if status == PENDING:
                     self.requeued.append(id_)
                 if history is not None:
                     a = history[id_]
                     a.end, a.outcome, a.code = r[4], self._names.setdefault(outcome, outcome), r[6]
-            elif kind == "r":
+            elif kind == "r" or kind == "u":
+                # retry (anything not running) or release (held only)
                 code = codes.get(r[1])
-                if code is not None and code & 7 != _RUNNING:
-                    codes[r[1]] = code >> 3 << 3 | _CODE[PENDING]
+                if code is not None and (code & 7 == _HELD or kind == "r" and code & 7 != _RUNNING):
+                    codes[r[1]] = code >> 3 << 3 | _PENDING
                     self.requeued.append(r[1])
+            elif kind == "h":
+                code = codes.get(r[1], _PENDING)
+                if code & 7 == _PENDING:
+                    codes[r[1]] = code >> 3 << 3 | _HELD
+            elif kind == "a":
+                # abort: a running attempt is stopped by its worker, which
+                # records it as aborted; anything not started is aborted now
+                code = codes.get(r[1], _PENDING)
+                if code & 7 == _RUNNING:
+                    self.aborting.add(r[1])
+                elif code & 7 in (_PENDING, _HELD):
+                    codes[r[1]] = code >> 3 << 3 | _ABORTED
             elif kind == "w":
                 self.workers[r[1]] = r[2]
             elif kind == "q":
@@ -144,8 +182,9 @@ class Queue:
     the cache that workers keep in the state folder; workers keep no
     `history` of attempts."""
 
-    def __init__(self, path, state_dir=None, lock_timeout=DEFAULT_LOCK_TIMEOUT, reader=False,
+    def __init__(self, target, state_dir=None, lock_timeout=DEFAULT_LOCK_TIMEOUT, reader=False,
                  history=True):
+        path, self.experiment = locate(target)
         self.dir = state_dir or default_state_dir(path)
         self.list = CommandList(path, os.path.join(self.dir, "ids.json"), read_cache=reader)
         self.journal_path = os.path.join(self.dir, "journal")
@@ -154,6 +193,9 @@ class Queue:
         self.offset = 0
         self.unreadable = 0
         self.cursor = 0
+        # claim order: None (list order) or a shuffled permutation of indexes
+        self.order = None
+        self.shuffled = False
 
     # -- reading (no lock) ------------------------------------------------
     def read(self):
@@ -167,11 +209,26 @@ class Queue:
     def _apply(self, records):
         self.state.apply(records)
         if self.state.requeued:
-            for id_ in self.state.requeued:
-                index = self.list.ids.index(id_)
-                if index is not None:
-                    self.cursor = min(self.cursor, index)
+            if self.order is not None:
+                self.cursor = 0
+            else:
+                for id_ in self.state.requeued:
+                    index = self.list.ids.index(id_)
+                    if index is not None:
+                        self.cursor = min(self.cursor, index)
             self.state.requeued = []
+
+    def shuffle(self):
+        """Claim in a random order (different in every worker)."""
+        import random
+
+        from array import array
+
+        order = array("q", range(len(self.list.ids)))
+        random.shuffle(order)
+        self.order = order
+        self.shuffled = True
+        self.cursor = 0
 
     def status_of(self, id_):
         if id_ in self.list.executed:
@@ -221,6 +278,8 @@ class Queue:
             self._apply(records)
             if self.list.refresh():
                 self.cursor = 0
+                if self.shuffled:
+                    self.shuffle()
             return make()
 
         self.read()
@@ -233,14 +292,14 @@ class Queue:
         self._apply([record])
 
     def next_pending(self):
-        """The index of the first pending entry, or None."""
-        ids, codes, executed = self.list.ids, self.state.codes, self.list.executed
-        pending = _CODE[PENDING]
+        """The index of the next pending entry (the cursor stays on it), or None."""
+        ids, codes, executed, order = self.list.ids, self.state.codes, self.list.executed, self.order
         while self.cursor < len(ids):
-            id_ = ids[self.cursor]
+            index = self.cursor if order is None else order[self.cursor]
+            id_ = ids[index]
             code = codes.get(id_)
-            if (code is None or code & 7 == pending) and id_ not in executed:
-                return self.cursor
+            if (code is None or code & 7 == _PENDING) and id_ not in executed:
+                return index
             self.cursor += 1
         return None
 
@@ -261,9 +320,10 @@ class Queue:
         except OSError:
             pass
 
-    def take(self, worker, ends=(), claim=True):
+    def take(self, worker, ends=(), claim=True, accept=None):
         """Record the ends of finished attempts and, if `claim`, claim the
-        next pending entry, in one transaction. Returns a Claim or None."""
+        next pending entry that `accept(entry)` (if given) accepts, in one
+        transaction. Returns a Claim or None."""
         taken = []
 
         def make():
@@ -280,6 +340,9 @@ class Queue:
                     # the list changed after it was checked: look again
                     self.cursor = 0
                     continue
+                if accept is not None and not accept(entry):
+                    self.cursor += 1
+                    continue
                 id_ = self.list.ids[index]
                 attempt = self.state.attempts(id_) + 1
                 self._record(out, ["c", id_, attempt, worker, now])
@@ -293,18 +356,60 @@ class Queue:
     def leave(self, worker, code):
         self.transaction(lambda: [["q", worker, time.time(), code]])
 
-    def retry(self, ids):
-        """Make these entries pending again; returns the ids that changed."""
+    def _change(self, ids, decide):
+        """One transaction appending `decide(id_, status, now)`'s record (or
+        None) for each id; returns the ids that got a record."""
         changed = []
 
         def make():
             out = []
             now = time.time()
             for id_ in ids:
-                if self.status_of(id_) not in (PENDING, RUNNING) and id_ not in self.list.executed:
-                    self._record(out, ["r", id_, now])
+                record = decide(id_, self.status_of(id_), now)
+                if record is not None:
+                    self._record(out, record)
                     changed.append(id_)
             return out
 
         self.transaction(make)
         return changed
+
+    def retry(self, ids):
+        """Make these entries pending again (a new attempt); running ones and
+        ones marked executed in the list are left alone."""
+        return self._change(ids, lambda id_, status, now: ["r", id_, now] if status not in (
+            PENDING, RUNNING) and id_ not in self.list.executed else None)
+
+    def hold(self, ids):
+        """Keep pending entries from being claimed until released."""
+        return self._change(ids, lambda id_, status, now: ["h", id_, now] if status == PENDING else None)
+
+    def release(self, ids):
+        return self._change(ids, lambda id_, status, now: ["u", id_, now] if status == HELD else None)
+
+    def abort(self, ids, by):
+        """Stop these entries: a running one by a request its worker carries
+        out (or at once if that worker looks dead), one not started now.
+        Needs `history`. Returns the ids that changed."""
+        def decide(id_, status, now):
+            if status == RUNNING:
+                a = self.state.last(id_)
+                if self.is_stale(a, now):
+                    return ["e", id_, a.number, by, now, ABORTED, None]
+            elif status not in (PENDING, HELD):
+                return None
+            return ["a", id_, now]
+
+        return self._change(ids, decide)
+
+    def take_back(self, ids, by):
+        """Record running entries whose worker looks dead as lost, which
+        makes them pending again. Needs `history`."""
+        def decide(id_, status, now):
+            if status == RUNNING:
+                a = self.state.last(id_)
+                if self.is_stale(a, now):
+                    return ["e", id_, a.number, by, now, LOST, None]
+            return None
+
+        return self._change(ids, decide)

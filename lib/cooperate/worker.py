@@ -1,10 +1,13 @@
 """A worker: claims entries of one queue, runs them in its slots, records
-each outcome, and repeats until nothing is pending (or, with `wait`, until
-it is stopped).
+each outcome, and repeats until nothing is pending and nothing runs (or,
+with `wait`, until it is stopped).
 
 It reacts to a run's end at once: SIGCHLD wakes it through a self-pipe
-(signal.set_wakeup_fd), no fixed sleep. SIGINT / SIGTERM stop its runs as
-process groups, record them as interrupted (pending again) and end it.
+(signal.set_wakeup_fd), no fixed sleep. While runs are active it also looks
+for entries appended meanwhile and for abort requests every `poll` seconds;
+SIGUSR1 makes it look at once (a local `abort` sends it). SIGINT / SIGTERM
+stop its runs as process groups, record them as interrupted (pending again)
+and end it.
 """
 
 import os
@@ -15,7 +18,7 @@ import time
 
 from . import host, launcher
 from .errors import UserError
-from .queue import DONE, FAILED, HEARTBEAT, INTERRUPTED, LEASE
+from .queue import ABORTED, DONE, FAILED, HEARTBEAT, INTERRUPTED, LEASE
 
 
 def new_worker_id():
@@ -23,18 +26,44 @@ def new_worker_id():
     return "%s-%d-%s" % (name, os.getpid(), os.urandom(2).hex())
 
 
+class Limits:
+    """When a worker stops claiming: after `max_runs` runs, after a failure
+    (`stop_on_error`), `start_by` seconds after it began, or once
+    `stop_file` exists. With `end_by`, each run gets ENDBY, the seconds left
+    of that budget, and nothing starts after it."""
+
+    def __init__(self, max_runs=None, stop_on_error=False, start_by=None, end_by=None,
+                 stop_file=None):
+        self.max_runs = max_runs
+        self.stop_on_error = stop_on_error
+        self.stop_file = stop_file
+        now = time.monotonic()
+        self.end_by = None if end_by is None else now + end_by
+        budgets = [b for b in (start_by, end_by) if b is not None]
+        self.start_until = now + min(budgets) if budgets else None
+
+    def reached(self, claimed):
+        if self.max_runs is not None and claimed >= self.max_runs:
+            return True
+        if self.start_until is not None and time.monotonic() >= self.start_until:
+            return True
+        return self.stop_file is not None and os.path.exists(self.stop_file)
+
+
 class Worker:
-    def __init__(self, queue, slots, report, max_runs=None, stop_on_error=False,
-                 wait=False, poll=2.0, detach=True, grace=10.0):
+    def __init__(self, queue, slots, report, limits=None, wait=False, poll=2.0, detach=True,
+                 grace=10.0, accept=None, script=None, comment=None):
         self.queue = queue
         self.slots = slots
         self.report = report
-        self.max_runs = max_runs
-        self.stop_on_error = stop_on_error
+        self.limits = limits or Limits()
         self.wait = wait
         self.poll = poll
         self.detach = detach
         self.grace = grace
+        self.accept = accept
+        self.script = script
+        self.comment = comment
         self.id = new_worker_id()
         self.running = []
         self.ends = []
@@ -43,12 +72,22 @@ class Worker:
         self.claimed = 0
         self.no_more = False
         self.base_env = dict(os.environ)
+        if queue.experiment is not None:
+            # liftoff scripts import `liftoff` (and yaml) from this toolkit
+            self.base_env["PYTHONPATH"] = os.pathsep.join(
+                launcher.toolkit_path() + [p for p in [os.environ.get("PYTHONPATH")] if p])
 
     def info(self):
         pid = os.getpid()
-        return {"host": host.hostname(), "pid": pid, "boot": host.boot_id(),
+        info = {"host": host.hostname(), "pid": pid, "boot": host.boot_id(),
                 "start": host.process_start(pid), "since": time.time(), "cwd": os.getcwd(),
                 "lease": LEASE, "slots": self.slots.capacity, "gpus": self.slots.gpus}
+        if self.comment:
+            info["comment"] = self.comment
+        for name in ("SLURM_JOB_ID", "SLURM_ARRAY_TASK_ID"):
+            if name in os.environ:
+                info[name.lower()] = os.environ[name]
+        return info
 
     # -- signals -----------------------------------------------------------
     def _on_signal(self, signum, frame):
@@ -57,15 +96,20 @@ class Worker:
             self.grace = 0
         self.signum = signum
 
+    def _on_look(self, signum, frame):
+        self.look_now = True
+
     def _install(self):
         self._pipe = os.pipe()
         for fd in self._pipe:
             os.set_blocking(fd, False)
-        self._saved = {s: signal.getsignal(s) for s in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM)}
+        signals = (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)
+        self._saved = {s: signal.getsignal(s) for s in signals}
         self._saved_wakeup = signal.set_wakeup_fd(self._pipe[1])
         signal.signal(signal.SIGCHLD, lambda *a: None)
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGUSR1, self._on_look)
 
     def _uninstall(self):
         signal.set_wakeup_fd(self._saved_wakeup)
@@ -75,8 +119,8 @@ class Worker:
             os.close(fd)
 
     def _sleep(self, timeout):
-        """Until a signal (a run ended, a stop) or the timeout."""
-        if timeout > 0 and self.signum is None:
+        """Until a signal (a run ended, a stop, a look) or the timeout."""
+        if timeout > 0 and self.signum is None and not self.look_now:
             select.select([self._pipe[0]], [], [], timeout)
         try:
             while os.read(self._pipe[0], 512):
@@ -88,8 +132,13 @@ class Worker:
     def _start(self, claim, slot):
         extra = {"COOPERATE_ENTRY": claim.id, "COOPERATE_ATTEMPT": str(claim.attempt),
                  "COOPERATE_WORKER": self.id}
+        if self.limits.end_by is not None:
+            extra["ENDBY"] = str(max(0, int(self.limits.end_by - time.monotonic())))
+        if self.queue.experiment is not None:
+            launcher.link_logs(self.queue.experiment, claim)
         try:
-            run = launcher.start(claim, slot, self.base_env, extra, self.detach)
+            run = launcher.start(claim, slot, self.base_env, extra, self.detach,
+                                 self.queue.experiment, self.script)
         except (OSError, UserError) as error:
             # the program cannot be started: a failed run, not a failed worker
             code = 126 if isinstance(error, PermissionError) else 127
@@ -109,7 +158,7 @@ class Worker:
     def _ended(self, claim, outcome, code, seconds, message=None):
         if outcome == FAILED:
             self.failed = True
-            self.no_more = self.no_more or self.stop_on_error
+            self.no_more = self.no_more or self.limits.stop_on_error
         self.ends.append((claim.id, claim.attempt, outcome, code))
         self.report("end", claim=claim, outcome=outcome, code=code, seconds=seconds,
                     message=message)
@@ -121,9 +170,22 @@ class Worker:
             self.running.remove(run)
             self.slots.release(run.slot)
             code = run.process.returncode
-            self._ended(run.claim, DONE if code == 0 else FAILED, code,
-                        time.monotonic() - run.started)
+            outcome = run.stopped_as or (DONE if code == 0 else FAILED)
+            self._ended(run.claim, outcome, code, time.monotonic() - run.started)
         return bool(ended)
+
+    def _abort_requested(self):
+        """Carry out abort requests for runs this worker holds: TERM now,
+        KILL after the grace period (checked on every wake)."""
+        now = time.monotonic()
+        for run in self.running:
+            if run.stopped_as is None and run.claim.id in self.queue.state.aborting:
+                run.stopped_as = ABORTED
+                run.kill_at = now + self.grace
+                launcher.signal_group(run, signal.SIGTERM)
+                self.report("abort", claim=run.claim)
+            elif run.stopped_as is not None and now >= run.kill_at:
+                launcher.signal_group(run, signal.SIGKILL)
 
     def _stop_all(self):
         runs = list(self.running)
@@ -131,21 +193,21 @@ class Worker:
         for run in runs:
             self.running.remove(run)
             self.slots.release(run.slot)
-            self._ended(run.claim, INTERRUPTED, run.process.returncode,
+            self._ended(run.claim, run.stopped_as or INTERRUPTED, run.process.returncode,
                         time.monotonic() - run.started)
 
     # -- the loop ----------------------------------------------------------
     def _fill(self):
         """Claim and start entries while slots are free. Returns False when
-        the queue had nothing pending."""
+        the queue had nothing pending (for this worker)."""
         while len(self.running) < self.slots.capacity and not self.no_more:
-            if self.max_runs is not None and self.claimed >= self.max_runs:
+            if self.limits.reached(self.claimed):
                 self.no_more = True
                 break
             slot = self.slots.acquire()
             if slot is None:
                 break
-            claim = self.queue.take(self.id, self.ends)
+            claim = self.queue.take(self.id, self.ends, accept=self.accept)
             self.ends = []
             if claim is None:
                 self.slots.release(slot)
@@ -159,6 +221,7 @@ class Worker:
         1 one failed, 128+N when stopped by signal N)."""
         queue = self.queue
         queue.join(self.id, self.info())
+        self.look_now = False
         self._install()
         drained = False
         next_beat = time.monotonic() + HEARTBEAT
@@ -176,11 +239,15 @@ class Worker:
                 if now >= next_beat:
                     queue.heartbeat(self.id)
                     next_beat = now + HEARTBEAT
-                # with a free slot (nothing pending, or every GPU slot taken by
-                # other workers) look again after `poll`; else wake on a run's end
-                idle = len(self.running) < self.slots.capacity
-                self._sleep(min(next_beat - now, self.poll) if idle else next_beat - now)
-                if self._collect() or (idle and self.wait):
+                # wake on a run's end or a signal; look at the queue every
+                # `poll` seconds for new entries and abort requests
+                self._sleep(min(next_beat - now, self.poll))
+                ended = self._collect()
+                if self.running or self.look_now:
+                    self.look_now = False
+                    queue.read()
+                    self._abort_requested()
+                if ended or not self.running or len(self.running) < self.slots.capacity:
                     drained = False
             clean = True
         finally:

@@ -1,0 +1,98 @@
+"""What the `run` and `launch` commands share: the worker's options, how they
+become slots and limits, and the worker's one-line-per-event report."""
+
+import os
+import sys
+
+from .. import fmt
+from ..args import int_list, positive_int, seconds
+from ..errors import UserError
+from ..launcher import Slots
+from ..queue import ABORTED, DEFAULT_LOCK_TIMEOUT, DONE, FAILED
+
+
+def add_options(p):
+    p.add_argument("--procs-no", type=positive_int, default=1, metavar="N",
+                   help="run up to N entries at once (default 1)")
+    p.add_argument("--gpus", type=int_list, metavar="0,1",
+                   help="give each run one of these GPUs in CUDA_VISIBLE_DEVICES")
+    p.add_argument("--per-gpu", type=int_list, metavar="K",
+                   help="at most K runs per GPU on this host, across all its workers "
+                        "(one value, or one per GPU; default 1)")
+    p.add_argument("--max-runs", type=positive_int, metavar="N",
+                   help="start at most N runs, then finish them and exit")
+    p.add_argument("--poll", type=seconds, default=2.0, metavar="S",
+                   help="look for new entries and abort requests every S seconds while "
+                        "runs are active or slots are free (default 2)")
+    p.add_argument("--no-detach", action="store_true",
+                   help="runs print to this terminal instead of their log files")
+    p.add_argument("--grace", type=seconds, default=10.0, metavar="S",
+                   help="when stopping a run, seconds between TERM and KILL (default 10)")
+    p.add_argument("--state", metavar="DIR",
+                   help="the state folder (default LIST.cooperate beside the list)")
+    p.add_argument("--lock-timeout", type=seconds, default=DEFAULT_LOCK_TIMEOUT, metavar="S",
+                   help="give up after waiting S seconds for the queue lock (default %g)"
+                        % DEFAULT_LOCK_TIMEOUT)
+    p.add_argument("-q", "--quiet", action="store_true", help="print only failures")
+
+
+def slots(args):
+    per_gpu = None
+    if args.per_gpu:
+        if not args.gpus:
+            raise UserError("--per-gpu needs --gpus")
+        per_gpu = [int(k) for k in args.per_gpu]
+        if len(per_gpu) == 1:
+            per_gpu *= len(args.gpus)
+        if len(per_gpu) != len(args.gpus) or min(per_gpu) < 1:
+            raise UserError("--per-gpu takes one count >= 1, or one per GPU (%d GPUs in --gpus, "
+                            "%d counts given)" % (len(args.gpus), len(per_gpu)))
+    return Slots(args.procs_no, args.gpus, per_gpu)
+
+
+def experiment_script(queue):
+    """The script an experiment's runs execute, as recorded in it."""
+    if queue.experiment is None:
+        return None
+    from ..experiment import load_meta
+
+    return load_meta(queue.experiment).get("script")
+
+
+class Reporter:
+    """One line per event on stderr, with a time stamp."""
+
+    def __init__(self, quiet):
+        self.quiet = quiet
+
+    def __call__(self, event, **info):
+        claim = info.get("claim")
+        if event == "start":
+            if self.quiet:
+                return
+            where = "" if info["gpu"] is None else " on GPU %s" % info["gpu"]
+            line = "start %s#%d%s: %s" % (claim.id, claim.attempt, where,
+                                          fmt.shorten(claim.label, 100))
+        elif event == "end":
+            outcome = info["outcome"]
+            if outcome == DONE:
+                if self.quiet:
+                    return
+                line = "done  %s#%d in %s" % (claim.id, claim.attempt, fmt.duration(info["seconds"]))
+            elif outcome == FAILED:
+                line = "FAILED %s#%d: %s" % (claim.id, claim.attempt,
+                                             info["message"] or fmt.exit_text(info["code"]))
+                if os.path.exists(claim.err):
+                    line += ", log %s" % claim.err
+            elif outcome == ABORTED:
+                line = "aborted %s#%d after %s" % (claim.id, claim.attempt,
+                                                   fmt.duration(info["seconds"]))
+            else:
+                line = "%s %s#%d after %s (pending again)" % (
+                    outcome, claim.id, claim.attempt, fmt.duration(info["seconds"]))
+        elif event == "abort":
+            line = "abort requested for %s#%d: stopping it" % (claim.id, claim.attempt)
+        else:
+            line = "stopped by signal %d: runs interrupted, they are pending again" % info["signum"]
+        sys.stderr.write("%s %s\n" % (fmt.clock(), line))
+        sys.stderr.flush()
