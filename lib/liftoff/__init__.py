@@ -1,0 +1,246 @@
+"""liftoff's script-side API, as shipped with cooperate, so that scripts
+written for liftoff run unchanged when cooperate launches them.
+
+A run is started as ``python SCRIPT <run folder>/cfg.yaml`` with PYTHONPATH
+holding the toolkit (dist/cooperate.pyz, or lib/ and build/vendor/ of a
+checkout), so ``import liftoff`` and ``import yaml`` find these copies even
+where nothing is installed. The script does, as it did with liftoff::
+
+    from liftoff import parse_opts
+    opts = parse_opts()
+
+Guarantees:
+
+- ``parse_opts(args=None)`` reads ``args`` (default ``sys.argv[1:]``): the
+  path of the config file, and options ``-x``, ``--x``, ``--x value`` and
+  ``--x=value`` (liftoff's ``--session-id N`` and the like), accepted and
+  ignored before or after the path, as are further positional arguments;
+  ``--`` ends the options. An option takes the next argument as its value
+  unless that starts with ``-``, so the path is the first positional
+  argument ending in ``.yaml`` or ``.yml``, else the first option value
+  ending so (``--verbose cfg.yaml``), else the first positional argument.
+- The file is read with ``yaml.safe_load`` and turned into an
+  ``argparse.Namespace`` by ``dict_to_namespace`` (below): ``opts.yz.y``.
+- ``opts.out_dir`` is the absolute path of the folder that holds the file,
+  computed from the path given, whatever the file says: it is right on a
+  machine that mounts the results somewhere else, and for a file written by
+  hand. ``run_id``, ``cfg_id``, ``title`` and ``full_title`` are the file's,
+  as written (the launcher writes them all; nothing is invented when a
+  hand-written file lacks them).
+- Errors that are the caller's (no path given, a file that is missing or
+  unreadable, bad YAML, a file that is not a mapping, keys that cannot be
+  attributes) print one line ``<prog>: error: ...`` on stderr and raise
+  ``SystemExit(2)``, as argparse does: no traceback.
+- Importing liftoff imports nothing beyond the standard library's argparse;
+  yaml is imported when a file is read.
+
+``dict_to_namespace(d)``: every mapping value becomes a Namespace, except
+that of a key with a trailing underscore, which stays a plain dict; like
+liftoff, the attribute name drops the trailing underscores
+(``optim_: {lr: 0.1}`` gives ``opts.optim == {"lr": 0.1}``, and
+``opts.optim_`` does not exist). Lists stay lists and their items are left
+as they are: a mapping inside a list stays a plain dict (liftoff's
+behaviour, which scripts index as ``item["key"]``). Keys are checked: two
+keys giving the same attribute (``optim`` and ``optim_``), an empty
+attribute name, or a key that is not a string in a mapping that becomes a
+Namespace (write the mapping's key with a trailing ``_`` to keep such a
+mapping a dict) raise ValueError.
+
+``namespace_to_dict(ns)`` is the inverse: Namespaces become dicts, and a
+plain dict value comes back under its key with a trailing underscore, so
+``namespace_to_dict(dict_to_namespace(d)) == d`` whenever every trailing-_
+key of ``d`` holds a mapping, and ``dict_to_namespace(namespace_to_dict(ns))
+== ns`` for any Namespace that dict_to_namespace made. (liftoff's own
+namespace_to_dict dropped the underscore.) The result has fresh dicts and
+lists; Namespaces inside lists become dicts too.
+
+``read_config(path)`` (liftoff's older API): the Namespace of one config
+file, as parse_opts gives it, but raising ConfigError (a ValueError with a
+one-line message) instead of exiting. ``read_config()`` without a path is
+``parse_opts()``, which is what it amounted to under liftoff's launcher.
+"""
+
+import argparse
+import os
+import sys
+
+__version__ = "0.3.2+cooperate"  # liftoff's API level, then whose copy it is
+
+__all__ = ["ConfigError", "parse_opts", "read_config", "dict_to_namespace",
+           "namespace_to_dict"]
+
+Namespace = argparse.Namespace
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message is one line."""
+
+
+# ---------------------------------------------------------------- conversion
+
+
+def _attribute(key, path):
+    """The attribute name of ``key`` in the mapping at dotted ``path``."""
+    where = "in %s: " % path if path else ""
+    if not isinstance(key, str):
+        raise ValueError(
+            "%skey %r is not a string, so it cannot be an attribute (end the name of the "
+            "mapping holding it with '_' to keep that mapping a plain dict)" % (where, key))
+    name = key.rstrip("_")
+    if not name:
+        raise ValueError("%skey %r leaves no attribute name" % (where, key))
+    return name
+
+
+def _to_namespace(mapping, path):
+    namespace = Namespace()
+    keys = {}
+    for key, value in mapping.items():
+        name = _attribute(key, path)
+        if name in keys:
+            raise ValueError("%skeys %r and %r both give the same attribute %r"
+                             % ("in %s: " % path if path else "", keys[name], key, name))
+        keys[name] = key
+        if isinstance(value, dict) and not key.endswith("_"):
+            value = _to_namespace(value, path + "." + name if path else name)
+        setattr(namespace, name, value)
+    return namespace
+
+
+def dict_to_namespace(dct):
+    """Nested argparse.Namespace of a dict (see the module's docstring)."""
+    if not isinstance(dct, dict):
+        raise TypeError("dict_to_namespace takes a dict, not %s" % type(dct).__name__)
+    return _to_namespace(dct, "")
+
+
+def _plain(value):
+    if isinstance(value, Namespace):
+        return namespace_to_dict(value)
+    if isinstance(value, dict):
+        return dict((k, _plain(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    return value
+
+
+def namespace_to_dict(namespace):
+    """Nested dict of a Namespace, the inverse of dict_to_namespace: a plain
+    dict value comes back under ``name_``."""
+    if not isinstance(namespace, Namespace):
+        raise TypeError("namespace_to_dict takes an argparse.Namespace, not %s"
+                        % type(namespace).__name__)
+    out = {}
+    for name, value in vars(namespace).items():
+        if isinstance(value, dict) and not name.endswith("_"):
+            name += "_"
+        out[name] = _plain(value)
+    return out
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _one_line(text):
+    return " ".join(str(text).split())
+
+
+def _load(path):
+    """The file's top-level mapping, or ConfigError."""
+    try:
+        import yaml
+    except ImportError as err:
+        raise ConfigError(
+            "cannot import yaml (%s): PYTHONPATH must hold the toolkit "
+            "(dist/cooperate.pyz, or lib/ and build/vendor/ of a checkout)" % _one_line(err))
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as err:
+        raise ConfigError("cannot read config file %s: %s"
+                          % (path, _one_line(err.strerror or err)))
+    try:
+        config = yaml.safe_load(data)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        what = _one_line(err.problem or err.context or "syntax error")
+        if mark is None:
+            raise ConfigError("bad YAML in %s: %s" % (path, what))
+        raise ConfigError("bad YAML in %s, line %d, column %d: %s"
+                          % (path, mark.line + 1, mark.column + 1, what))
+    except yaml.YAMLError as err:
+        raise ConfigError("bad YAML in %s: %s" % (path, _one_line(err)))
+    if not isinstance(config, dict):
+        what = "empty" if config is None else "a %s" % type(config).__name__
+        raise ConfigError("config file %s must hold a mapping of keys to values, not %s"
+                          % (path, what))
+    return config
+
+
+def read_config(path=None, strict=False):
+    """The Namespace of the config file at ``path`` (out_dir: its folder), or
+    ConfigError. Without a path: parse_opts(). ``strict`` is liftoff's and
+    ignored."""
+    if path is None:
+        return parse_opts()
+    path = os.fspath(path)
+    config = _load(path)
+    try:
+        opts = dict_to_namespace(config)
+    except ValueError as err:
+        raise ConfigError("config file %s: %s" % (path, err))
+    opts.out_dir = os.path.dirname(os.path.abspath(path))
+    return opts
+
+
+def _config_path(args):
+    """The config path among ``args``, or None."""
+    positional = []
+    values = []  # tokens that followed an option: maybe its value
+    index = 0
+    while index < len(args):
+        token = args[index]
+        index += 1
+        if token == "--":
+            positional.extend(args[index:])
+            break
+        if token.startswith("-") and token != "-":
+            if "=" not in token and index < len(args) and not args[index].startswith("-"):
+                values.append(args[index])
+                index += 1
+            continue
+        positional.append(token)
+    for token in positional + values:
+        if token.lower().endswith((".yaml", ".yml")):
+            return token
+    return positional[0] if positional else None
+
+
+def _program():
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return name or "liftoff"
+
+
+def _fail(message):
+    sys.stderr.write("%s: error: %s\n" % (_program(), message))
+    sys.stderr.flush()
+    raise SystemExit(2)
+
+
+def parse_opts(args=None):
+    """The run's options: a nested Namespace of the config file named on the
+    command line (see the module's docstring). Exits 2 with a one-line
+    message on stderr when that file cannot be used."""
+    if args is None:
+        args = sys.argv[1:]
+    args = [os.fspath(arg) for arg in args]
+    path = _config_path(args)
+    if path is None:
+        _fail("no config file given (usage: %s PATH/cfg.yaml [--option [value]] ...)"
+              % _program())
+    try:
+        return read_config(path)
+    except ConfigError as err:
+        _fail(str(err))
