@@ -12,8 +12,13 @@ from .errors import UserError
 COMMANDS = {
     "run": ("cooperate.commands.run", "be a worker: claim pending entries, run them, record the outcome"),
     "doe": ("cooperate.commands.doe", "write a list of commands from a template and values"),
-    "status": ("cooperate.commands.status", "show progress, running and failed entries of a list"),
-    "retry": ("cooperate.commands.retry", "make failed or chosen entries pending again"),
+    "status": ("cooperate.commands.status", "show how far lists and experiments are, on every machine"),
+    "retry": ("cooperate.commands.retry", "make failed, aborted or stale entries pending again"),
+    "launch": ("cooperate.commands.launch", "run a script on an experiment or a yaml config (liftoff)"),
+    "abort": ("cooperate.commands.abort", "stop the runs of an experiment or list, on every machine"),
+    "procs": ("cooperate.commands.procs", "the workers and their runs, on this machine or all"),
+    "hold": ("cooperate.commands.hold", "keep pending entries from being started (liftoff-lock)"),
+    "release": ("cooperate.commands.release", "let held entries be started again (liftoff-unlock)"),
 }
 
 # program names (symlinks to the archive) -> command
@@ -22,6 +27,14 @@ LINKS = {
     "cooperate-doe": "doe",
     "cooperate-status": "status",
     "cooperate-retry": "retry",
+    "cooperate-abort": "abort",
+    "liftoff": "launch",
+    "liftoff-status": "status",
+    "liftoff-abort": "abort",
+    "liftoff-procs": "procs",
+    "liftoff-clean": "retry",
+    "liftoff-lock": "hold",
+    "liftoff-unlock": "release",
 }
 
 PROGRAM = "cooperate"

@@ -314,15 +314,9 @@ class CommandList:
     def entry(self, i):
         """The entry at index i; None when the file changed since it was read
         (it has been read again: look for the entry anew)."""
-        if self._offsets is None:
+        if self._offsets is None or self._entries is not None:
             # the ids came from the cache: parse the list now that an entry is needed
-            if self._entries is None:
-                entries = json.loads(read_text(self.path))
-                if self._stat() != self.signature:
-                    self.reload()
-                    return None
-                self._entries = entries
-            return self._entries[i]
+            return self.entries()[i]
         if self._text is not None:
             return json.JSONDecoder().raw_decode(self._text, self._offsets[i])[0]
         start = self._offsets[i]
@@ -338,6 +332,16 @@ class CommandList:
             pass
         self.reload()
         return None
+
+    def entries(self):
+        """Every entry, parsed (for selections over the whole list)."""
+        if self._entries is None:
+            entries = json.loads(read_text(self.path))
+            if self._stat() != self.signature or len(entries) != len(self.ids):
+                self.reload()
+                return self.entries()
+            self._entries = entries
+        return self._entries
 
     def describe(self, i):
         """A short human label for the entry at index i."""

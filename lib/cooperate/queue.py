@@ -218,6 +218,42 @@ class Queue:
                         self.cursor = min(self.cursor, index)
             self.state.requeued = []
 
+    def select(self, names=(), statuses=(), filters=None):
+        """Ids of the entries named (ids, unique id prefixes, or run folders
+        of an experiment: `0003_lr_0.1/0`, or `0003_lr_0.1` for all its runs),
+        plus those in one of `statuses` ("stale": running on a worker that
+        looks dead, needs history), restricted to those whose experiment
+        config matches `filters` ([(dotted path, value)]). Unknown names are
+        an error."""
+        ids = self.list.ids
+        entries = self.list.entries() if names or filters else None
+        chosen = []
+        for name in names:
+            found = [i for i, e in enumerate(entries)
+                     if isinstance(e, dict) and e.get("run") and (
+                         e["run"] == name.rstrip("/") or e["run"].startswith(name.rstrip("/") + "/"))]
+            if not found:
+                found = [i for i in range(len(ids)) if ids[i].startswith(name)]
+                if len(found) > 1 and name not in (ids[i] for i in found):
+                    raise UserError("%r matches %d entries: give more of the id" % (name, len(found)))
+                found = [i for i in found if ids[i] == name] or found
+            if not found:
+                raise UserError("no entry %r in %s" % (name, self.list.path))
+            chosen += found
+        if statuses:
+            now = time.time()
+            for i, id_ in enumerate(ids):
+                status = self.status_of(id_)
+                if status in statuses or (status == RUNNING and "stale" in statuses
+                                          and self.is_stale(self.state.last(id_), now)):
+                    chosen.append(i)
+        if filters:
+            from .grid import matches
+
+            chosen = [i for i in (chosen if names or statuses else range(len(ids)))
+                      if isinstance(entries[i], dict) and matches(entries[i].get("cfg", {}), filters)]
+        return [ids[i] for i in sorted(set(chosen))]
+
     def shuffle(self):
         """Claim in a random order (different in every worker)."""
         import random
@@ -242,20 +278,24 @@ class Queue:
     def heartbeat_path(self, worker):
         return os.path.join(self.dir, "workers", worker)
 
-    def is_stale(self, attempt, now=None):
-        """Does the worker holding this running attempt look dead?"""
-        info = self.state.workers.get(attempt.worker)
-        if info is None or attempt.worker in self.state.quit:
-            return True
+    def worker_alive(self, worker, now=None):
+        """Does this worker look alive? Same host: its process is there (no
+        waiting). Another host: it refreshed its heartbeat within its lease."""
+        info = self.state.workers.get(worker)
+        if info is None or worker in self.state.quit:
+            return False
         alive = host.owner_alive(info)
         if alive is not None:
-            return not alive
+            return alive
         try:
-            beat = os.stat(self.heartbeat_path(attempt.worker)).st_mtime
+            beat = os.stat(self.heartbeat_path(worker)).st_mtime
         except OSError:
-            return True
-        lease = info.get("lease", LEASE)
-        return (now or time.time()) - beat > lease
+            return False
+        return (now or time.time()) - beat <= info.get("lease", LEASE)
+
+    def is_stale(self, attempt, now=None):
+        """Does the worker holding this running attempt look dead?"""
+        return not self.worker_alive(attempt.worker, now)
 
     # -- changing (under the lock) -----------------------------------------
     def create_state_dir(self):

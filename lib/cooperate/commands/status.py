@@ -1,82 +1,138 @@
-"""cooperate-status: what happened to a list, read from its shared state."""
+"""cooperate-status / liftoff-status: how far lists and experiments are,
+read from their shared state."""
 
 import json
+import os
 import sys
 import time
 
 from .. import fmt
 from ..args import Parser
-from ..queue import DONE, FAILED, PENDING, RUNNING, Queue
+from ..queue import ABORTED, DONE, FAILED, HELD, PENDING, RUNNING, Queue
+from ._select import is_path
 
 DESCRIPTION = """\
-Show how far LIST is: how many entries are pending, running, done, failed,
-and stale (running on a worker that looks dead: its process is gone, its
-machine rebooted, or it has not been heard from for its lease). Then, per
-running entry, its host, pid and elapsed time; per failed entry, its exit
-code and log. It reads only the shared state, so it shows every machine's
-work, and it takes no lock: it is safe to run under `watch`."""
+Show how far a list or a liftoff experiment is: how many entries are
+pending, running, done, failed, aborted, held, and stale (running on a
+worker that looks dead: its process is gone, its machine rebooted, or it has
+not been heard from for its lease). For one list or experiment, also per
+running entry its host, pid and elapsed time, per failed entry its exit code
+and log. Without TARGET: the latest experiment under ./results (-a: all of
+them); a TARGET that is not a path picks experiments by name.
+
+It reads only the shared state, so it shows every machine's work, and it
+takes no lock: it is safe to run under `watch`."""
+
+COLUMNS = (PENDING, RUNNING, DONE, FAILED, "stale", ABORTED, HELD)
 
 
 def main(argv, prog):
     p = Parser(prog, DESCRIPTION)
-    p.add_argument("list", metavar="LIST", help="the JSON list of commands")
+    p.add_argument("target", nargs="?", metavar="TARGET",
+                   help="a list file, an experiment folder, or part of experiments' names")
+    p.add_argument("-a", "--all", action="store_true", help="every matching experiment")
+    p.add_argument("--results-path", default="results", metavar="DIR",
+                   help="where experiments are (default ./results)")
     p.add_argument("--state", metavar="DIR",
                    help="the state folder (default LIST.cooperate beside the list)")
-    p.add_argument("--json", action="store_true", help="print one JSON object, for scripts")
+    p.add_argument("--json", action="store_true", help="print JSON, for scripts")
     args = p.parse_args(argv)
 
-    queue = Queue(args.list, args.state, reader=True)
-    queue.read()
-    report = summarise(queue)
-    if args.json:
-        json.dump(report, sys.stdout, indent=1)
-        sys.stdout.write("\n")
+    if args.target is not None and is_path(args.target):
+        targets = [args.target]
     else:
-        sys.stdout.write(render(report, sys.stdout.isatty()))
+        from ..experiment import list_experiments
+
+        targets = [e for e in list_experiments(args.results_path)
+                   if args.target is None or args.target in os.path.basename(e)]
+        if not targets:
+            from ..errors import UserError
+
+            raise UserError("no experiment%s under %s (liftoff-prepare makes one)" % (
+                "" if args.target is None else " matching %r" % args.target, args.results_path))
+        if not args.all:
+            targets = targets[-1:]
+    reports = []
+    for target in targets:
+        queue = Queue(target, args.state, reader=True)
+        queue.read()
+        reports.append(summarise(queue))
+    if args.json:
+        json.dump(reports[0] if len(reports) == 1 else reports, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    elif len(reports) == 1:
+        sys.stdout.write(render(reports[0], sys.stdout.isatty()))
+    else:
+        sys.stdout.write(table(reports))
     return 0
 
 
 def summarise(queue):
     now = time.time()
-    counts = {PENDING: 0, RUNNING: 0, DONE: 0, FAILED: 0, "stale": 0}
-    running, failed = [], []
+    counts = dict.fromkeys(COLUMNS, 0)
+    running, failed, hosts, durations = [], [], set(), []
     state, workers = queue.state, queue.state.workers
     for index, id_ in enumerate(queue.list.ids):
         status = queue.status_of(id_)
+        a = state.last(id_)
         if status == RUNNING:
-            a = state.last(id_)
             info = workers.get(a.worker, {})
             stale = queue.is_stale(a, now)
+            if not stale:
+                hosts.add(info.get("host"))
             status = "stale" if stale else RUNNING
             running.append({"id": id_, "attempt": a.number, "worker": a.worker,
                             "host": info.get("host"), "pid": info.get("pid"),
                             "started": a.start, "elapsed": now - a.start, "stale": stale,
                             "command": queue.list.describe(index)})
         elif status == FAILED:
-            a = state.last(id_)
             out, err = queue.log_paths(id_, a.number)
             failed.append({"id": id_, "attempt": a.number, "code": a.code,
                            "host": workers.get(a.worker, {}).get("host"),
                            "ended": a.end, "out": out, "err": err,
                            "command": queue.list.describe(index)})
+        elif status == DONE and a is not None:
+            durations.append(a.end - a.start)
         counts[status] += 1
-    report = {"list": queue.list.path, "state": queue.dir, "total": len(queue.list.ids),
-              "counts": counts, "running": running, "failed": failed}
+    total = len(queue.list.ids)
+    finished = counts[DONE] + counts[FAILED] + counts[ABORTED]
+    left = None
+    if durations:
+        # mean duration of finished runs, over as many slots as are busy now
+        mean = sum(durations) / len(durations)
+        left = mean * (counts[PENDING] + counts[RUNNING]) / max(1, counts[RUNNING])
+    comments = sorted((w.get("since", 0), w["comment"]) for w in workers.values() if w.get("comment"))
+    report = {"list": queue.list.path, "experiment": queue.experiment, "state": queue.dir,
+              "total": total, "counts": counts,
+              "progress": finished / total if total else 1.0, "left": left,
+              "hosts": sorted(h for h in hosts if h), "comment": comments[-1][1] if comments else None,
+              "running": running, "failed": failed}
     if queue.unreadable:
         report["unreadable_records"] = queue.unreadable
     return report
 
 
+def _name(report):
+    return os.path.basename(report["experiment"].rstrip("/")) if report["experiment"] else report["list"]
+
+
 def render(report, terminal):
     counts, total = report["counts"], report["total"]
-    finished = counts[DONE] + counts[FAILED]
-    lines = ["%s: %d entries: %s" % (
-        report["list"], total,
-        ", ".join("%d %s" % (counts[k], k) for k in (PENDING, RUNNING, DONE, FAILED, "stale")))]
+    lines = ["%s: %d entries: %s" % (_name(report), total, ", ".join(
+        "%d %s" % (counts[k], k) for k in COLUMNS if counts[k] or k in (PENDING, RUNNING, DONE, FAILED)))]
+    extra = []
+    if report["left"] is not None and counts[PENDING] + counts[RUNNING]:
+        extra.append("about %s left" % fmt.duration(report["left"]))
+    if report["hosts"]:
+        extra.append("working: %s" % ", ".join(report["hosts"]))
+    if report["comment"]:
+        extra.append("comment: %s" % report["comment"])
+    if extra:
+        lines.append("  " + "; ".join(extra))
     if terminal and total:
         width = 40
-        filled = width * finished // total
-        lines.append("[%s%s] %d%%" % ("#" * filled, "-" * (width - filled), 100 * finished // total))
+        filled = int(width * report["progress"])
+        lines.append("[%s%s] %d%%" % ("#" * filled, "-" * (width - filled), 100 * report["progress"]))
     if report["running"]:
         lines.append("running:")
         for r in report["running"]:
@@ -93,3 +149,18 @@ def render(report, terminal):
         lines.append("warning: %d unreadable records in %s/journal were skipped"
                      % (report["unreadable_records"], report["state"]))
     return "\n".join(lines) + "\n"
+
+
+def table(reports):
+    """One row per experiment."""
+    header = ("experiment", "total") + COLUMNS + ("progress", "left", "hosts", "comment")
+    rows = [header]
+    for r in reports:
+        c = r["counts"]
+        rows.append((_name(r), str(r["total"])) + tuple(str(c[k]) for k in COLUMNS) + (
+            "%d%%" % (100 * r["progress"]),
+            "-" if r["left"] is None else fmt.duration(r["left"]),
+            ",".join(r["hosts"]) or "-", r["comment"] or ""))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return "".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() + "\n"
+                   for row in rows)
