@@ -43,6 +43,7 @@ KEY_LIMIT = 1000  # PyYAML refuses simple keys longer than 1024 characters
 FLOW_WIDTH = 72  # lists of scalars up to this long are written [a, b, c]
 
 _key_cache = {}
+_value_cache = {}
 
 
 def _escape(match):
@@ -151,33 +152,45 @@ def _flow(items):
 
 
 def _mapping(data, indent, out):
+    append = out.append
     for key, value in data.items():
-        ktext = _key_text(key)
+        ktext = _key_cache.get(key) if key.__class__ is str else None
+        if ktext is None:
+            ktext = _key_text(key)
         if len(ktext) > KEY_LIMIT:
-            out.append(indent + "? " + ktext + "\n")
+            append(indent + "? " + ktext + "\n")
             head = indent + ":"
         else:
             head = indent + ktext + ":"
         cls = value.__class__
-        if cls is dict:
+        if cls is str:
+            text = _value_cache.get(value)
+            if text is None:
+                text = _string(value)
+                if len(value) < 100 and len(_value_cache) < 50000:
+                    _value_cache[value] = text
+            append(head + " " + text + "\n")
+        elif cls is int:
+            append(head + " " + str(value) + "\n")
+        elif cls is float:
+            append(head + " " + _float(value) + "\n")
+        elif cls is dict:
             if value:
-                out.append(head + "\n")
+                append(head + "\n")
                 _mapping(value, indent + "  ", out)
             else:
-                out.append(head + " {}\n")
+                append(head + " {}\n")
         elif cls is list:
             if not value:
-                out.append(head + " []\n")
+                append(head + " []\n")
             else:
                 flow = _flow(value)
                 if flow is not None:
-                    out.append(head + " " + flow + "\n")
+                    append(head + " " + flow + "\n")
                 else:
                     # an indentless sequence, as PyYAML writes it
-                    out.append(head + "\n")
+                    append(head + "\n")
                     _sequence(value, indent, out)
-        elif cls is str:
-            out.append(head + " " + _string(value) + "\n")
         else:
             _value(value, head, indent, out)
 

@@ -12,6 +12,7 @@ from .errors import UserError
 COMMANDS = {
     "run": ("cooperate.commands.run", "be a worker: claim pending entries, run them, record the outcome"),
     "doe": ("cooperate.commands.doe", "write a list of commands from a template and values"),
+    "prepare": ("cooperate.commands.prepare", "expand a YAML config grid into an experiment folder and its queue"),
     "status": ("cooperate.commands.status", "show how far lists and experiments are, on every machine"),
     "retry": ("cooperate.commands.retry", "make failed, aborted or stale entries pending again"),
     "launch": ("cooperate.commands.launch", "run a script on an experiment or a yaml config (liftoff)"),
@@ -27,6 +28,7 @@ LINKS = {
     "cooperate-doe": "doe",
     "cooperate-status": "status",
     "cooperate-retry": "retry",
+    "liftoff-prepare": "prepare",
     "cooperate-abort": "abort",
     "liftoff": "launch",
     "liftoff-status": "status",
