@@ -125,6 +125,48 @@ def peak_memory(rows, n=100000):
                  "while 2 workers drained them all in %.0f s" % seconds, "<= 40 MB"))
 
 
+def grid_folder(path, values):
+    """A liftoff config folder: 4 variables, `values` values each."""
+    os.makedirs(path)
+    with open(os.path.join(path, "default.yaml"), "w") as f:
+        f.write("a: 0\nb: 0\nc: 0\nd: 0\n")
+    with open(os.path.join(path, "config.yaml"), "w") as f:
+        for name in "abcd":
+            f.write("%s: [%s]\n" % (name, ", ".join(str(i) for i in range(values))))
+
+
+def liftoff_status(rows):
+    """status over two experiments of 10,000 runs each, all run."""
+    cwd = fresh("lstatus")
+    grid_folder(os.path.join(cwd, "configs"), 10)
+    for name in ("one", "two"):
+        subprocess.run([PY, PYZ, "prepare", "configs", "--do", "--name", name, "--script",
+                        "/bin/true"], cwd=cwd, check=True, stdout=subprocess.DEVNULL)
+    for exp in sorted(os.listdir(os.path.join(cwd, "results"))):
+        wall([[PY, PYZ, "run", os.path.join("results", exp), "-q"]] * 2, cwd)
+    seconds = median_run([PY, PYZ, "status", "-a"], cwd, n=10)
+    rows.append(("liftoff-status -a, 2 x 10,000 runs (s)", "%.3f" % seconds,
+                 "liftoff 1.15", "<= 0.3 s"))
+
+
+def liftoff_launch(rows, runs=200):
+    """Launch 200 runs of a Python script that returns at once, 4 at a time."""
+    cwd = fresh("llaunch")
+    os.makedirs(os.path.join(cwd, "configs"))
+    with open(os.path.join(cwd, "configs", "default.yaml"), "w") as f:
+        f.write("a: 0\n")
+    with open(os.path.join(cwd, "configs", "config.yaml"), "w") as f:
+        f.write("a: [%s]\n" % ", ".join(str(i) for i in range(runs)))
+    with open(os.path.join(cwd, "script.py"), "w") as f:
+        f.write("from liftoff import parse_opts\nopts = parse_opts()\n")
+    subprocess.run([PY, PYZ, "prepare", "configs", "--do"], cwd=cwd, check=True,
+                   stdout=subprocess.DEVNULL)
+    exp = os.path.join("results", os.listdir(os.path.join(cwd, "results"))[0])
+    seconds = wall([[PY, PYZ, "launch", "script.py", exp, "--procs-no", "4", "-q"]], cwd)
+    rows.append(("liftoff, %d runs of a script that returns at once, --procs-no 4 (s)" % runs,
+                 "%.2f" % seconds, "liftoff 65.6", "<= 10 s"))
+
+
 def main():
     if not os.path.exists(PYZ):
         sys.exit("build the archive first: make")
@@ -137,6 +179,11 @@ def main():
                  "ratio %.2f" % (large / small), "ratio <= 1.5"))
     startup(rows)
     peak_memory(rows)
+    import prepare
+
+    prepare.measure(rows)
+    liftoff_status(rows)
+    liftoff_launch(rows)
     print()
     print("| measure | cooperate | against | goal |")
     print("|---|---|---|---|")
