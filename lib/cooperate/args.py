@@ -37,6 +37,16 @@ def positive_int(text):
     return value
 
 
+def non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError("expected a whole number >= 0, got %r" % text)
+    return value
+
+
 def seconds(text):
     try:
         value = float(text)

@@ -103,6 +103,8 @@ def command_of(entry, experiment=None, script=None):
         argv = [sys.executable, script, cfg] if script.endswith(".py") else [script, cfg]
         return argv, entry.get("cwd"), entry.get("env", {})
     if isinstance(entry, dict):
+        if entry.get("shell"):
+            return ["/bin/sh", "-c", entry["cmd"]], entry.get("cwd"), entry.get("env", {})
         cwd, env, entry = entry.get("cwd"), entry.get("env", {}), entry["cmd"]
     if isinstance(entry, str):
         try:

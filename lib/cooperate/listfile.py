@@ -4,6 +4,7 @@ An entry is one of
   ["python", "main.py", "--lr", "0.1"]   an argv list (cooperate's format)
   "python main.py --lr 0.1"              split like a shell would, never run by one
   {"cmd": ..., "cwd": ..., "env": {...}, "name": ..., "retries": N}
+  {"cmd": "make -j4 && ./run | tee log", "shell": true}   only this runs a shell
   {"run": "0003_lr_0.1/0", "cfg": {...}}   a run of a liftoff experiment (the
                                          experiment's script runs its cfg.yaml)
 
@@ -22,7 +23,7 @@ from json.decoder import WHITESPACE
 
 from .errors import UserError
 
-OBJECT_KEYS = ("cmd", "run", "cfg", "cwd", "env", "name", "retries")
+OBJECT_KEYS = ("cmd", "shell", "run", "cfg", "cwd", "env", "name", "retries")
 ID_LENGTH = 12
 CACHE_VERSION = 2
 
@@ -128,6 +129,9 @@ def _problem(entry):
         env = entry.get("env", {})
         if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
             return "'env' must be an object of string values"
+        if "shell" in entry and (not isinstance(entry["shell"], bool) or
+                                 entry["shell"] and not isinstance(entry.get("cmd"), str)):
+            return "'shell' must be true or false, and a shell needs 'cmd' as one string"
         retries = entry.get("retries", 0)
         if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
             return "'retries' must be a whole number >= 0"

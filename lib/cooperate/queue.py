@@ -34,10 +34,17 @@ ABORTED, HELD = "aborted", "held"
 INTERRUPTED, LOST = "interrupted", "lost"
 
 DEFAULT_LOCK_TIMEOUT = 60.0
-# a worker refreshes its heartbeat every HEARTBEAT seconds; one silent for
-# LEASE seconds looks dead (generous: a loaded disk or CPU must not look dead)
-HEARTBEAT = 10.0
+# a worker refreshes its heartbeat every few seconds (heartbeat_every); one
+# silent for its lease looks dead (generous: a loaded disk or CPU must not
+# make a live worker look dead)
 LEASE = 120.0
+# a lost attempt (its worker died) runs again at least this many times, even
+# without --retries; after that the entry is failed for good
+LOST_RETRIES = 3
+
+
+def heartbeat_every(lease):
+    return min(10.0, lease / 4)
 
 
 EXPERIMENT_META, EXPERIMENT_QUEUE = "experiment.json", "queue.json"
@@ -103,7 +110,13 @@ class State:
         self.quit = {}
         self.requeued = []
         self.aborting = set()
+        # running entries -> the worker holding them
+        self.holders = {}
         self._names = {}
+
+    @staticmethod
+    def code_of(status):
+        return _CODE[status]
 
     def status(self, id_):
         code = self.codes.get(id_)
@@ -124,6 +137,7 @@ class State:
             if kind == "c":
                 id_, number = r[1], r[2]
                 codes[id_] = number << 3 | _RUNNING
+                self.holders[id_] = r[3]
                 if history is not None:
                     worker = self._names.setdefault(r[3], r[3])
                     history[id_] = Attempt(number, worker, r[4], history.get(id_))
@@ -135,8 +149,13 @@ class State:
                 if code is None or code != number << 3 | _RUNNING:
                     continue
                 status = _AFTER.get(outcome, FAILED)
+                if len(r) > 7 and outcome in (FAILED, LOST):
+                    # the recorder decided, by its retry policy, whether a
+                    # failed or lost attempt gets another one
+                    status = PENDING if r[7] else FAILED
                 codes[id_] = number << 3 | _CODE[status]
                 self.aborting.discard(id_)
+                self.holders.pop(id_, None)
                 if status == PENDING:
                     self.requeued.append(id_)
                 if history is not None:
@@ -360,20 +379,61 @@ class Queue:
         except OSError:
             pass
 
-    def take(self, worker, ends=(), claim=True, accept=None):
-        """Record the ends of finished attempts and, if `claim`, claim the
-        next pending entry that `accept(entry)` (if given) accepts, in one
-        transaction. Returns a Claim or None."""
+    def clock(self, worker):
+        """Now, by the shared filesystem's clock: touch our heartbeat and read
+        its time back (on NFS the server stamps it), so that leases never
+        compare two machines' clocks."""
+        path = self.heartbeat_path(worker)
+        try:
+            os.utime(path)
+            return os.stat(path).st_mtime
+        except OSError:
+            return time.time()
+
+    def retries_of(self, id_, default):
+        """An entry's own "retries", else the worker's."""
+        index = self.list.ids.index(id_)
+        entry = self.list.entry(index) if index is not None else None
+        return entry.get("retries", default) if isinstance(entry, dict) else default
+
+    def _take_back_lost(self, worker, out, now, retries):
+        """Record as lost the running entries whose worker looks dead (same
+        host: its process is gone; elsewhere: silent for its lease). Returns
+        True if one of them is pending again."""
+        clock, alive, again_any = None, {}, False
+        for id_, holder in list(self.state.holders.items()):
+            if holder == worker:
+                continue
+            if holder not in alive:
+                if clock is None:
+                    clock = self.clock(worker)
+                alive[holder] = self.worker_alive(holder, clock)
+            if alive[holder]:
+                continue
+            number = self.state.attempts(id_)
+            again = number <= max(self.retries_of(id_, retries), LOST_RETRIES)
+            self._record(out, ["e", id_, number, worker, now, LOST, None, again])
+            again_any = again_any or again
+        return again_any
+
+    def take(self, worker, ends=(), claim=True, accept=None, retries=0):
+        """Record the ends of finished attempts, (id, attempt, outcome, code,
+        again), and if `claim` claim the next pending entry that
+        `accept(entry)` (if given) accepts, in one transaction; when nothing
+        is pending, first take back entries held by dead workers. Returns a
+        Claim or None."""
         taken = []
 
         def make():
             out = []
             now = time.time()
-            for id_, attempt, outcome, code in ends:
-                self._record(out, ["e", id_, attempt, worker, now, outcome, code])
+            for id_, attempt, outcome, code, again in ends:
+                self._record(out, ["e", id_, attempt, worker, now, outcome, code, again])
             while claim:
                 index = self.next_pending()
                 if index is None:
+                    if self._take_back_lost(worker, out, now, retries):
+                        continue
                     break
                 entry = self.list.entry(index)
                 if entry is None:
@@ -449,7 +509,7 @@ class Queue:
             if status == RUNNING:
                 a = self.state.last(id_)
                 if self.is_stale(a, now):
-                    return ["e", id_, a.number, by, now, LOST, None]
+                    return ["e", id_, a.number, by, now, LOST, None, True]
             return None
 
         return self._change(ids, decide)

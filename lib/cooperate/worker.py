@@ -18,7 +18,7 @@ import time
 
 from . import host, launcher
 from .errors import UserError
-from .queue import ABORTED, DONE, FAILED, HEARTBEAT, INTERRUPTED, LEASE
+from .queue import ABORTED, DONE, FAILED, INTERRUPTED, LEASE, LOST, RUNNING, heartbeat_every
 
 
 def new_worker_id():
@@ -52,7 +52,7 @@ class Limits:
 
 class Worker:
     def __init__(self, queue, slots, report, limits=None, wait=False, poll=2.0, detach=True,
-                 grace=10.0, accept=None, script=None, comment=None):
+                 grace=10.0, accept=None, script=None, comment=None, retries=0, lease=LEASE):
         self.queue = queue
         self.slots = slots
         self.report = report
@@ -64,6 +64,8 @@ class Worker:
         self.accept = accept
         self.script = script
         self.comment = comment
+        self.retries = retries
+        self.lease = lease
         self.id = new_worker_id()
         self.running = []
         self.ends = []
@@ -81,7 +83,7 @@ class Worker:
         pid = os.getpid()
         info = {"host": host.hostname(), "pid": pid, "boot": host.boot_id(),
                 "start": host.process_start(pid), "since": time.time(), "cwd": os.getcwd(),
-                "lease": LEASE, "slots": self.slots.capacity, "gpus": self.slots.gpus}
+                "lease": self.lease, "slots": self.slots.capacity, "gpus": self.slots.gpus}
         if self.comment:
             info["comment"] = self.comment
         for name in ("SLURM_JOB_ID", "SLURM_ARRAY_TASK_ID"):
@@ -156,12 +158,19 @@ class Worker:
         self.report("start", claim=claim, gpu=slot.gpu)
 
     def _ended(self, claim, outcome, code, seconds, message=None):
+        again = False
         if outcome == FAILED:
-            self.failed = True
-            self.no_more = self.no_more or self.limits.stop_on_error
-        self.ends.append((claim.id, claim.attempt, outcome, code))
+            retries = claim.entry.get("retries", self.retries) if isinstance(
+                claim.entry, dict) else self.retries
+            again = claim.attempt <= retries
+            if not again:
+                self.failed = True
+                self.no_more = self.no_more or self.limits.stop_on_error
+        if outcome != LOST:
+            # a run whose claim was taken back is already recorded, as lost
+            self.ends.append((claim.id, claim.attempt, outcome, code, again))
         self.report("end", claim=claim, outcome=outcome, code=code, seconds=seconds,
-                    message=message)
+                    message=message, again=again)
 
     def _collect(self):
         """Record the runs that ended; True if any did."""
@@ -174,17 +183,25 @@ class Worker:
             self._ended(run.claim, outcome, code, time.monotonic() - run.started)
         return bool(ended)
 
-    def _abort_requested(self):
-        """Carry out abort requests for runs this worker holds: TERM now,
-        KILL after the grace period (checked on every wake)."""
+    def _check_claims(self):
+        """Carry out abort requests for runs this worker holds, and stop runs
+        whose claim another worker took back (this worker was suspended or
+        cut off past its lease): TERM now, KILL after the grace period."""
         now = time.monotonic()
+        state = self.queue.state
         for run in self.running:
-            if run.stopped_as is None and run.claim.id in self.queue.state.aborting:
-                run.stopped_as = ABORTED
+            claim = run.claim
+            if run.stopped_as is None:
+                if state.codes.get(claim.id) != claim.attempt << 3 | state.code_of(RUNNING):
+                    run.stopped_as = LOST
+                elif claim.id in state.aborting:
+                    run.stopped_as = ABORTED
+                else:
+                    continue
                 run.kill_at = now + self.grace
                 launcher.signal_group(run, signal.SIGTERM)
-                self.report("abort", claim=run.claim)
-            elif run.stopped_as is not None and now >= run.kill_at:
+                self.report("abort" if run.stopped_as == ABORTED else "lost", claim=claim)
+            elif now >= run.kill_at:
                 launcher.signal_group(run, signal.SIGKILL)
 
     def _stop_all(self):
@@ -207,7 +224,7 @@ class Worker:
             slot = self.slots.acquire()
             if slot is None:
                 break
-            claim = self.queue.take(self.id, self.ends, accept=self.accept)
+            claim = self.queue.take(self.id, self.ends, accept=self.accept, retries=self.retries)
             self.ends = []
             if claim is None:
                 self.slots.release(slot)
@@ -224,7 +241,8 @@ class Worker:
         self.look_now = False
         self._install()
         drained = False
-        next_beat = time.monotonic() + HEARTBEAT
+        beat = heartbeat_every(self.lease)
+        next_beat = time.monotonic() + beat
         clean = False
         try:
             while self.signum is None:
@@ -238,7 +256,7 @@ class Worker:
                 now = time.monotonic()
                 if now >= next_beat:
                     queue.heartbeat(self.id)
-                    next_beat = now + HEARTBEAT
+                    next_beat = now + beat
                 # wake on a run's end or a signal; look at the queue every
                 # `poll` seconds for new entries and abort requests
                 self._sleep(min(next_beat - now, self.poll))
@@ -246,7 +264,7 @@ class Worker:
                 if self.running or self.look_now:
                     self.look_now = False
                     queue.read()
-                    self._abort_requested()
+                    self._check_claims()
                 if ended or not self.running or len(self.running) < self.slots.capacity:
                     drained = False
             clean = True

@@ -5,10 +5,10 @@ import os
 import sys
 
 from .. import fmt
-from ..args import int_list, positive_int, seconds
+from ..args import int_list, non_negative_int, positive_int, seconds
 from ..errors import UserError
 from ..launcher import Slots
-from ..queue import ABORTED, DEFAULT_LOCK_TIMEOUT, DONE, FAILED
+from ..queue import ABORTED, DEFAULT_LOCK_TIMEOUT, DONE, FAILED, LEASE, LOST_RETRIES
 
 
 def add_options(p):
@@ -28,11 +28,21 @@ def add_options(p):
                    help="runs print to this terminal instead of their log files")
     p.add_argument("--grace", type=seconds, default=10.0, metavar="S",
                    help="when stopping a run, seconds between TERM and KILL (default 10)")
+    p.add_argument("--retries", type=non_negative_int, default=0, metavar="N",
+                   help="run a failed entry up to N more times (an entry's own \"retries\" "
+                        "wins); a lost one (its worker died) at least %d more times" % LOST_RETRIES)
+    p.add_argument("--lease", type=seconds, default=LEASE, metavar="S",
+                   help="other workers take this worker's runs back once it has been silent "
+                        "for S seconds (default %g; at once on this host when its process is "
+                        "gone)" % LEASE)
     p.add_argument("--state", metavar="DIR",
                    help="the state folder (default LIST.cooperate beside the list)")
     p.add_argument("--lock-timeout", type=seconds, default=DEFAULT_LOCK_TIMEOUT, metavar="S",
                    help="give up after waiting S seconds for the queue lock (default %g)"
                         % DEFAULT_LOCK_TIMEOUT)
+    p.add_argument("--trust-writable", action="store_true",
+                   help="run a list or state that other users can change (they could make "
+                        "this worker run any command as you)")
     p.add_argument("-q", "--quiet", action="store_true", help="print only failures")
 
 
@@ -48,6 +58,13 @@ def slots(args):
             raise UserError("--per-gpu takes one count >= 1, or one per GPU (%d GPUs in --gpus, "
                             "%d counts given)" % (len(args.gpus), len(per_gpu)))
     return Slots(args.procs_no, args.gpus, per_gpu)
+
+
+def check_trust(args, queue):
+    if not args.trust_writable:
+        from ..trust import check
+
+        check([queue.list.path, queue.dir])
 
 
 def experiment_script(queue):
@@ -80,10 +97,12 @@ class Reporter:
                     return
                 line = "done  %s#%d in %s" % (claim.id, claim.attempt, fmt.duration(info["seconds"]))
             elif outcome == FAILED:
-                line = "FAILED %s#%d: %s" % (claim.id, claim.attempt,
-                                             info["message"] or fmt.exit_text(info["code"]))
+                line = "%s %s#%d: %s" % ("failed" if info.get("again") else "FAILED", claim.id,
+                                         claim.attempt, info["message"] or fmt.exit_text(info["code"]))
                 if os.path.exists(claim.err):
                     line += ", log %s" % claim.err
+                if info.get("again"):
+                    line += " (it will be retried)"
             elif outcome == ABORTED:
                 line = "aborted %s#%d after %s" % (claim.id, claim.attempt,
                                                    fmt.duration(info["seconds"]))
@@ -92,6 +111,9 @@ class Reporter:
                     outcome, claim.id, claim.attempt, fmt.duration(info["seconds"]))
         elif event == "abort":
             line = "abort requested for %s#%d: stopping it" % (claim.id, claim.attempt)
+        elif event == "lost":
+            line = ("%s#%d was taken back by another worker (this one was silent past its "
+                    "lease): stopping it" % (claim.id, claim.attempt))
         else:
             line = "stopped by signal %d: runs interrupted, they are pending again" % info["signum"]
         sys.stderr.write("%s %s\n" % (fmt.clock(), line))

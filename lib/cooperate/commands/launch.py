@@ -73,6 +73,7 @@ def main(argv, prog):
         set_script(exp, script)
 
     queue = Queue(exp, args.state, args.lock_timeout, history=False)
+    common.check_trust(args, queue)
     report = common.Reporter(args.quiet)
     print("experiment: %s" % exp, file=sys.stderr)
     if single and defines_run(script) and not (args.gpus or args.procs_no > 1 or args.runs_no > 1):
@@ -92,7 +93,7 @@ def main(argv, prog):
                     stop_file=os.path.join(exp, ".STOP"))
     worker = Worker(queue, common.slots(args), report, limits, poll=args.poll,
                     detach=not args.no_detach, grace=args.grace, accept=accept, script=script,
-                    comment=args.comment)
+                    comment=args.comment, retries=args.retries, lease=args.lease)
     return worker.run()
 
 
@@ -170,6 +171,6 @@ def run_in_process(queue, script, report, comment):
         outcome, code = FAILED, 1
     report("end", claim=claim, outcome=outcome, code=code, seconds=time.monotonic() - started,
            message=None)
-    queue.take(worker.id, [(claim.id, claim.attempt, outcome, code)], claim=False)
+    queue.take(worker.id, [(claim.id, claim.attempt, outcome, code, False)], claim=False)
     queue.leave(worker.id, code)
     return 0 if outcome == DONE else code

@@ -48,10 +48,11 @@ def main(argv, prog):
     args = p.parse_args(argv)
 
     queue = Queue(args.list, args.state, args.lock_timeout, history=False)
+    common.check_trust(args, queue)
     slots = common.slots(args)
     stop_file = None if queue.experiment is None else os.path.join(queue.experiment, ".STOP")
     limits = Limits(max_runs=args.max_runs, stop_on_error=args.stop_on_error, stop_file=stop_file)
     worker = Worker(queue, slots, common.Reporter(args.quiet), limits, wait=args.wait,
                     poll=args.poll, detach=not args.no_detach, grace=args.grace,
-                    script=common.experiment_script(queue))
+                    script=common.experiment_script(queue), retries=args.retries, lease=args.lease)
     return worker.run()

@@ -90,6 +90,10 @@ def summarise(queue):
             failed.append({"id": id_, "attempt": a.number, "code": a.code,
                            "host": workers.get(a.worker, {}).get("host"),
                            "ended": a.end, "out": out, "err": err,
+                           "attempts": [{"attempt": t.number, "outcome": t.outcome,
+                                         "code": t.code, "err": queue.log_paths(id_, t.number)[1],
+                                         "host": workers.get(t.worker, {}).get("host")}
+                                        for t in a.chain()],
                            "command": queue.list.describe(index)})
         elif status == DONE and a is not None:
             durations.append(a.end - a.start)
@@ -143,12 +147,18 @@ def render(report, terminal):
     if report["failed"]:
         lines.append("failed:")
         for r in report["failed"]:
-            lines.append("  %s#%d  %s  %s  %s" % (r["id"], r["attempt"], fmt.exit_text(r["code"]),
+            lines.append("  %s#%d  %s  %s  %s" % (r["id"], r["attempt"], _ending(r),
                                                   r["err"], fmt.shorten(r["command"], 50)))
+            for t in r["attempts"][:-1]:
+                lines.append("      attempt %d: %s  %s" % (t["attempt"], _ending(t), t["err"]))
     if report.get("unreadable_records"):
         lines.append("warning: %d unreadable records in %s/journal were skipped"
                      % (report["unreadable_records"], report["state"]))
     return "\n".join(lines) + "\n"
+
+
+def _ending(attempt):
+    return "lost (its worker died)" if attempt.get("outcome") == "lost" else fmt.exit_text(attempt["code"])
 
 
 def table(reports):
