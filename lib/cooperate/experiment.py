@@ -667,6 +667,9 @@ def append(exp_dir, grid, runs_no=None):
     if not is_experiment(exp_dir):
         load_meta(exp_dir)  # raises the right message
     exp_dir = os.path.abspath(exp_dir)
+    plan = plan_append(exp_dir, grid, runs_no)
+    if not plan.new and not plan.extra:
+        return 0  # nothing to do: not even the lock file is created
     with QueueLock(os.path.join(exp_dir, LOCK_FILE), LOCK_TIMEOUT):
         plan = plan_append(exp_dir, grid, runs_no)
         if not plan.new and not plan.extra:
