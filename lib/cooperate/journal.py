@@ -15,6 +15,7 @@ next writer, holding the lock, cuts it off before appending. Arrays rather
 than objects because they parse twice as fast and `status` reads them all.
 """
 
+import errno
 import json
 import os
 
@@ -103,7 +104,9 @@ def sync(path, offset, payload_fn):
         if written:
             payload = encode(written)
             try:
-                os.write(fd, payload)
+                if os.write(fd, payload) != len(payload):
+                    # a short write: the disk is full (the next write would say so)
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
                 os.fsync(fd)
             except OSError as error:
                 # cut off whatever part of the write landed: no half record stays

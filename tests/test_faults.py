@@ -1,0 +1,304 @@
+"""Faults injected into real workers: killed hosts and workers, frozen lock
+holders and frozen workers, a full disk, a state folder removed, a list
+others can write, commands that always fail.
+
+Simulated machines are process trees started under
+`unshare --uts --pid --fork --mount-proc` with their own host names: they
+share only the filesystem, as machines sharing NFS do."""
+
+import collections
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from util import BIN, TOP, command, journal, run, start, status, wait_for, write_list
+
+
+def can_unshare():
+    if not shutil.which("unshare"):
+        return False
+    result = subprocess.run(["unshare", "--uts", "--pid", "--fork", "--mount-proc", "true"],
+                            capture_output=True)
+    return result.returncode == 0
+
+
+needs_unshare = pytest.mark.skipif(not can_unshare(), reason="unshare of uts/pid namespaces "
+                                   "is not allowed here (needs root or user namespaces)")
+
+
+class Host:
+    """A simulated machine: its own host name and process space."""
+
+    def __init__(self, name, cwd, *args, **popen):
+        script = 'hostname "$0" && exec "$@"'
+        self.process = subprocess.Popen(
+            ["unshare", "--uts", "--pid", "--fork", "--mount-proc", "sh", "-c", script, name]
+            + command(*args), cwd=cwd, **popen)
+
+    def init_pid(self):
+        """The pid (here) of the namespace's first process."""
+        def child():
+            try:
+                with open("/proc/%d/task/%d/children" % (self.process.pid, self.process.pid)) as f:
+                    return int(f.read().split()[0])
+            except (OSError, IndexError, ValueError):
+                return None
+        return wait_for(child, what="the simulated host to start")
+
+    def kill(self):
+        """The machine dies: every process in it at once."""
+        os.kill(self.init_pid(), signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self):
+        if self.process.poll() is None:
+            try:
+                os.kill(self.init_pid(), signal.SIGKILL)
+            except OSError:
+                pass
+            self.process.wait(timeout=30)
+
+
+def done_attempts(state_dir):
+    """id -> number of attempts that ended done, and every lost record."""
+    records = journal(state_dir)
+    done = collections.Counter(r[1] for r in records if r[0] == "e" and r[5] == "done")
+    lost = [r for r in records if r[0] == "e" and r[5] == "lost"]
+    return done, lost
+
+
+def slow_appender(i, seconds):
+    return ["sh", "-c", 'sleep %s; echo "$COOPERATE_ENTRY" >> ran.txt' % seconds, str(i)]
+
+
+@needs_unshare
+def test_a_dead_host_s_entries_run_again_elsewhere_after_the_lease(tmp_path):
+    n = 12
+    write_list(tmp_path / "l.json", [slow_appender(i, 0.3) for i in range(n)])
+    args = ("run", "l.json", "-q", "--procs-no", "2", "--lease", "2", "--poll", "0.2")
+    a = Host("host-a", tmp_path, *args)
+    b = Host("host-b", tmp_path, *args, "--wait")
+    try:
+        def a_runs_two():
+            report = status("l.json", cwd=tmp_path)
+            return sum(1 for r in report["running"] if r["host"] == "host-a") == 2
+        wait_for(a_runs_two, what="host-a to run two entries")
+        a.kill()
+        wait_for(lambda: status("l.json", cwd=tmp_path)["counts"]["done"] == n, timeout=60,
+                 what="every entry done")
+    finally:
+        a.stop()
+        b.stop()
+    done, lost = done_attempts(tmp_path / "l.json.cooperate")
+    assert len(done) == n and set(done.values()) == {1}, "each entry done exactly once"
+    assert len(lost) >= 2, "the dead host's attempts are in the history as lost"
+    ran = (tmp_path / "ran.txt").read_text().split()
+    assert sorted(set(ran)) == sorted(done)
+    # a command killed with its host may have done its work just before:
+    # then it ran again, and that shows as a lost attempt
+    assert len(ran) - n <= len(lost)
+
+
+def test_random_kills_of_workers_lose_nothing_and_finish_each_entry_once(tmp_path):
+    n = 1000
+    write_list(tmp_path / "l.json", [["sh", "-c", 'sleep 0.02; echo "$COOPERATE_ENTRY" >> ran.txt',
+                                      str(i)] for i in range(n)])
+    rng = random.Random(7)
+    workers = [start("run", "l.json", "-q", "--procs-no", "2", cwd=tmp_path,
+                     stderr=subprocess.DEVNULL) for _ in range(4)]
+    kills = 0
+    last_kill_at = -1
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline:
+            counts = status("l.json", cwd=tmp_path)["counts"]
+            if counts["done"] + counts["failed"] == n:
+                break
+            # one kill per 25 entries done, so that they spread over the run
+            if counts["done"] >= last_kill_at + 25:
+                alive = [w for w in workers if w.poll() is None]
+                victim = rng.choice(alive)
+                victim.kill()
+                victim.wait()
+                kills += 1
+                last_kill_at = counts["done"]
+            workers = [w for w in workers if w.poll() is None]
+            while len(workers) < 4:
+                workers.append(start("run", "l.json", "-q", "--procs-no", "2", cwd=tmp_path,
+                                     stderr=subprocess.DEVNULL))
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                w.send_signal(signal.SIGTERM)
+        for w in workers:
+            w.wait(timeout=60)
+    assert kills >= 20
+    # whatever the kills left running is taken back by a last worker
+    assert run("run", "l.json", "-q", cwd=tmp_path).returncode == 0
+    report = status("l.json", cwd=tmp_path)
+    assert report["counts"]["done"] == n and "unreadable_records" not in report
+    done, lost = done_attempts(tmp_path / "l.json.cooperate")
+    assert len(done) == n and set(done.values()) == {1}
+    ran = collections.Counter((tmp_path / "ran.txt").read_text().split())
+    assert set(ran) == set(done), "no entry is missing"
+    # a command may have finished after its worker was killed; it then ran
+    # again, and that is recorded as a lost attempt
+    assert sum(ran.values()) - n <= len(lost)
+
+
+def test_a_frozen_lock_holder_makes_others_wait_a_bounded_time(tmp_path):
+    write_list(tmp_path / "l.json", [["true", str(i)] for i in range(20000)])
+    frozen = start("run", "l.json", "-q", cwd=tmp_path)
+    lock = tmp_path / "l.json.cooperate" / "lock"
+    try:
+        from test_queue import _holds_lock
+
+        def caught_holding_lock():
+            os.kill(frozen.pid, signal.SIGSTOP)
+            if _holds_lock(lock):
+                return True
+            os.kill(frozen.pid, signal.SIGCONT)
+            return False
+
+        wait_for(lambda: lock.exists(), what="the lock file")
+        wait_for(caught_holding_lock, timeout=60, what="the worker to hold the lock")
+        before = (tmp_path / "l.json.cooperate" / "journal").read_bytes()
+        waiting = run("run", "l.json", "--lock-timeout", "1", cwd=tmp_path)
+        assert waiting.returncode == 2
+        assert "waited 1 s for the lock %s" % os.path.join("l.json.cooperate", "lock") in waiting.stderr
+        assert (tmp_path / "l.json.cooperate" / "journal").read_bytes() == before
+        os.kill(frozen.pid, signal.SIGCONT)
+        os.kill(frozen.pid, signal.SIGTERM)
+        frozen.wait(timeout=60)
+    finally:
+        if frozen.poll() is None:
+            os.kill(frozen.pid, signal.SIGCONT)
+            frozen.kill()
+    result = run("run", "l.json", "-q", "--procs-no", "4", cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert status("l.json", cwd=tmp_path)["counts"]["done"] == 20000
+
+
+@needs_unshare
+def test_a_frozen_worker_s_entry_is_retaken_and_its_late_result_does_not_count(tmp_path):
+    write_list(tmp_path / "l.json", [
+        ["sh", "-c", 'sleep 1; echo "$COOPERATE_WORKER $COOPERATE_ATTEMPT" >> ran.txt']])
+    a = Host("host-a", tmp_path, "run", "l.json", "--lease", "1", "--poll", "0.1",
+             stderr=subprocess.PIPE, text=True)
+    b = None
+    try:
+        wait_for(lambda: status("l.json", cwd=tmp_path)["counts"]["running"] == 1,
+                 what="host-a to run the entry")
+        # the worker is the first process of host-a (sh exec'd it): freeze it
+        target = a.init_pid()
+        os.kill(target, signal.SIGSTOP)
+        b = Host("host-b", tmp_path, "run", "l.json", "--lease", "1", "--poll", "0.1", "--wait")
+        wait_for(lambda: status("l.json", cwd=tmp_path)["counts"]["done"] == 1, timeout=60,
+                 what="host-b to take the entry back and finish it")
+        os.kill(target, signal.SIGCONT)
+        a.process.wait(timeout=60)
+    finally:
+        a.stop()
+        if b is not None:
+            b.stop()
+    records = journal(tmp_path / "l.json.cooperate")
+    claims = [r for r in records if r[0] == "c"]
+    assert [c[2] for c in claims] == [1, 2]
+    report = status("l.json", cwd=tmp_path)
+    assert report["counts"]["done"] == 1
+    ends = [r for r in records if r[0] == "e"]
+    # the retaken attempt ended done; host-a's late record is history only
+    assert any(e[2] == 2 and e[5] == "done" for e in ends)
+    assert any(e[2] == 1 and e[5] == "lost" for e in ends)
+
+
+def test_retries_stop_after_n_plus_1_attempts(tmp_path):
+    write_list(tmp_path / "l.json", [["sh", "-c", "echo try >> tries; exit 3"],
+                                     {"cmd": ["sh", "-c", "echo t >> own; exit 4"], "retries": 0}])
+    result = run("run", "l.json", "--retries", "2", cwd=tmp_path)
+    assert result.returncode == 1
+    assert (tmp_path / "tries").read_text().split() == ["try"] * 3
+    assert (tmp_path / "own").read_text().split() == ["t"], "the entry's own retries win"
+    failed = {f["command"]: f for f in status("l.json", cwd=tmp_path)["failed"]}
+    attempts = failed["sh -c echo try >> tries; exit 3"]["attempts"]
+    assert [(t["attempt"], t["code"]) for t in attempts] == [(1, 3), (2, 3), (3, 3)]
+    assert all(os.path.exists(tmp_path / t["err"]) for t in attempts)
+    text = run("status", "l.json", cwd=tmp_path).stdout
+    assert "attempt 1: exit 3" in text and "attempt 2: exit 3" in text
+
+
+def test_only_entries_that_ask_for_a_shell_get_one(tmp_path):
+    write_list(tmp_path / "l.json", [{"cmd": "echo $((1+2)) > x", "shell": True},
+                                     "echo $((1+2))"])
+    assert run("run", "l.json", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "x").read_text() == "3\n"
+    outs = [p.read_text() for p in (tmp_path / "l.json.cooperate" / "logs").glob("*.out")]
+    assert "$((1+2))\n" in outs
+
+
+def test_a_list_others_can_write_is_refused_unless_trusted(tmp_path):
+    write_list(tmp_path / "l.json", [["true"]])
+    os.chmod(tmp_path / "l.json", 0o666)
+    refused = run("run", "l.json", cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "l.json can be written by every user" in refused.stderr
+    assert "--trust-writable" in refused.stderr
+    assert not (tmp_path / "l.json.cooperate").exists()
+    assert run("run", "l.json", "--trust-writable", cwd=tmp_path).returncode == 0
+
+
+def test_a_state_folder_removed_under_a_worker_is_a_clear_error(tmp_path):
+    write_list(tmp_path / "l.json", [["sh", "-c", "while [ ! -e go ]; do sleep 0.01; done"]])
+    worker = start("run", "l.json", cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: status("l.json", cwd=tmp_path)["counts"]["running"] == 1, what="the run")
+        shutil.rmtree(tmp_path / "l.json.cooperate")
+        (tmp_path / "go").touch()
+        _, err = worker.communicate(timeout=60)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert worker.returncode == 2
+    last = err.strip().splitlines()[-1]
+    assert "l.json.cooperate" in last and "No such file or directory" in last
+    assert "Traceback" not in err
+
+
+@pytest.mark.skipif(os.getuid() != 0 or not can_unshare(), reason="mounting a small tmpfs "
+                    "needs root and a mount namespace")
+def test_a_full_disk_is_a_clear_error_and_nothing_is_recorded_as_done_by_mistake(tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    script = """
+set -e
+mount -t tmpfs -o size=64k tmpfs "$1"
+cd "$1"
+printf '[["sh","-c","head -c 100000 /dev/zero > fill"]' > l.json
+i=0; while [ $i -lt 60 ]; do printf ',["true","%d"]' $i >> l.json; i=$((i+1)); done
+echo ']' >> l.json
+"$2" "$3" run l.json > "$4/run.out" 2> "$4/run.err" && echo "exit 0" > "$4/code" || echo "exit $?" > "$4/code"
+"$2" "$3" status l.json --json > "$4/status.json" 2> "$4/status.err"
+"""
+    result = subprocess.run(["unshare", "--mount", "sh", "-c", script, "sh", str(disk),
+                             sys.executable, BIN, str(tmp_path)], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "code").read_text().strip() == "exit 2"
+    err = (tmp_path / "run.err").read_text()
+    assert "No space left on device" in err.strip().splitlines()[-1]
+    assert "Traceback" not in err
+    report = json.loads((tmp_path / "status.json").read_text())
+    # what was recorded stays readable; the run whose end could not be
+    # recorded is not shown as done
+    assert "unreadable_records" not in report
+    counts = report["counts"]
+    assert counts["failed"] == 1, "the command that filled the disk"
+    assert counts["done"] < 60 and counts["pending"] > 0
+    assert sum(counts.values()) == 61
