@@ -302,3 +302,23 @@ echo ']' >> l.json
     assert counts["failed"] == 1, "the command that filled the disk"
     assert counts["done"] < 60 and counts["pending"] > 0
     assert sum(counts.values()) == 61
+
+
+def test_a_drained_host_finishes_its_runs_and_takes_nothing_new(tmp_path):
+    write_list(tmp_path / "l.json", [["sh", "-c", "while [ ! -e go ]; do sleep 0.01; done"]]
+               + [["true", str(i)] for i in range(5)])
+    worker = start("run", "l.json", "--wait", "--poll", "0.1", cwd=tmp_path)
+    try:
+        wait_for(lambda: status("l.json", cwd=tmp_path)["counts"]["running"] == 1, what="the run")
+        result = run("drain", "l.json", cwd=tmp_path)
+        assert result.returncode == 0 and "is draining" in result.stdout
+        (tmp_path / "go").touch()
+        assert worker.wait(timeout=60) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    counts = status("l.json", cwd=tmp_path)["counts"]
+    assert counts["done"] == 1 and counts["pending"] == 5
+    assert run("drain", "l.json", "--undo", cwd=tmp_path).returncode == 0
+    assert run("run", "l.json", "-q", cwd=tmp_path).returncode == 0
+    assert status("l.json", cwd=tmp_path)["counts"]["done"] == 6

@@ -18,6 +18,7 @@ COMMANDS = {
     "launch": ("cooperate.commands.launch", "run a script on an experiment or a yaml config (liftoff)"),
     "abort": ("cooperate.commands.abort", "stop the runs of an experiment or list, on every machine"),
     "procs": ("cooperate.commands.procs", "the workers and their runs, on this machine or all"),
+    "drain": ("cooperate.commands.drain", "let a host's workers finish their runs and take nothing new"),
     "hold": ("cooperate.commands.hold", "keep pending entries from being started (liftoff-lock)"),
     "release": ("cooperate.commands.release", "let held entries be started again (liftoff-unlock)"),
 }
@@ -30,6 +31,7 @@ LINKS = {
     "cooperate-retry": "retry",
     "liftoff-prepare": "prepare",
     "cooperate-abort": "abort",
+    "cooperate-drain": "drain",
     "liftoff": "launch",
     "liftoff-status": "status",
     "liftoff-abort": "abort",

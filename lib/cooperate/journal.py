@@ -4,8 +4,12 @@ One record per line, each a JSON array whose first item says what it is:
 
   ["w", worker, {host, pid, boot, since, ...}]   a worker started
   ["c", id, attempt, worker, time]               a worker claimed an entry
-  ["e", id, attempt, worker, time, outcome, code] an attempt ended
+  ["e", id, attempt, worker, time, outcome, code, again]  an attempt ended;
+                                   `again`: a failed or lost one runs again
   ["r", id, time]                                make an entry pending again
+  ["h", id, time] / ["u", id, time]              hold an entry / release it
+  ["a", id, time]                                abort an entry
+  ["d", host, time, on]                          drain a host (or undo it)
   ["q", worker, time, code]                      a worker quit
 
 Writers append under the queue lock, all records of one transaction in one

@@ -112,6 +112,8 @@ class State:
         self.aborting = set()
         # running entries -> the worker holding them
         self.holders = {}
+        # hosts whose workers finish what they run and take nothing new
+        self.drained = set()
         self._names = {}
 
     @staticmethod
@@ -179,6 +181,8 @@ class State:
                     self.aborting.add(r[1])
                 elif code & 7 in (_PENDING, _HELD):
                     codes[r[1]] = code >> 3 << 3 | _ABORTED
+            elif kind == "d":
+                (self.drained.add if r[3] else self.drained.discard)(r[1])
             elif kind == "w":
                 self.workers[r[1]] = r[2]
             elif kind == "q":
@@ -501,6 +505,11 @@ class Queue:
             return ["a", id_, now]
 
         return self._change(ids, decide)
+
+    def drain(self, hostname, on=True):
+        """Workers on this host finish what they run and take nothing new
+        (until undone)."""
+        self.transaction(lambda: [["d", hostname, time.time(), on]])
 
     def take_back(self, ids, by):
         """Record running entries whose worker looks dead as lost, which

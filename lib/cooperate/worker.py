@@ -218,7 +218,7 @@ class Worker:
         """Claim and start entries while slots are free. Returns False when
         the queue had nothing pending (for this worker)."""
         while len(self.running) < self.slots.capacity and not self.no_more:
-            if self.limits.reached(self.claimed):
+            if self.limits.reached(self.claimed) or host.hostname() in self.queue.state.drained:
                 self.no_more = True
                 break
             slot = self.slots.acquire()
