@@ -17,7 +17,7 @@ VENDOR := build/vendor/VENDORED.txt
 # removing a file rebuilds the archive too.
 SOURCES := $(shell $(PYTHON) build.py --sources)
 
-.PHONY: all vendor install uninstall test demo bench clean distclean help
+.PHONY: all vendor install uninstall test demo bench soak clean distclean help
 
 all: $(ARCHIVE)
 
@@ -61,6 +61,10 @@ demo: all
 bench: all
 	$(PYTHON) bench/run.py
 
+# minutes of random kills over simulated hosts; needs root for unshare
+soak: all
+	$(PYTHON) bench/soak.py
+
 # keeps build/downloads/, so that the next build needs no network
 clean:
 	rm -rf dist build/vendor build/sources.list
@@ -77,5 +81,6 @@ help:
 	@echo "make test             build, then $(PYTHON) -m pytest -q tests"
 	@echo "make demo             build, then sh examples/demo.sh"
 	@echo "make bench            build, then $(PYTHON) bench/run.py"
+	@echo "make soak             build, then $(PYTHON) bench/soak.py (random kills; root)"
 	@echo "make clean            remove dist/ and build/ but for build/downloads/"
 	@echo "make distclean        remove build/downloads/ too (the next build fetches again)"
