@@ -46,7 +46,6 @@ import time
 
 from . import cfgyaml
 from .errors import UserError
-from .files import atomic_write
 
 META_FILE = "experiment.json"
 QUEUE_FILE = "queue.json"
@@ -310,9 +309,38 @@ def _write_meta(exp_dir, meta, atomic):
     data = _meta_text(meta).encode("utf-8")
     path = os.path.join(exp_dir, META_FILE)
     if atomic:
-        atomic_write(path, data)
+        _replace(path, data)
     else:
         _write_fsynced(path, data)
+
+
+def _unique():
+    """A suffix no other process writing the same folder uses at once, even
+    on another machine with the same pid (containers)."""
+    return "%d-%s" % (os.getpid(), os.urandom(6).hex())
+
+
+def _replace(path, data):
+    """Replace path with data atomically: a temporary file with a unique
+    name beside it, fsync, rename over, fsync the folder."""
+    folder = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(folder, ".%s.%s.tmp" % (os.path.basename(path), _unique()))
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            while data:
+                data = data[os.write(fd, data):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError as err:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise UserError("cannot write %s: %s" % (path, err.strerror or err))
+    _sync_dir(folder)
 
 
 def _write_fsynced(path, data):
@@ -480,7 +508,7 @@ def create(grid, results_path, name=None, runs_no=1, script=None, timestamp_fmt=
         raise UserError("cannot create the results folder %s: %s"
                         % (results_path, err.strerror or err))
     exp_dir = _reserve(results, base_name)
-    tmp = os.path.join(results, ".%s.tmp-%d" % (os.path.basename(exp_dir), os.getpid()))
+    tmp = os.path.join(results, ".%s.tmp-%s" % (os.path.basename(exp_dir), _unique()))
     jobs = list(zip(folders, variations))
     runs = range(runs_no)
     helpers = []
@@ -687,12 +715,12 @@ def append(exp_dir, grid, runs_no=None):
 
 def _append(plan):
     exp_dir = plan.exp_dir
-    pid = os.getpid()
+    pid = _unique()
     lines = []  # (run id, index, line)
     for index, folder, variation in plan.new:
         final = exp_dir + os.sep + folder
         _inside(exp_dir, final)
-        tmp = os.path.join(exp_dir, ".%s.tmp-%d" % (folder, pid))
+        tmp = os.path.join(exp_dir, ".%s.tmp-%s" % (folder, pid))
         shutil.rmtree(tmp, ignore_errors=True)
         os.mkdir(tmp)
         try:
@@ -724,7 +752,7 @@ def _append(plan):
         text = body + ",\n" + ",\n".join(new_lines) + "\n]\n"
     else:  # an empty list: nothing to keep
         text = _queue_text(new_lines)
-    atomic_write(os.path.join(exp_dir, QUEUE_FILE), text.encode("utf-8"))
+    _replace(os.path.join(exp_dir, QUEUE_FILE), text.encode("utf-8"))
 
 
 def _add_run(var_dir, base, run_id, index, title, pid):
@@ -732,11 +760,11 @@ def _add_run(var_dir, base, run_id, index, title, pid):
     data = _run_yaml(base, final, run_id, index, title)
     if os.path.isdir(final):
         # left by an append that crashed before it rewrote queue.json
-        tmp_file = os.path.join(final, ".%s.tmp-%d" % (CFG_FILE, pid))
+        tmp_file = os.path.join(final, ".%s.tmp-%s" % (CFG_FILE, pid))
         _write_file(tmp_file, data)
         os.replace(tmp_file, os.path.join(final, CFG_FILE))
         return
-    tmp = os.path.join(var_dir, ".%d.tmp-%d" % (run_id, pid))
+    tmp = os.path.join(var_dir, ".%d.tmp-%s" % (run_id, pid))
     shutil.rmtree(tmp, ignore_errors=True)
     os.mkdir(tmp)
     _write_file(tmp + os.sep + CFG_FILE, data)
