@@ -45,6 +45,7 @@ import signal
 import time
 
 from . import cfgyaml
+from .files import atomic_write, sync_dir, unique, write_all
 from .errors import UserError
 
 META_FILE = "experiment.json"
@@ -309,45 +310,15 @@ def _write_meta(exp_dir, meta, atomic):
     data = _meta_text(meta).encode("utf-8")
     path = os.path.join(exp_dir, META_FILE)
     if atomic:
-        _replace(path, data)
+        atomic_write(path, data)
     else:
         _write_fsynced(path, data)
-
-
-def _unique():
-    """A suffix no other process writing the same folder uses at once, even
-    on another machine with the same pid (containers)."""
-    return "%d-%s" % (os.getpid(), os.urandom(6).hex())
-
-
-def _replace(path, data):
-    """Replace path with data atomically: a temporary file with a unique
-    name beside it, fsync, rename over, fsync the folder."""
-    folder = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(folder, ".%s.%s.tmp" % (os.path.basename(path), _unique()))
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        try:
-            while data:
-                data = data[os.write(fd, data):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except OSError as err:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise UserError("cannot write %s: %s" % (path, err.strerror or err))
-    _sync_dir(folder)
 
 
 def _write_fsynced(path, data):
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
     try:
-        while data:
-            data = data[os.write(fd, data):]
+        write_all(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -508,7 +479,7 @@ def create(grid, results_path, name=None, runs_no=1, script=None, timestamp_fmt=
         raise UserError("cannot create the results folder %s: %s"
                         % (results_path, err.strerror or err))
     exp_dir = _reserve(results, base_name)
-    tmp = os.path.join(results, ".%s.tmp-%s" % (os.path.basename(exp_dir), _unique()))
+    tmp = os.path.join(results, ".%s.tmp-%s" % (os.path.basename(exp_dir), unique()))
     jobs = list(zip(folders, variations))
     runs = range(runs_no)
     helpers = []
@@ -556,7 +527,7 @@ def create(grid, results_path, name=None, runs_no=1, script=None, timestamp_fmt=
         if isinstance(err, OSError):
             raise _oserror(err, "cannot write the experiment")
         raise
-    _sync_dir(results)
+    sync_dir(results)
     return exp_dir
 
 
@@ -586,15 +557,6 @@ def _commit(tmp, exp_dir):
         os.rename(tmp, exp_dir)
 
 
-def _sync_dir(path):
-    try:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
 
 
 def single(yaml_path, results_path, name=None, runs_no=1, script=None, default=None):
@@ -715,7 +677,7 @@ def append(exp_dir, grid, runs_no=None):
 
 def _append(plan):
     exp_dir = plan.exp_dir
-    pid = _unique()
+    pid = unique()
     lines = []  # (run id, index, line)
     for index, folder, variation in plan.new:
         final = exp_dir + os.sep + folder
@@ -752,7 +714,7 @@ def _append(plan):
         text = body + ",\n" + ",\n".join(new_lines) + "\n]\n"
     else:  # an empty list: nothing to keep
         text = _queue_text(new_lines)
-    _replace(os.path.join(exp_dir, QUEUE_FILE), text.encode("utf-8"))
+    atomic_write(os.path.join(exp_dir, QUEUE_FILE), text.encode("utf-8"))
 
 
 def _add_run(var_dir, base, run_id, index, title, pid):

@@ -22,6 +22,7 @@ from array import array
 from json.decoder import WHITESPACE
 
 from .errors import UserError
+from .files import atomic_write
 
 OBJECT_KEYS = ("cmd", "shell", "run", "cfg", "cwd", "env", "name", "retries")
 ID_LENGTH = 12
@@ -295,12 +296,9 @@ class CommandList:
         data = json.dumps({"version": CACHE_VERSION, "signature": self.signature,
                            "ids": self.ids.packed, "copies": self.ids.copies,
                            "executed": sorted(self.executed)})
-        tmp = "%s.%d.tmp" % (self.cache, os.getpid())
         try:
-            with open(tmp, "w") as f:
-                f.write(data)
-            os.replace(tmp, self.cache)
-        except OSError:
+            atomic_write(self.cache, data.encode(), durable=False)
+        except UserError:
             pass
 
     def refresh(self):

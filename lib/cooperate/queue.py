@@ -345,6 +345,8 @@ class Queue:
                     self.shuffle()
             return make()
 
+        if not os.path.isdir(self.dir):
+            self.create_state_dir()
         self.read()
         with QueueLock(os.path.join(self.dir, "lock"), self.lock_timeout):
             _, written, self.offset = journal.sync(self.journal_path, self.offset, payload)
@@ -433,7 +435,8 @@ class Queue:
             now = time.time()
             for id_, attempt, outcome, code, again in ends:
                 self._record(out, ["e", id_, attempt, worker, now, outcome, code, again])
-            while claim:
+            # a drained host takes nothing new (checked after catching up)
+            while claim and host.hostname() not in self.state.drained:
                 index = self.next_pending()
                 if index is None:
                     if self._take_back_lost(worker, out, now, retries):

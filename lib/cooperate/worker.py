@@ -218,7 +218,7 @@ class Worker:
         """Claim and start entries while slots are free. Returns False when
         the queue had nothing pending (for this worker)."""
         while len(self.running) < self.slots.capacity and not self.no_more:
-            if self.limits.reached(self.claimed) or host.hostname() in self.queue.state.drained:
+            if self.limits.reached(self.claimed):
                 self.no_more = True
                 break
             slot = self.slots.acquire()
@@ -228,6 +228,7 @@ class Worker:
             self.ends = []
             if claim is None:
                 self.slots.release(slot)
+                self.no_more = host.hostname() in self.queue.state.drained
                 return False
             self.claimed += 1
             self._start(claim, slot)

@@ -62,6 +62,17 @@ def main(argv, prog):
     script = os.path.abspath(args.script)
     if not os.path.isfile(script):
         raise UserError("%s: no such script" % args.script)
+    # every option is checked before anything is written
+    slots = common.slots(args)
+    accept = None
+    if args.filters:
+        from ..grid import matches, parse_filters
+
+        wanted = parse_filters(args.filters)
+
+        def accept(entry):
+            return matches(entry.get("cfg", {}), wanted)
+
     exp, single = experiment_for(args, script)
     from ..experiment import load_meta, set_script
 
@@ -80,18 +91,9 @@ def main(argv, prog):
         return run_in_process(queue, script, report, args.comment)
     if args.shuffle:
         queue.shuffle()
-    accept = None
-    if args.filters:
-        from ..grid import matches, parse_filters
-
-        wanted = parse_filters(args.filters)
-
-        def accept(entry):
-            return matches(entry.get("cfg", {}), wanted)
-
     limits = Limits(max_runs=args.max_runs, start_by=args.start_by, end_by=args.end_by,
                     stop_file=os.path.join(exp, ".STOP"))
-    worker = Worker(queue, common.slots(args), report, limits, poll=args.poll,
+    worker = Worker(queue, slots, report, limits, poll=args.poll,
                     detach=not args.no_detach, grace=args.grace, accept=accept, script=script,
                     comment=args.comment, retries=args.retries, lease=args.lease)
     return worker.run()
