@@ -346,6 +346,10 @@ class Queue:
             return make()
 
         if not os.path.isdir(self.dir):
+            if self.offset:
+                raise UserError("the state folder %s is gone (No such file or directory): it was "
+                                "removed under this worker, so what it ran cannot be recorded"
+                                % self.dir)
             self.create_state_dir()
         self.read()
         with QueueLock(os.path.join(self.dir, "lock"), self.lock_timeout):
