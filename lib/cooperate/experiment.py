@@ -619,9 +619,12 @@ def plan_append(exp_dir, grid, runs_no=None):
         if not match or "/" in folder:
             continue
         top = max(top, int(match.group(1)))
-        if "cfg" in entry:
-            existing.setdefault(config_key(entry["cfg"]), folder)
-        runs.setdefault(folder, set()).add(run_id)
+        have = runs.get(folder)
+        if have is None:  # the runs of a variation share its config
+            have = runs[folder] = set()
+            if "cfg" in entry:
+                existing.setdefault(config_key(entry["cfg"]), folder)
+        have.add(run_id)
     try:
         names = os.listdir(exp_dir)
     except OSError as err:
