@@ -13,7 +13,10 @@ One record per line, each a JSON array whose first item says what it is:
   ["q", worker, time, code]                      a worker quit
 
 Writers append under the queue lock, all records of one transaction in one
-write(), then fsync. Appending costs the same whatever the journal's length.
+write(); other processes see it at once, and on NFS it reaches the server
+when the file is closed, after every transaction. Workers fsync at most once
+a second (an fsync per claim would cost more than starting the command);
+commands run by hand fsync every change. Appending costs the same whatever the journal's length.
 A crash can leave a torn last line (no newline): readers ignore it, and the
 next writer, holding the lock, cuts it off before appending. Arrays rather
 than objects because they parse twice as fast and `status` reads them all.
@@ -84,10 +87,11 @@ def read(path, offset=0, chunk=1 << 18):
                 yield records, offset, bad
 
 
-def sync(path, offset, payload_fn):
+def sync(path, offset, payload_fn, durable=True):
     """Under the lock: read what others appended since `offset`, let
-    `payload_fn(records)` decide what to append, append it in one write.
-    Returns (records read, records written, new offset)."""
+    `payload_fn(records)` decide what to append, append it in one write,
+    and if `durable` fsync it. Returns (records read, records written, new
+    offset)."""
     try:
         fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
     except OSError as error:
@@ -111,7 +115,8 @@ def sync(path, offset, payload_fn):
                 if os.write(fd, payload) != len(payload):
                     # a short write: the disk is full (the next write would say so)
                     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-                os.fsync(fd)
+                if durable:
+                    os.fsync(fd)
             except OSError as error:
                 # cut off whatever part of the write landed: no half record stays
                 try:

@@ -216,6 +216,9 @@ class Queue:
         self.offset = 0
         self.unreadable = 0
         self.cursor = 0
+        # fsync the journal at most every `flush_every` seconds (None: always)
+        self.flush_every = None
+        self.flushed = 0.0
         # claim order: None (list order) or a shuffled permutation of indexes
         self.order = None
         self.shuffled = False
@@ -352,8 +355,12 @@ class Queue:
                                 % self.dir)
             self.create_state_dir()
         self.read()
+        now = time.monotonic()
+        durable = self.flush_every is None or now - self.flushed >= self.flush_every
         with QueueLock(os.path.join(self.dir, "lock"), self.lock_timeout):
-            _, written, self.offset = journal.sync(self.journal_path, self.offset, payload)
+            _, written, self.offset = journal.sync(self.journal_path, self.offset, payload, durable)
+        if durable and written:
+            self.flushed = now
         return written
 
     def _record(self, out, record):
@@ -465,6 +472,7 @@ class Queue:
         return taken[0] if taken else None
 
     def leave(self, worker, code):
+        self.flush_every = None
         self.transaction(lambda: [["q", worker, time.time(), code]])
 
     def _change(self, ids, decide):

@@ -239,6 +239,7 @@ class Worker:
         1 one failed, 128+N when stopped by signal N)."""
         queue = self.queue
         queue.join(self.id, self.info())
+        queue.flush_every = 1.0
         self.look_now = False
         self._install()
         drained = False
