@@ -18,7 +18,6 @@ entries) counts as done and never runs.
 
 import json
 import os
-from array import array
 from json.decoder import WHITESPACE
 
 from .errors import UserError
@@ -80,6 +79,9 @@ class Ids:
         return self.packed[i * ID_LENGTH:(i + 1) * ID_LENGTH]
 
     def __iter__(self):
+        packed, n = self.packed, ID_LENGTH
+        if not self.copies:
+            return (packed[i:i + n] for i in range(0, len(packed), n))
         return (self[i] for i in range(len(self)))
 
     def index(self, id_):
@@ -187,6 +189,7 @@ def scan(path, text):
     time so that a large list is never held as Python objects all at once.
     Returns (offsets of the entries in the text, ids, indexes of entries
     marked executed)."""
+    from array import array
     from hashlib import sha1
 
     decode = json.JSONDecoder().raw_decode
