@@ -20,7 +20,6 @@ fixed hash seed). Standard library only; runs on Python 3.8 and later.
 import argparse
 import concurrent.futures
 import hashlib
-import importlib.util
 import io
 import os
 import shutil

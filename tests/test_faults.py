@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from util import BIN, TOP, command, journal, run, start, status, wait_for, write_list
+from util import BIN, command, freeze_holding_lock, journal, run, start, status, wait_for, write_list
 
 
 def can_unshare():
@@ -158,17 +158,7 @@ def test_a_frozen_lock_holder_makes_others_wait_a_bounded_time(tmp_path):
     frozen = start("run", "l.json", "-q", cwd=tmp_path)
     lock = tmp_path / "l.json.cooperate" / "lock"
     try:
-        from test_queue import _holds_lock
-
-        def caught_holding_lock():
-            os.kill(frozen.pid, signal.SIGSTOP)
-            if _holds_lock(lock):
-                return True
-            os.kill(frozen.pid, signal.SIGCONT)
-            return False
-
-        wait_for(lambda: lock.exists(), what="the lock file")
-        wait_for(caught_holding_lock, timeout=60, what="the worker to hold the lock")
+        freeze_holding_lock(frozen.pid, lock)
         before = (tmp_path / "l.json.cooperate" / "journal").read_bytes()
         waiting = run("run", "l.json", "--lock-timeout", "1", cwd=tmp_path)
         assert waiting.returncode == 2

@@ -3,13 +3,12 @@ exactly once, a killed worker leaves readable state, the list can change
 under running workers."""
 
 import collections
-import fcntl
 import json
 import os
 import signal
 import subprocess
 
-from util import journal, run, start, status, wait_for, write_list
+from util import freeze_holding_lock, journal, run, start, status, wait_for, write_list
 
 
 def appender(i, out="ran.txt"):
@@ -150,17 +149,6 @@ def test_no_detach_prints_to_the_terminal(tmp_path):
     assert not list((tmp_path / "l.json.cooperate" / "logs").glob("*.out"))
 
 
-def _holds_lock(path):
-    fd = os.open(path, os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return True
-    finally:
-        os.close(fd)
-    return False
-
-
 def test_worker_killed_while_holding_the_lock_and_running_a_command(tmp_path):
     entries = [["sh", "-c", "echo $$ > long.pid; exec sleep 60"]] + [["true", str(i)] for i in range(20000)]
     write_list(tmp_path / "l.json", entries)
@@ -168,16 +156,7 @@ def test_worker_killed_while_holding_the_lock_and_running_a_command(tmp_path):
     worker = start("run", "l.json", "-q", "--procs-no", "2", cwd=tmp_path)
     try:
         wait_for(lambda: (tmp_path / "long.pid").exists(), what="the long command to start")
-
-        def caught_holding_lock():
-            # freeze the worker; keep it frozen only if it holds the lock
-            os.kill(worker.pid, signal.SIGSTOP)
-            if _holds_lock(lock):
-                return True
-            os.kill(worker.pid, signal.SIGCONT)
-            return False
-
-        wait_for(caught_holding_lock, timeout=60, what="the worker to hold the lock")
+        freeze_holding_lock(worker.pid, lock)
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait()
     finally:

@@ -1,8 +1,10 @@
 """Helpers for tests that run the real commands on real files."""
 
+import fcntl
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -70,3 +72,29 @@ def tree_digest(path):
             with open(full, "rb") as f:
                 h.update(f.read())
     return h.hexdigest()
+
+
+def holds_lock(path):
+    """Does some process hold the flock on this file?"""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def freeze_holding_lock(pid, lock, timeout=60):
+    """SIGSTOP the process `pid` at a moment when it holds the lock: freeze
+    it, and let it go on again until it is caught holding it."""
+    def caught():
+        os.kill(pid, signal.SIGSTOP)
+        if holds_lock(lock):
+            return True
+        os.kill(pid, signal.SIGCONT)
+        return False
+
+    wait_for(lambda: os.path.exists(lock), timeout, what="the lock file")
+    wait_for(caught, timeout, what="the worker to hold the lock")

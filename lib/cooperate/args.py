@@ -27,34 +27,22 @@ class Parser(argparse.ArgumentParser):
         raise UserError("%s (see --help)" % message)
 
 
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError("expected a whole number >= 1, got %r" % text)
-    return value
+def _at_least(convert, minimum, what):
+    """An argparse type: `convert(text)`, refused below `minimum`."""
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError("expected %s >= %s, got %r" % (what, minimum, text))
+        return value
+    return parse
 
 
-def non_negative_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError("expected a whole number >= 0, got %r" % text)
-    return value
-
-
-def seconds(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError("expected seconds >= 0, got %r" % text)
-    return value
+positive_int = _at_least(int, 1, "a whole number")
+non_negative_int = _at_least(int, 0, "a whole number")
+seconds = _at_least(float, 0, "seconds")
 
 
 def int_list(text):

@@ -64,15 +64,7 @@ def main(argv, prog):
         raise UserError("%s: no such script" % args.script)
     # every option is checked before anything is written
     slots = common.slots(args)
-    accept = None
-    if args.filters:
-        from ..grid import matches, parse_filters
-
-        wanted = parse_filters(args.filters)
-
-        def accept(entry):
-            return matches(entry.get("cfg", {}), wanted)
-
+    accept = config_filter(args.filters) if args.filters else None
     exp, single = experiment_for(args, script)
     from ..experiment import load_meta, set_script
 
@@ -97,6 +89,14 @@ def main(argv, prog):
                     detach=not args.no_detach, grace=args.grace, accept=accept, script=script,
                     comment=args.comment, retries=args.retries, lease=args.lease)
     return worker.run()
+
+
+def config_filter(texts):
+    """Accept the runs whose config has these values (`key.path=value`)."""
+    from ..grid import matches, parse_filters
+
+    wanted = parse_filters(texts)
+    return lambda entry: matches(entry.get("cfg", {}), wanted)
 
 
 def experiment_for(args, script):

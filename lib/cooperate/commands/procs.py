@@ -1,6 +1,5 @@
 """liftoff-procs: the workers and their runs, from the toolkit's records."""
 
-import os
 import sys
 import time
 
