@@ -312,3 +312,28 @@ def test_a_drained_host_finishes_its_runs_and_takes_nothing_new(tmp_path):
     assert run("drain", "l.json", "--undo", cwd=tmp_path).returncode == 0
     assert run("run", "l.json", "-q", cwd=tmp_path).returncode == 0
     assert status("l.json", cwd=tmp_path)["counts"]["done"] == 6
+
+
+@pytest.mark.skipif(os.getuid() != 0 or not can_unshare(), reason="a read-only bind mount "
+                    "needs root and a mount namespace")
+def test_a_read_only_state_folder_is_a_clear_error_and_stays_readable(tmp_path):
+    write_list(tmp_path / "l.json", [["true", str(i)] for i in range(3)])
+    assert run("run", "l.json", "--max-runs", "1", cwd=tmp_path).returncode == 0
+    before = (tmp_path / "l.json.cooperate" / "journal").read_bytes()
+    script = """
+mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" || exit 99
+cd "$2"
+"$3" "$4" run l.json > "$5/run.out" 2> "$5/run.err"; echo "exit $?" > "$5/code"
+"$3" "$4" status l.json --json > "$5/status.json"
+"""
+    result = subprocess.run(["unshare", "--mount", "sh", "-c", script, "sh",
+                             str(tmp_path / "l.json.cooperate"), str(tmp_path), sys.executable,
+                             BIN, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "code").read_text().strip() == "exit 2"
+    err = (tmp_path / "run.err").read_text()
+    assert "l.json.cooperate is not writable: it is on a read-only file system" in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert json.loads((tmp_path / "status.json").read_text())["counts"]["done"] == 1
+    assert (tmp_path / "l.json.cooperate" / "journal").read_bytes() == before

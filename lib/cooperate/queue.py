@@ -335,7 +335,9 @@ class Queue:
                     "beside the list; give a writable folder on the shared filesystem "
                     "with --state DIR)" % (path, error.strerror))
         if not os.access(self.dir, os.W_OK):
-            raise UserError("the state folder %s is not writable (use --state DIR)" % self.dir)
+            read_only = os.statvfs(self.dir).f_flag & os.ST_RDONLY
+            raise UserError("the state folder %s is not writable%s (use --state DIR)" % (
+                self.dir, ": it is on a read-only file system" if read_only else ""))
 
     def transaction(self, make):
         """Run `make()` under the lock after catching up with the journal and
