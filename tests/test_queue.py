@@ -262,3 +262,26 @@ def test_gpu_slots_are_shared_by_all_workers_on_the_host(tmp_path):
     assert data["now"] == {"0": 0, "1": 0}
     assert max(data["peak"].values()) <= 2
     assert status("l.json", cwd=tmp_path)["counts"]["done"] == 24
+
+
+def test_exit_if_busy_never_stacks_workers_up(tmp_path):
+    write_list(tmp_path / "l.json", [["sh", "-c", "while [ ! -e go ]; do sleep 0.01; done", str(i)]
+                                     for i in range(4)])
+    env = dict(os.environ, XDG_RUNTIME_DIR=str(tmp_path / "runtime"))
+    args = ("run", "l.json", "--gpus", "0", "--exit-if-busy", "--wait", "--poll", "0.1")
+    first = start(*args, cwd=tmp_path, env=env)
+    try:
+        wait_for(lambda: status("l.json", cwd=tmp_path)["counts"]["running"] == 1, what="a run")
+        # as cron would: the same line again and again, while the first works
+        for _ in range(5):
+            again = run(*args, cwd=tmp_path, env=env)
+            assert again.returncode == 0
+            assert again.stderr.strip() == "GPU slots 0 busy on this host: not starting another worker"
+        assert status("l.json", cwd=tmp_path)["counts"]["running"] == 1
+        # without --gpus: one worker per list on this host
+        alone = run("run", "l.json", "--exit-if-busy", cwd=tmp_path)
+        assert alone.returncode == 0 and "l.json busy on this host" in alone.stderr
+    finally:
+        (tmp_path / "go").touch()
+        first.send_signal(signal.SIGTERM)
+        first.wait(timeout=60)

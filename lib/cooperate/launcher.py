@@ -84,6 +84,14 @@ class Slots:
                 return slot
         return None
 
+    def any_free(self):
+        """Is a slot free now? (takes none)"""
+        slot = self.acquire()
+        if slot is None:
+            return False
+        self.release(slot)
+        return True
+
     def release(self, slot):
         self.held.remove(slot)
         if slot.fd is not None:

@@ -319,6 +319,12 @@ class Queue:
             return False
         return (now or time.time()) - beat <= info.get("lease", LEASE)
 
+    def live_workers_here(self):
+        """Workers of this queue alive on this host (from the records)."""
+        here = host.hostname()
+        return [w for w, info in self.state.workers.items()
+                if info.get("host") == here and self.worker_alive(w)]
+
     def is_stale(self, attempt, now=None):
         """Does the worker holding this running attempt look dead?"""
         return not self.worker_alive(attempt.worker, now)

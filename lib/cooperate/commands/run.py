@@ -1,6 +1,7 @@
 """cooperate-run: be a worker on a list."""
 
 import os
+import sys
 
 from . import _worker as common
 from ..args import Parser
@@ -45,11 +46,22 @@ def main(argv, prog):
     p.add_argument("--wait", action="store_true",
                    help="when nothing is pending, wait for entries appended later "
                         "instead of exiting (for cron and daemons)")
+    p.add_argument("--exit-if-busy", action="store_true",
+                   help="exit at once (status 0) if other live workers on this host hold "
+                        "every GPU slot asked for, or, without --gpus, if one already works "
+                        "on LIST here: a cron line that starts workers never stacks them up")
     args = p.parse_args(argv)
 
     queue = Queue(args.list, args.state, args.lock_timeout, history=False)
     common.check_trust(args, queue)
     slots = common.slots(args)
+    if args.exit_if_busy:
+        queue.read()
+        if not slots.any_free() if slots.gpus else queue.live_workers_here():
+            print("%s busy on this host: not starting another worker" % (
+                "GPU slots %s" % ",".join(slots.gpus) if slots.gpus else args.list),
+                file=sys.stderr)
+            return 0
     stop_file = None if queue.experiment is None else os.path.join(queue.experiment, ".STOP")
     limits = Limits(max_runs=args.max_runs, stop_on_error=args.stop_on_error, stop_file=stop_file)
     worker = Worker(queue, slots, common.Reporter(args.quiet), limits, wait=args.wait,
