@@ -86,7 +86,7 @@ class Worker:
                 "lease": self.lease, "slots": self.slots.capacity, "gpus": self.slots.gpus}
         if self.comment:
             info["comment"] = self.comment
-        for name in ("SLURM_JOB_ID", "SLURM_ARRAY_TASK_ID"):
+        for name in ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID"):
             if name in os.environ:
                 info[name.lower()] = os.environ[name]
         return info
@@ -179,7 +179,10 @@ class Worker:
             self.running.remove(run)
             self.slots.release(run.slot)
             code = run.process.returncode
-            outcome = run.stopped_as or (DONE if code == 0 else FAILED)
+            # a run that ends by a signal while this worker is being stopped
+            # got it with the worker (scancel signals the whole job): interrupted
+            stopping = self.signum is not None and code != 0
+            outcome = run.stopped_as or (DONE if code == 0 else INTERRUPTED if stopping else FAILED)
             self._ended(run.claim, outcome, code, time.monotonic() - run.started)
         return bool(ended)
 

@@ -47,6 +47,9 @@ def add_options(p):
 
 
 def slots(args):
+    if not args.gpus and os.environ.get("SLURM_JOB_ID") and os.environ.get("CUDA_VISIBLE_DEVICES"):
+        # under Slurm: the GPUs it gave this job
+        args.gpus = [g for g in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if g]
     per_gpu = None
     if args.per_gpu:
         if not args.gpus:

@@ -89,6 +89,7 @@ def summarise(queue):
             status = "stale" if stale else RUNNING
             running.append({"id": id_, "attempt": a.number, "worker": a.worker,
                             "host": info.get("host"), "pid": info.get("pid"),
+                            "slurm": _slurm(info),
                             "started": a.start, "elapsed": now - a.start, "stale": stale,
                             "command": queue.list.describe(index)})
         elif status == FAILED:
@@ -96,6 +97,7 @@ def summarise(queue):
             failed.append({"id": id_, "attempt": a.number, "code": a.code,
                            "host": workers.get(a.worker, {}).get("host"),
                            "ended": a.end, "out": out, "err": err,
+                           "slurm": _slurm(workers.get(a.worker, {})),
                            "attempts": [{"attempt": t.number, "outcome": t.outcome,
                                          "code": t.code, "err": queue.log_paths(id_, t.number)[1],
                                          "host": workers.get(t.worker, {}).get("host")}
@@ -122,6 +124,15 @@ def summarise(queue):
     return report
 
 
+def _slurm(info):
+    """`JOB_TASK` of a worker started by Slurm, else None."""
+    if "slurm_job_id" not in info:
+        return None
+    if "slurm_array_job_id" in info:
+        return "%s_%s" % (info["slurm_array_job_id"], info.get("slurm_array_task_id", "?"))
+    return info["slurm_job_id"]
+
+
 def _name(report):
     return os.path.basename(report["experiment"].rstrip("/")) if report["experiment"] else report["list"]
 
@@ -146,8 +157,9 @@ def render(report, terminal):
     if report["running"]:
         lines.append("running:")
         for r in report["running"]:
-            lines.append("  %s#%d  %s pid %s  %s%s  %s" % (
-                r["id"], r["attempt"], r["host"], r["pid"], fmt.duration(r["elapsed"]),
+            lines.append("  %s#%d  %s pid %s%s  %s%s  %s" % (
+                r["id"], r["attempt"], r["host"], r["pid"],
+                "  slurm %s" % r["slurm"] if r["slurm"] else "", fmt.duration(r["elapsed"]),
                 "  STALE (worker looks dead)" if r["stale"] else "",
                 fmt.shorten(r["command"], 60)))
     if report["failed"]:
