@@ -285,3 +285,30 @@ def test_exit_if_busy_never_stacks_workers_up(tmp_path):
         (tmp_path / "go").touch()
         first.send_signal(signal.SIGTERM)
         first.wait(timeout=60)
+
+
+def test_status_watch_repeats_until_interrupted(tmp_path):
+    write_list(tmp_path / "l.json", [["true"]])
+    assert run("run", "l.json", cwd=tmp_path).returncode == 0
+    watcher = start("status", "l.json", "--watch", "0.05", cwd=tmp_path, stdout=subprocess.PIPE,
+                    text=True)
+    try:
+        lines = []
+        wait_for(lambda: lines.append(watcher.stdout.readline()) or
+                 sum(line.startswith("l.json: 1 entries") for line in lines) >= 2,
+                 what="two reports")
+        watcher.send_signal(signal.SIGINT)
+        assert watcher.wait(timeout=30) == 0
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+    assert sum(line.startswith("--- ") for line in lines) >= 2, "off a terminal: plain blocks"
+
+
+def test_status_says_which_worker_made_what(tmp_path):
+    write_list(tmp_path / "l.json", [["true", str(i)] for i in range(3)] + [["false"]])
+    assert run("run", "l.json", cwd=tmp_path).returncode == 1
+    report = status("l.json", cwd=tmp_path)
+    (worker,) = report["workers"]
+    assert worker["entries"] == {"done": 3, "failed": 1}
+    assert worker["worker"] in run("status", "l.json", cwd=tmp_path).stdout

@@ -136,6 +136,8 @@ def test_a_job_array_drains_a_list_exactly_once(tmp_path, slurm):
     workers = [r[2] for r in journal(tmp_path / "l.json.cooperate") if r[0] == "w"]
     assert {w.get("slurm_array_job_id") for w in workers} == {job}
     assert len({w.get("slurm_array_task_id") for w in workers}) > 1
+    made = {w["slurm"] for w in report["workers"]}
+    assert len(made) > 1 and all(m.startswith(job + "_") for m in made)
 
 
 def test_scancel_requeues_what_ran_and_a_second_submit_finishes(tmp_path, slurm):

@@ -7,7 +7,7 @@ import sys
 import time
 
 from .. import fmt
-from ..args import Parser
+from ..args import Parser, seconds
 from ..queue import ABORTED, DONE, FAILED, HELD, PENDING, RUNNING, STATUSES, Queue
 from ._select import is_path
 
@@ -36,7 +36,27 @@ def main(argv, prog):
     p.add_argument("--state", metavar="DIR",
                    help="the state folder (default LIST.cooperate beside the list)")
     p.add_argument("--json", action="store_true", help="print JSON, for scripts")
+    p.add_argument("--watch", type=seconds, nargs="?", const=2.0, metavar="S",
+                   help="show it again every S seconds (default 2) until Ctrl-C")
     args = p.parse_args(argv)
+    if args.watch is None:
+        return show(args)
+    terminal = sys.stdout.isatty()
+    try:
+        while True:
+            if terminal:
+                # home and clear: the report replaces the last one
+                sys.stdout.write("\033[H\033[2J")
+            else:
+                sys.stdout.write("--- %s\n" % fmt.clock())
+            show(args)
+            sys.stdout.flush()
+            time.sleep(args.watch)
+    except KeyboardInterrupt:
+        return 0
+
+
+def show(args):
 
     if args.target is not None and is_path(args.target):
         targets = [args.target]
@@ -70,7 +90,7 @@ def main(argv, prog):
 def summarise(queue):
     now = time.time()
     counts = dict.fromkeys(COLUMNS, 0)
-    running, failed, hosts, durations = [], [], set(), []
+    running, failed, hosts, durations, by_worker = [], [], set(), [], {}
     state, workers = queue.state, queue.state.workers
     codes, executed = state.codes, queue.list.executed
     for index, id_ in enumerate(queue.list.ids):
@@ -81,6 +101,9 @@ def summarise(queue):
             continue
         status = STATUSES[code & 7]
         a = state.last(id_)
+        if a is not None:
+            made = by_worker.setdefault(a.worker, {})
+            made[status] = made.get(status, 0) + 1
         if status == RUNNING:
             info = workers.get(a.worker, {})
             stale = queue.is_stale(a, now)
@@ -118,7 +141,10 @@ def summarise(queue):
               "total": total, "counts": counts,
               "progress": finished / total if total else 1.0, "left": left,
               "hosts": sorted(h for h in hosts if h), "comment": comments[-1][1] if comments else None,
-              "running": running, "failed": failed}
+              "running": running, "failed": failed,
+              "workers": [{"worker": w, "host": workers.get(w, {}).get("host"),
+                           "slurm": _slurm(workers.get(w, {})), "entries": made}
+                          for w, made in sorted(by_worker.items())]}
     if queue.unreadable:
         report["unreadable_records"] = queue.unreadable
     return report
@@ -169,6 +195,13 @@ def render(report, terminal):
                                                   r["err"], fmt.shorten(r["command"], 50)))
             for t in r["attempts"][:-1]:
                 lines.append("      attempt %d: %s  %s" % (t["attempt"], _ending(t), t["err"]))
+    if 0 < len(report["workers"]) <= 10:
+        lines.append("by worker (latest attempts):")
+        for w in report["workers"]:
+            lines.append("  %s  %s%s  %s" % (w["worker"], w["host"],
+                                            "  slurm %s" % w["slurm"] if w["slurm"] else "",
+                                            ", ".join("%d %s" % (n, s) for s, n in
+                                                      sorted(w["entries"].items()))))
     if report.get("unreadable_records"):
         lines.append("warning: %d unreadable records in %s/journal were skipped"
                      % (report["unreadable_records"], report["state"]))
