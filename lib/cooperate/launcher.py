@@ -167,6 +167,22 @@ def link_logs(experiment, claim):
             pass
 
 
+_FOUND = {}
+
+
+def find_program(name, path):
+    """The absolute path of a program looked up in PATH, remembered: a
+    worker runs the same few programs thousands of times, and the lookup
+    costs about as much as the rest of starting one. None: let exec look."""
+    key = (name, path)
+    if key not in _FOUND:
+        import shutil
+
+        found = shutil.which(name, path=path) if os.sep not in name else None
+        _FOUND[key] = found if found and os.path.isabs(found) else None
+    return _FOUND[key]
+
+
 def start(claim, slot, base_env, extra_env, detach=True, experiment=None, script=None):
     """Start the claimed entry. Returns a Run, or raises OSError/UserError
     when the program cannot be started (the caller records a failed run)."""
@@ -184,7 +200,8 @@ def start(claim, slot, base_env, extra_env, detach=True, experiment=None, script
             out = open(claim.out, "wb")
             err = open(claim.err, "wb")
         process = subprocess.Popen(
-            argv, cwd=cwd, env=run_env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+            argv, executable=find_program(argv[0], run_env.get("PATH", os.defpath)), cwd=cwd,
+            env=run_env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
             start_new_session=True, pass_fds=() if slot.fd is None else (slot.fd,))
     finally:
         for f in (out, err):

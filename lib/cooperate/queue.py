@@ -228,6 +228,11 @@ class Queue:
         """Catch up with the journal without the lock (readers; workers before
         each transaction, so that the lock is held only for the last few
         records)."""
+        try:
+            if os.stat(self.journal_path).st_size == self.offset:
+                return
+        except OSError:
+            pass
         for records, self.offset, bad in journal.read(self.journal_path, self.offset):
             self.unreadable += bad
             self._apply(records)
