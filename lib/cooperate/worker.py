@@ -245,18 +245,18 @@ class Worker:
         queue.flush_every = 1.0
         self.look_now = False
         self._install()
-        drained = False
+        nothing_pending = False
         beat = heartbeat_every(self.lease)
         next_beat = time.monotonic() + beat
         clean = False
         try:
             while self.signum is None:
-                if not drained:
-                    drained = not self._fill()
+                if not nothing_pending:
+                    nothing_pending = not self._fill()
                 if self.ends:
                     queue.take(self.id, self.ends, claim=False)
                     self.ends = []
-                if not self.running and (self.no_more or (drained and not self.wait)):
+                if not self.running and (self.no_more or (nothing_pending and not self.wait)):
                     break
                 now = time.monotonic()
                 if now >= next_beat:
@@ -271,7 +271,7 @@ class Worker:
                     queue.read()
                     self._check_claims()
                 if ended or not self.running or len(self.running) < self.slots.capacity:
-                    drained = False
+                    nothing_pending = False
             clean = True
         finally:
             if self.running:
