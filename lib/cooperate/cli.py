@@ -22,6 +22,7 @@ COMMANDS = {
     "drain": ("cooperate.commands.drain", "let a host's workers finish their runs and take nothing new"),
     "hold": ("cooperate.commands.hold", "keep pending entries from being started (liftoff-lock)"),
     "release": ("cooperate.commands.release", "let held entries be started again (liftoff-unlock)"),
+    "collect": ("cooperate.commands.collect", "one table of every run's parameters, status and results"),
 }
 
 # program names (symlinks to the archive) -> command
@@ -34,6 +35,7 @@ LINKS = {
     "cooperate-abort": "abort",
     "cooperate-drain": "drain",
     "cooperate-submit": "submit",
+    "cooperate-collect": "collect",
     "liftoff": "launch",
     "liftoff-status": "status",
     "liftoff-abort": "abort",

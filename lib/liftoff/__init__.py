@@ -244,3 +244,12 @@ def parse_opts(args=None):
         return read_config(path)
     except ConfigError as err:
         _fail(str(err))
+
+
+def collect_results(path, **options):
+    """liftoff's collect_results: one dict per run of the experiment (or list)
+    at `path`, with its status, varied parameters and results (see
+    cooperate.collect.rows for the options: results_file, where, ...)."""
+    from cooperate.collect import rows
+
+    return rows(path, **options)

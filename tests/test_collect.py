@@ -1,0 +1,232 @@
+"""collect: the real command on real experiments and lists; results files in
+JSON, YAML and CSV, missing and malformed; --where; the Python API, from the
+checkout and through the archive; bad input."""
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from cooperate.collect import rows
+from util import TOP, run, status, write_list
+
+DEFAULT = "lr: 0.1\nseed: 0\nmodel:\n  name: mlp\n  depth: 2\n"
+CONFIG = "lr: [0.1, 0.01]\nmodel:\n  name: [mlp, cnn, rnn]\n"
+
+# writes results.json in its run folder: acc = lr * 10, nested losses; no
+# results for cnn, so that some cells are empty
+SCRIPT = """\
+import json, os
+from liftoff import parse_opts
+opts = parse_opts()
+if opts.model.name != "cnn":
+    with open(os.path.join(opts.out_dir, "results.json"), "w") as f:
+        json.dump({"acc": opts.lr * 10, "loss": {"train": 0.5, "val": 0.75}}, f)
+"""
+
+
+def ok(*args, cwd=None):
+    result = run(*args, cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def read_csv(text):
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+@pytest.fixture
+def exp(tmp_path):
+    """A drained 2 x 3 experiment (runs with model.name cnn wrote nothing)."""
+    configs = tmp_path / "cfg"
+    configs.mkdir()
+    (configs / "default.yaml").write_text(DEFAULT)
+    (configs / "config.yaml").write_text(CONFIG)
+    (tmp_path / "train.py").write_text(SCRIPT)
+    ok("prepare", "cfg", "--do", "--name", "sweep", "--script", "train.py", cwd=str(tmp_path))
+    (folder,) = [p for p in (tmp_path / "results").iterdir()]
+    ok("run", str(folder), "-q", cwd=str(tmp_path))
+    return folder
+
+
+def run_folder(exp, lr, name):
+    with open(str(exp / "queue.json")) as f:
+        for entry in json.load(f):
+            if entry["cfg"]["lr"] == lr and entry["cfg"]["model"]["name"] == name:
+                return exp / entry["run"]
+    raise AssertionError("no run %s %s" % (lr, name))
+
+
+def test_experiment_to_csv(exp):
+    out = ok("collect", str(exp)).stdout
+    header = out.splitlines()[0].split(",")
+    assert header == ["id", "run", "status", "attempts", "host", "duration", "lr", "model.name",
+                      "acc", "loss.train", "loss.val"]
+    table = read_csv(out)
+    assert len(table) == 6
+    report = status(str(exp))
+    assert report["counts"]["done"] == 6
+    for row in table:
+        assert row["status"] == "done" and row["attempts"] == "1"
+        assert row["host"] and float(row["duration"]) >= 0
+        assert (exp / row["run"] / "cfg.yaml").is_file()
+        if row["model.name"] == "cnn":
+            assert row["acc"] == row["loss.train"] == row["loss.val"] == ""
+        else:
+            assert float(row["acc"]) == pytest.approx(float(row["lr"]) * 10)
+            assert (row["loss.train"], row["loss.val"]) == ("0.5", "0.75")
+    assert sorted((r["lr"], r["model.name"]) for r in table) == sorted(
+        (lr, name) for lr in ("0.1", "0.01") for name in ("mlp", "cnn", "rnn"))
+
+
+def test_experiment_to_jsonl_and_file(exp, tmp_path):
+    out = tmp_path / "sweep.jsonl"
+    result = ok("collect", str(exp), "--format", "jsonl", "-o", str(out))
+    assert result.stdout == ""
+    table = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(table) == 6
+    assert list(table[0]) == ["id", "run", "status", "attempts", "host", "duration", "lr",
+                              "model.name", "acc", "loss.train", "loss.val"]
+    for row in table:
+        assert row["attempts"] == 1 and isinstance(row["duration"], float)
+        if row["model.name"] == "cnn":
+            assert row["acc"] is None
+        else:
+            assert row["acc"] == pytest.approx(row["lr"] * 10)
+    assert not [n for n in os.listdir(str(tmp_path)) if n.endswith(".tmp")]
+
+
+def test_by_name_under_results_path(exp, tmp_path):
+    out = ok("collect", "sweep", "--results-path", str(tmp_path / "results")).stdout
+    assert len(read_csv(out)) == 6
+
+
+def test_malformed_results_warn_and_keep_the_row(exp):
+    (run_folder(exp, 0.1, "mlp") / "results.json").write_text("{not json")
+    (run_folder(exp, 0.01, "mlp") / "results.json").write_text("[1, 2]")
+    result = run("collect", str(exp))
+    assert result.returncode == 0, result.stderr
+    table = read_csv(result.stdout)
+    assert len(table) == 6
+    mlp = [r for r in table if r["model.name"] == "mlp"]
+    assert [r["acc"] for r in mlp] == ["", ""]
+    warnings = result.stderr.splitlines()
+    assert len(warnings) == 2
+    for lr in (0.1, 0.01):
+        path = str(run_folder(exp, lr, "mlp") / "results.json")
+        assert any(path in w and "warning" in w for w in warnings)
+
+
+def test_yaml_and_csv_results(exp):
+    for name in ("mlp", "cnn", "rnn"):
+        folder = run_folder(exp, 0.1, name)
+        (folder / "metrics.yaml").write_text("acc: 0.5\nnote: %s\nsub:\n  x: true\n" % name)
+        (folder / "log.csv").write_text("step,acc,loss\n1,0.25,3\n2,0.75,1.5\n")
+    table = read_csv(ok("collect", str(exp), "--results-file", "metrics.yaml").stdout)
+    got = {r["model.name"]: r for r in table if r["lr"] == "0.1"}
+    assert got["cnn"]["acc"] == "0.5" and got["cnn"]["note"] == "cnn" and got["cnn"]["sub.x"] == "true"
+    assert all(r["acc"] == "" for r in table if r["lr"] == "0.01")
+    table = rows(str(exp), results_file="log.csv")
+    got = [r for r in table if r["lr"] == 0.1]
+    assert len(got) == 3
+    assert all((r["step"], r["acc"], r["loss"]) == (2, 0.75, 1.5) for r in got)
+
+
+def test_where_on_parameters_and_results(exp):
+    table = read_csv(ok("collect", str(exp), "--where", "lr=0.1", "--where",
+                        "model.name=rnn").stdout)
+    assert [(r["lr"], r["model.name"]) for r in table] == [("0.1", "rnn")]
+    table = read_csv(ok("collect", str(exp), "--where", "acc=0.1").stdout)
+    assert sorted(r["model.name"] for r in table) == ["mlp", "rnn"]
+    assert all(r["lr"] == "0.01" for r in table)
+    # a key that does not vary is no column but can still be asked for
+    assert len(read_csv(ok("collect", str(exp), "--where", "model.depth=2").stdout)) == 6
+    assert read_csv(ok("collect", str(exp), "--where", "status=failed").stdout) == []
+    assert len(rows(str(exp), where=["loss.val=0.75"])) == 4
+    assert len(rows(str(exp), where={"model.name": "cnn"})) == 2
+
+
+def test_plain_list_with_results_dir(tmp_path):
+    write_list(str(tmp_path / "jobs.json"), [
+        "mkdir -p out/a && echo '{\"score\": 1}' > out/a/r.json",
+        {"cmd": "true", "name": "nothing"},
+        ["sh", "-c", "mkdir -p out/c && echo 'oops' > out/c/r.json"],
+    ])
+    entries = json.loads((tmp_path / "jobs.json").read_text())
+    entries[0] = {"cmd": entries[0], "shell": True}
+    write_list(str(tmp_path / "jobs.json"), entries)
+    ok("run", "jobs.json", "-q", cwd=str(tmp_path))
+    # no --results-dir: no results read, the command as a column
+    table = read_csv(ok("collect", "jobs.json", cwd=str(tmp_path)).stdout)
+    assert list(table[0]) == ["id", "status", "attempts", "host", "duration", "command"]
+    assert table[1]["command"] == "true"
+    assert table[2]["command"] == "sh -c 'mkdir -p out/c && echo '\"'\"'oops'\"'\"' > out/c/r.json'"
+    # results by id: rename the output folders after their entries' ids
+    ids = [r["id"] for r in table]
+    os.rename(str(tmp_path / "out" / "a"), str(tmp_path / "out" / ids[0]))
+    os.rename(str(tmp_path / "out" / "c"), str(tmp_path / "out" / ids[2]))
+    result = run("collect", "jobs.json", "--results-dir", "out/{id}/r.json", cwd=str(tmp_path))
+    assert result.returncode == 0
+    table = read_csv(result.stdout)
+    assert [r["score"] for r in table] == ["1", "", ""]
+    assert "out/%s/r.json" % ids[2] in result.stderr and len(result.stderr.splitlines()) == 1
+    # a folder pattern holds --results-file
+    result = run("collect", "jobs.json", "--results-dir", "out/{id}", "--results-file", "r.json",
+                 "--where", "score=1", cwd=str(tmp_path))
+    assert [r["id"] for r in read_csv(result.stdout)] == ids[:1]
+
+
+def test_not_run_yet(tmp_path):
+    write_list(str(tmp_path / "l.json"), [["true"], ["false"]])
+    table = rows(str(tmp_path / "l.json"))
+    assert [(r["status"], r["attempts"], r["host"], r["duration"]) for r in table] == [
+        ("pending", 0, None, None)] * 2
+    assert run("run", "l.json", "-q", cwd=str(tmp_path)).returncode == 1
+    assert [r["status"] for r in rows(str(tmp_path / "l.json"))] == ["done", "failed"]
+
+
+def test_python_api_through_the_archive(exp, tmp_path):
+    archive = str(tmp_path / "c.pyz")
+    subprocess.run([sys.executable, os.path.join(TOP, "build.py"), "-o", archive], check=True,
+                   capture_output=True)
+    snippet = ("import sys, json\n"
+               "from cooperate.collect import rows\n"
+               "from liftoff import collect_results\n"
+               "got = rows(sys.argv[1], where=['model.name=mlp'])\n"
+               "assert collect_results(sys.argv[1], where=['model.name=mlp']) == got\n"
+               "print(json.dumps(got))\n")
+    env = dict(os.environ, PYTHONPATH=archive)
+    result = subprocess.run([sys.executable, "-s", "-S", "-c", snippet, str(exp)], env=env,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    got = json.loads(result.stdout)
+    assert sorted(r["lr"] for r in got) == [0.01, 0.1]
+    assert all(r["acc"] == pytest.approx(r["lr"] * 10) for r in got)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["missing.json"], "missing.json: no such list file"),
+    (["{exp}", "--where", "lr"], "expected KEY.PATH=VALUE"),
+    (["{exp}", "--where", "nosuch=1"], "--where nosuch: no such column"),
+    (["{exp}", "--format", "xml"], "invalid choice"),
+    (["{exp}", "--results-dir", "out/r.json"], "needs {id}"),
+    (["{exp}", "--results-file", "a/b.json"], "expected a file name"),
+    ([], "the following arguments are required"),
+])
+def test_bad_input(exp, tmp_path, args, message):
+    result = run("collect", *[a.replace("{exp}", str(exp)) for a in args], cwd=str(tmp_path))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1 and message in result.stderr, result.stderr
+
+
+def test_link(exp):
+    result = subprocess.run([sys.executable, os.path.join(TOP, "bin", "cooperate-collect"),
+                             str(exp), "--where", "model.name=cnn"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert len(read_csv(result.stdout)) == 2
