@@ -185,9 +185,11 @@ def main():
                  "ratio %.2f" % (large / small), "ratio <= 1.5"))
     startup(rows)
     peak_memory(rows)
+    import collect
     import prepare
 
     prepare.measure(rows)
+    collect.measure(rows)
     liftoff_status(rows)
     liftoff_launch(rows)
     print()
