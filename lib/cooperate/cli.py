@@ -22,6 +22,7 @@ COMMANDS = {
     "drain": ("cooperate.commands.drain", "let a host's workers finish their runs and take nothing new"),
     "hold": ("cooperate.commands.hold", "keep pending entries from being started (liftoff-lock)"),
     "release": ("cooperate.commands.release", "let held entries be started again (liftoff-unlock)"),
+    "report": ("cooperate.commands.report", "write a self-contained HTML report: timeline, failures, runs"),
     "collect": ("cooperate.commands.collect", "one table of every run's parameters, status and results"),
 }
 
@@ -43,6 +44,7 @@ LINKS = {
     "liftoff-clean": "retry",
     "liftoff-lock": "hold",
     "liftoff-unlock": "release",
+    "cooperate-report": "report",
 }
 
 PROGRAM = "cooperate"

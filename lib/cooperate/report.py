@@ -1,0 +1,513 @@
+"""A self-contained HTML report of a list or an experiment: a timeline of
+every attempt (one lane per host and worker slot), the summary and
+throughput, failures grouped by the tail of their stderr, and a sortable
+table of the runs (with their parameters, for an experiment).
+
+The page needs nothing from the network: inline CSS, inline SVG and a
+little inline JS (column sorting; any script error is written into the
+page, in #js-errors). With many attempts the timeline draws one bar per
+lane and time bucket (coloured by the majority outcome) instead of one per
+attempt, so that it stays readable and small at 10,000 runs.
+"""
+
+import html
+import json
+import os
+import re
+import time
+
+from .errors import UserError
+from .files import atomic_write
+from .queue import FAILED, Queue
+
+OUTCOMES = ("done", "failed", "lost", "aborted", "interrupted", "running")
+COLOURS = {"done": "#2e9d4a", "failed": "#d23c3c", "lost": "#8a4fd0", "aborted": "#e8871e",
+           "interrupted": "#c9b400", "running": "#2f7fe0"}
+# above this many attempts the timeline aggregates them per time bucket
+MAX_BARS = 600
+# aggregated timeline: at most this many bars in all (lanes x buckets)
+MAX_CELLS = 800
+TAIL_LINES = 5
+MAX_TABLE_ROWS = 20000
+MAX_RUNS_PER_GROUP = 50
+
+
+# -- gathering ---------------------------------------------------------------
+
+def pack(intervals):
+    """Greedy interval packing: for (start, end) pairs, a slot number (0, 1,
+    ...) each, such that intervals in one slot never overlap; as few slots as
+    the largest number of intervals overlapping at once."""
+    order = sorted(range(len(intervals)), key=lambda i: intervals[i])
+    ends, slots = [], [0] * len(intervals)
+    for i in order:
+        start, end = intervals[i]
+        for k, free_at in enumerate(ends):
+            if free_at <= start:
+                ends[k] = end
+                slots[i] = k
+                break
+        else:
+            slots[i] = len(ends)
+            ends.append(end)
+    return slots
+
+
+def attempts(queue, now):
+    """Every attempt of every entry, as dicts, in list order."""
+    state, out = queue.state, []
+    for index, id_ in enumerate(queue.list.ids):
+        last = state.last(id_)
+        if last is None:
+            continue
+        for a in last.chain():
+            outcome = a.outcome or ("running" if a.end is None else "failed")
+            end = a.end if a.end is not None else max(now, a.start)
+            out.append({"id": id_, "index": index, "attempt": a.number, "worker": a.worker,
+                        "start": a.start, "end": end, "outcome": outcome, "code": a.code})
+    return out
+
+
+def lanes(queue, runs):
+    """Assign each attempt a lane: (host, worker, slot). Returns the lanes,
+    sorted, and sets run["lane"] to the lane's index."""
+    by_worker = {}
+    for r in runs:
+        by_worker.setdefault(r["worker"], []).append(r)
+    keys = []
+    for worker, mine in by_worker.items():
+        host = queue.state.workers.get(worker, {}).get("host") or "?"
+        for r, slot in zip(mine, pack([(r["start"], r["end"]) for r in mine])):
+            r["lane_key"] = (host, worker, slot)
+        keys += sorted({r["lane_key"] for r in mine})
+    keys.sort()
+    index = {k: i for i, k in enumerate(keys)}
+    for r in runs:
+        r["lane"] = index[r.pop("lane_key")]
+    return keys
+
+
+_HEX = re.compile(r"\b0x[0-9a-fA-F]+\b|\b[0-9a-fA-F]{8,}\b")
+_PATH = re.compile(r"(?:[A-Za-z]:)?(?:~|\.{0,2})?/[^\s:'\",()\[\]]+")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+
+
+def normalise(line):
+    """A stderr line with what differs between runs of one failure (hex
+    addresses, paths, numbers) replaced by placeholders."""
+    line = _HEX.sub("<hex>", line)
+    line = _PATH.sub("<path>", line)
+    return _NUMBER.sub("<n>", line).strip()
+
+
+def tail(path, lines=TAIL_LINES, limit=65536):
+    """The last non-empty lines of a log (None when it cannot be read)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - limit))
+            data = f.read()
+    except OSError:
+        return None
+    text = data.decode("utf-8", "replace")
+    return [line.rstrip() for line in text.splitlines() if line.strip()][-lines:]
+
+
+def failure_groups(queue):
+    """Failed entries grouped by the normalised tail of their latest
+    attempt's stderr, largest group first."""
+    groups = {}
+    workers = queue.state.workers
+    for index, id_ in enumerate(queue.list.ids):
+        if queue.status_of(id_) != FAILED:
+            continue
+        a = queue.state.last(id_)
+        if a is None:
+            continue
+        err = queue.log_paths(id_, a.number)[1]
+        lines = tail(err)
+        if a.outcome == "lost":
+            lines = lines or ["(lost: its worker died)"]
+        elif lines is None:
+            lines = ["(no stderr log: %s)" % err]
+        elif not lines:
+            lines = ["(stderr is empty)"]
+        key = "\n".join(normalise(line) for line in lines)
+        group = groups.setdefault(key, {"key": key, "tail": lines, "err": err, "runs": []})
+        group["runs"].append({"id": id_, "attempt": a.number, "code": a.code,
+                              "outcome": a.outcome, "err": err,
+                              "host": workers.get(a.worker, {}).get("host"),
+                              "label": queue.list.describe(index)})
+    return sorted(groups.values(), key=lambda g: (-len(g["runs"]), g["key"]))
+
+
+def _flatten(cfg, prefix=""):
+    out = {}
+    for key, value in cfg.items():
+        name = prefix + str(key)
+        if isinstance(value, dict) and value:
+            out.update(_flatten(value, name + "."))
+        else:
+            out[name] = value if isinstance(value, (int, float, str, bool)) or value is None \
+                else json.dumps(value)
+    return out
+
+
+def _collected(target):
+    """The results table of the collect command, if there is one:
+    (header, rows) or None."""
+    try:
+        from . import collect
+        rows = list(collect.rows(target))
+    except Exception:  # noqa: BLE001 - another module's table is optional here
+        return None
+    if not rows:
+        return None
+    if all(isinstance(r, dict) for r in rows):
+        header = []
+        for r in rows:
+            header += [k for k in r if k not in header]
+        return header, [[r.get(k, "") for k in header] for r in rows]
+    if all(isinstance(r, (list, tuple)) for r in rows):
+        return list(rows[0]), [list(r) for r in rows[1:]]
+    return None
+
+
+def runs_table(queue, target, runs):
+    """(header, rows, note) of the runs table: each entry's status, attempts,
+    host, duration and exit code of its latest attempt; for an experiment
+    the parameters that vary between its runs (or collect's results)."""
+    if queue.experiment:
+        collected = _collected(target)
+        if collected is not None:
+            return collected[0], collected[1], "results from collect"
+    latest = {}
+    for r in runs:
+        latest[r["id"]] = r
+    workers = queue.state.workers
+    ids = queue.list.ids
+    n = min(len(ids), MAX_TABLE_ROWS)
+    params, names = [], []
+    if queue.experiment:
+        try:
+            entries = queue.list.entries()
+        except (OSError, ValueError):
+            entries = []
+        flat = [_flatten(e.get("cfg") or {}) if isinstance(e, dict) else {}
+                for e in entries[:n]]
+        for f in flat:
+            names += [k for k in f if k not in names]
+        varying = [k for k in names if len({json.dumps(f.get(k), sort_keys=True) for f in flat}) > 1]
+        names = varying or names
+        params = flat
+    header = ["#", "run" if queue.experiment else "command", "status", "attempts", "host",
+              "duration (s)", "exit"] + names
+    rows = []
+    for i in range(n):
+        id_ = ids[i]
+        r = latest.get(id_)
+        row = [i, queue.list.describe(i), queue.status_of(id_),
+               r["attempt"] if r else 0,
+               (workers.get(r["worker"], {}).get("host") or "") if r else "",
+               round(r["end"] - r["start"], 2) if r else "",
+               "" if not r or r["code"] is None else r["code"]]
+        if params:
+            row += [params[i].get(k, "") if i < len(params) else "" for k in names]
+        rows.append(row)
+    note = "first %d of %d entries" % (n, len(ids)) if n < len(ids) else ""
+    return header, rows, note
+
+
+_STEPS = (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600,
+          43200, 86400, 172800, 604800)
+
+
+def bucket_size(span, most):
+    """A round bucket length (seconds) giving at most `most` buckets."""
+    for step in _STEPS:
+        if span / step <= most:
+            return step
+    return span / most
+
+
+def gather(target, state_dir=None, now=None):
+    """Everything the report shows, as plain data."""
+    from .commands.status import summarise
+
+    queue = Queue(target, state_dir, reader=True)
+    if not os.path.exists(queue.list.path):
+        raise UserError("%s: no such list" % queue.list.path)
+    queue.read()
+    now = time.time() if now is None else now
+    summary = summarise(queue)
+    runs = attempts(queue, now)
+    lane_keys = lanes(queue, runs)
+    t0 = min((r["start"] for r in runs), default=now)
+    t1 = max((r["end"] for r in runs), default=now)
+    header, rows, note = runs_table(queue, target, runs)
+    return {"target": target, "now": now, "summary": summary, "runs": runs, "lanes": lane_keys,
+            "t0": t0, "t1": max(t1, t0 + 1e-3), "failures": failure_groups(queue),
+            "labels": queue.list, "table": (header, rows, note),
+            "name": os.path.basename(queue.experiment.rstrip("/")) if queue.experiment
+            else queue.list.path}
+
+
+# -- rendering -----------------------------------------------------------------
+
+def _e(value):
+    return html.escape(str(value), quote=True)
+
+
+def _clock(t, seconds=True):
+    return time.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%H:%M", time.localtime(t))
+
+
+def _dur(seconds):
+    from .fmt import duration
+
+    return duration(max(0.0, seconds))
+
+
+def _code(code):
+    from .fmt import exit_text
+
+    return exit_text(code)
+
+
+def _timeline(model):
+    runs, keys, t0, t1 = model["runs"], model["lanes"], model["t0"], model["t1"]
+    span = t1 - t0
+    out = ['<div class="timeline" data-lanes="%d" data-bars="%d" data-aggregated="%s">'
+           % (len(keys), len(runs), "yes" if len(runs) > MAX_BARS else "no")]
+    out.append('<div class="axis"><span>%s</span><span>%s</span></div>'
+               % (_clock(t0), _clock(t1)))
+    by_lane = [[] for _ in keys]
+    for r in runs:
+        by_lane[r["lane"]].append(r)
+    aggregate = len(runs) > MAX_BARS
+    buckets = max(10, min(150, MAX_CELLS // max(1, len(keys))))
+    labels = model["labels"]
+    for lane, (host, worker, slot) in enumerate(keys):
+        out.append('<div class="lane" data-host="%s" data-worker="%s" data-slot="%d">'
+                   '<div class="lane-label" title="%s">%s / %s slot %d</div><div class="track">'
+                   % (_e(host), _e(worker), slot + 1, _e(worker), _e(host), _e(worker), slot + 1))
+        mine = by_lane[lane]
+        if not aggregate:
+            for r in mine:
+                left = 100.0 * (r["start"] - t0) / span
+                width = max(100.0 * (r["end"] - r["start"]) / span, 0.15)
+                title = "%s\nattempt %d: %s%s\n%s, %s to %s" % (
+                    labels.describe(r["index"]), r["attempt"], r["outcome"],
+                    "" if r["outcome"] == "running" or r["code"] is None else " (%s)" % _code(r["code"]),
+                    _dur(r["end"] - r["start"]), _clock(r["start"]),
+                    "now" if r["outcome"] == "running" else _clock(r["end"]))
+                out.append('<div class="bar outcome-%s" data-outcome="%s" data-id="%s" '
+                           'data-attempt="%d" style="left:%.3f%%;width:%.3f%%" title="%s"></div>'
+                           % (r["outcome"], r["outcome"], _e(r["id"]), r["attempt"], left,
+                              min(width, 100.0 - left), _e(title)))
+        else:
+            width = span / buckets
+            cells = {}
+            for r in mine:
+                first = min(buckets - 1, int((r["start"] - t0) / width))
+                last = min(buckets - 1, int((r["end"] - t0) / width))
+                for b in range(first, last + 1):
+                    cell = cells.setdefault(b, {})
+                    cell[r["outcome"]] = cell.get(r["outcome"], 0) + 1
+            for b in sorted(cells):
+                cell = cells[b]
+                major = max(cell, key=lambda o: (cell[o], -OUTCOMES.index(o)))
+                n = sum(cell.values())
+                title = "%d attempts, %s to %s: %s" % (
+                    n, _clock(t0 + b * width), _clock(t0 + (b + 1) * width),
+                    ", ".join("%d %s" % (cell[o], o) for o in OUTCOMES if o in cell))
+                out.append('<div class="bar agg outcome-%s" data-outcome="%s" data-count="%d" '
+                           'style="left:%.3f%%;width:%.3f%%" title="%s"></div>'
+                           % (major, major, n, 100.0 * b / buckets, 100.0 / buckets, _e(title)))
+        out.append("</div></div>")
+    if not keys:
+        out.append('<p class="empty">No attempt has started yet.</p>')
+    out.append("</div>")
+    return "".join(out)
+
+
+def _throughput(model):
+    """Runs finished per time bucket, as an inline SVG stacked bar chart."""
+    ended = [r for r in model["runs"] if r["outcome"] != "running"]
+    if not ended:
+        return '<p class="empty">No run has finished yet.</p>'
+    t0, t1 = model["t0"], model["t1"]
+    step = bucket_size(t1 - t0, 60)
+    n = int((t1 - t0) // step) + 1
+    counts = [{} for _ in range(n)]
+    for r in ended:
+        b = min(n - 1, int((r["end"] - t0) // step))
+        counts[b][r["outcome"]] = counts[b].get(r["outcome"], 0) + 1
+    peak = max(sum(c.values()) for c in counts) or 1
+    w, h, bw = 800, 160, 800.0 / n
+    parts = ['<svg class="throughput" viewBox="0 0 %d %d" width="100%%" height="%d" '
+             'preserveAspectRatio="none" role="img">' % (w, h, h)]
+    for b, c in enumerate(counts):
+        y = h
+        for o in OUTCOMES:
+            k = c.get(o, 0)
+            if not k:
+                continue
+            bh = h * k / peak
+            y -= bh
+            parts.append('<rect class="tp outcome-%s" x="%.2f" y="%.2f" width="%.2f" height="%.2f" '
+                         'fill="%s"><title>%s: %d %s</title></rect>'
+                         % (o, b * bw + 0.5, y, max(bw - 1, 0.5), bh, COLOURS[o],
+                            _e(_clock(t0 + b * step)), k, o))
+    parts.append('</svg><div class="axis flush"><span>%s</span><span>%s</span></div>'
+                 % (_e(_clock(t0)), _e(_clock(t1))))
+    return ('<p>Runs finished per %s (the highest bar: %d).</p>' % (_dur(step), peak)
+            + "".join(parts))
+
+
+def _summary(model):
+    s = model["summary"]
+    counts = s["counts"]
+    items = "".join('<li class="count count-%s"><b>%d</b> %s</li>' % (_e(k), v, _e(k))
+                    for k, v in counts.items())
+    left = ""
+    if s["left"] is not None and counts.get("pending", 0) + counts.get("running", 0):
+        left = '<p class="left">About <b>%s</b> left.</p>' % _e(_dur(s["left"]))
+    hosts = ", ".join(sorted({h for h, _, _ in model["lanes"]}))
+    return ('<ul class="counts">%s</ul><div class="progress"><div style="width:%.1f%%"></div></div>'
+            '<p><span class="progress-text">%.1f%%</span> of %d entries finished; '
+            '%d attempts on %s.</p>%s'
+            % (items, 100 * s["progress"], 100 * s["progress"], s["total"], len(model["runs"]),
+               _e(hosts or "no host yet"), left))
+
+
+def _failures(model):
+    groups = model["failures"]
+    if not groups:
+        return '<p class="empty">No failed run.</p>'
+    out = []
+    for g in groups:
+        runs = g["runs"]
+        items = "".join('<li class="failure-run" data-id="%s">%s#%d %s on %s: %s</li>'
+                        % (_e(r["id"]), _e(r["id"]), r["attempt"],
+                           "lost" if r["outcome"] == "lost" else _e(_code(r["code"])),
+                           _e(r["host"] or "?"), _e(r["label"]))
+                        for r in runs[:MAX_RUNS_PER_GROUP])
+        if len(runs) > MAX_RUNS_PER_GROUP:
+            items += "<li>... and %d more</li>" % (len(runs) - MAX_RUNS_PER_GROUP)
+        out.append('<details class="failure-group" data-count="%d" open><summary><b>%d run%s</b>: '
+                   '<code>%s</code></summary><ul>%s</ul><p>The tail of %s:</p><pre>%s</pre>'
+                   '</details>' % (len(runs), len(runs), "" if len(runs) == 1 else "s",
+                                   _e(g["tail"][-1] if g["tail"] else ""), items, _e(g["err"]),
+                                   _e("\n".join(g["tail"]))))
+    return "".join(out)
+
+
+def _table(model):
+    header, rows, note = model["table"]
+    if not rows:
+        return '<p class="empty">The list is empty.</p>'
+    head = "".join('<th data-col="%d">%s</th>' % (i, _e(h)) for i, h in enumerate(header))
+    body = "".join("<tr>%s</tr>" % "".join("<td>%s</td>" % _e("" if c is None else c) for c in row)
+                   for row in rows)
+    return ('%s<table class="sortable" id="runs"><thead><tr>%s</tr></thead><tbody>%s</tbody>'
+            '</table>' % ('<p class="note">%s</p>' % _e(note) if note else "", head, body))
+
+
+CSS = """
+body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;margin:1.5em;color:#222}
+h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ddd}
+.counts{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:1em}
+.progress{height:10px;background:#eee;border-radius:5px;max-width:600px}
+.progress div{height:10px;background:#2e9d4a;border-radius:5px}
+.timeline{border:1px solid #ddd;padding:4px;overflow:hidden}
+.axis{display:flex;justify-content:space-between;margin-left:260px;color:#666;font-size:12px}
+.axis.flush{margin-left:0}
+.lane{display:flex;align-items:center;height:18px;border-top:1px solid #f2f2f2}
+.lane-label{width:256px;flex:none;font-size:12px;white-space:nowrap;overflow:hidden;
+text-overflow:ellipsis;padding-right:4px}
+.track{position:relative;flex:1;height:14px;background:#fafafa}
+.bar{position:absolute;top:1px;height:12px;min-width:2px;box-sizing:border-box;
+border-right:1px solid rgba(255,255,255,.6)}
+.legend span{display:inline-block;margin-right:1em}
+.legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:middle}
+.failure-group{margin:.6em 0;border-left:4px solid #d23c3c;padding-left:.6em}
+pre{background:#f6f6f6;padding:.5em;overflow:auto;max-height:12em}
+table.sortable{border-collapse:collapse;font-size:12px}
+table.sortable th,table.sortable td{border:1px solid #ddd;padding:2px 6px;text-align:left}
+table.sortable th{background:#f0f0f0;cursor:pointer;user-select:none;position:sticky;top:0}
+th[data-sort=asc]::after{content:" \\25B2"}th[data-sort=desc]::after{content:" \\25BC"}
+.empty,.note{color:#666}#js-errors:empty{display:none}#js-errors{color:#b00}
+"""
+
+JS = """
+(function(){
+var errors=document.getElementById('js-errors');
+window.onerror=function(msg,src,line){errors.textContent+=msg+' (line '+line+')\\n';};
+function key(text){var n=parseFloat(text);return (text!==''&&!isNaN(n)&&isFinite(text))?n:null;}
+document.querySelectorAll('table.sortable').forEach(function(table){
+  table.querySelectorAll('th').forEach(function(th,col){
+    th.addEventListener('click',function(){
+      var asc=th.getAttribute('data-sort')!=='asc';
+      table.querySelectorAll('th').forEach(function(h){h.removeAttribute('data-sort');});
+      th.setAttribute('data-sort',asc?'asc':'desc');
+      var body=table.tBodies[0],rows=Array.prototype.slice.call(body.rows);
+      var keyed=rows.map(function(r){var t=r.cells[col]?r.cells[col].textContent:'';
+        return {r:r,t:t,n:key(t)};});
+      keyed.sort(function(a,b){var c;
+        if(a.n!==null&&b.n!==null)c=a.n-b.n;else if(a.n!==null)c=-1;else if(b.n!==null)c=1;
+        else c=a.t<b.t?-1:a.t>b.t?1:0;return asc?c:-c;});
+      var frag=document.createDocumentFragment();
+      keyed.forEach(function(k){frag.appendChild(k.r);});body.appendChild(frag);
+    });
+  });
+});
+var seen={},check=document.getElementById('self-check');
+document.querySelectorAll('.timeline .bar').forEach(function(b){
+  var o=b.getAttribute('data-outcome');
+  if(!(o in seen)){seen[o]=getComputedStyle(b).backgroundColor;}});
+Object.keys(seen).forEach(function(o){check.setAttribute('data-colour-'+o,seen[o]);});
+check.setAttribute('data-ready','yes');
+})();
+"""
+
+
+def render(model):
+    s = model["summary"]
+    outcome_css = "".join(".outcome-%s{background:%s}" % (o, c) for o, c in COLOURS.items())
+    legend = "".join('<span><i class="outcome-%s"></i>%s</span>' % (o, o) for o in OUTCOMES)
+    rows = model["table"][1]
+    aggregated = len(model["runs"]) > MAX_BARS
+    return "".join((
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
+        "<title>cooperate report: %s</title>" % _e(model["name"]),
+        "<style>%s%s</style></head><body>" % (CSS, outcome_css),
+        '<pre id="js-errors"></pre><div id="self-check" hidden></div>',
+        "<h1>%s</h1>" % _e(model["name"]),
+        "<p>Report made %s from %s.</p>" % (_e(_clock(model["now"])), _e(s["state"])),
+        "<h2>Summary</h2>", _summary(model),
+        "<h2>Timeline</h2>",
+        "<p>One lane per host and worker slot; %s.</p>" % (
+            "too many attempts to draw one by one: each bar is a time bucket of a lane, "
+            "coloured by the outcome of most of its attempts (hover for the counts)"
+            if aggregated else "each bar is one attempt (hover for details)"),
+        '<div class="legend">%s</div>' % legend, _timeline(model),
+        "<h2>Throughput</h2>", _throughput(model),
+        "<h2>Failures</h2>", _failures(model),
+        "<h2>%s</h2>" % ("Runs" if s["experiment"] else "Entries"),
+        "<p>Click a column header to sort.</p>" if rows else "", _table(model),
+        "<script>%s</script></body></html>\n" % JS))
+
+
+def build(target, state_dir=None, now=None):
+    """The report's HTML for a list file or an experiment folder."""
+    return render(gather(target, state_dir, now))
+
+
+def write(target, out, state_dir=None, now=None):
+    """Write the report to `out`; returns the model's summary (counts)."""
+    model = gather(target, state_dir, now)
+    atomic_write(out, render(model).encode("utf-8"), durable=False)
+    return {"attempts": len(model["runs"]), "lanes": len(model["lanes"]),
+            "failure_groups": len(model["failures"]), "summary": model["summary"]}
