@@ -187,9 +187,11 @@ def main():
     peak_memory(rows)
     import collect
     import prepare
+    import report
 
     prepare.measure(rows)
     collect.measure(rows)
+    report.measure(rows)
     liftoff_status(rows)
     liftoff_launch(rows)
     print()

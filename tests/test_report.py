@@ -228,12 +228,8 @@ def test_ten_thousand_runs_are_aggregated_and_the_page_is_well_formed(tmp_path):
     for w in workers:
         assert w.wait(timeout=300) == 0
     page = tmp_path / "report.html"
-    began = time.perf_counter()
     made = report.write(str(tmp_path / "l.json"), str(page))
-    took = time.perf_counter() - began
     assert made["attempts"] == n
-    print("report of %d runs: %.2f s" % (n, took))
-    assert took < 10, "far slower than the 3 s goal (bench/report.py measures it)"
     text = page.read_text()
     drawn = len(re.findall(r'class="bar ', text))
     assert 0 < drawn < 1000 and 'data-aggregated="yes"' in text
