@@ -19,6 +19,8 @@ import subprocess
 import sys
 import time
 
+from common import print_table, write_configs
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)
 OUT = os.path.join(HERE, "out")
@@ -38,12 +40,7 @@ def experiment():
     folder, made anew; its folder."""
     cwd = os.path.join(OUT, "collect")
     shutil.rmtree(cwd, ignore_errors=True)
-    configs = os.path.join(cwd, "grid")
-    os.makedirs(configs)
-    with open(os.path.join(configs, "default.yaml"), "w") as f:
-        f.write(DEFAULT)
-    with open(os.path.join(configs, "config.yaml"), "w") as f:
-        f.write(CONFIG)
+    write_configs(os.path.join(cwd, "grid"), DEFAULT, CONFIG)
     results = os.path.join(cwd, "results")
     subprocess.run([PY, PYZ, "prepare", "grid", "--do", "--name", "sweep", "--results-path",
                     results, "--script", "/bin/true"], cwd=cwd, check=True,
@@ -94,8 +91,4 @@ if __name__ == "__main__":
     table = []
     times = measure(table)
     print("runs: %s s" % ", ".join("%.2f" % t for t in times))
-    print()
-    print("| measure | cooperate | against | goal |")
-    print("|---|---|---|---|")
-    for row in table:
-        print("| %s |" % " | ".join(row))
+    print_table(table)

@@ -12,6 +12,8 @@ import subprocess
 import sys
 import time
 
+from common import print_table, write_configs
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)
 OUT = os.path.join(HERE, "out")
@@ -47,12 +49,7 @@ seed: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
 def _setup():
     cwd = os.path.join(OUT, "prepare")
     shutil.rmtree(cwd, ignore_errors=True)
-    configs = os.path.join(cwd, "grid")
-    os.makedirs(configs)
-    with open(os.path.join(configs, "default.yaml"), "w") as f:
-        f.write(DEFAULT)
-    with open(os.path.join(configs, "config.yaml"), "w") as f:
-        f.write(CONFIG)
+    write_configs(os.path.join(cwd, "grid"), DEFAULT, CONFIG)
     return cwd
 
 
@@ -100,8 +97,4 @@ if __name__ == "__main__":
     print("python: %s %s" % (PY, sys.version.split()[0]), flush=True)
     table = []
     measure(table)
-    print()
-    print("| measure | cooperate | against | goal |")
-    print("|---|---|---|---|")
-    for row in table:
-        print("| %s |" % " | ".join(row))
+    print_table(table)

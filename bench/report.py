@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 
+from common import print_table
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)
 PYZ = os.path.join(TOP, "dist", "cooperate.pyz")
@@ -40,5 +42,4 @@ def measure(rows, n=10000):
 if __name__ == "__main__":
     rows = []
     measure(rows)
-    for row in rows:
-        print(" | ".join(row))
+    print_table(rows)

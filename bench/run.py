@@ -13,6 +13,8 @@ import subprocess
 import sys
 import time
 
+from common import print_table, write_configs
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)
 OUT = os.path.join(HERE, "out")
@@ -133,12 +135,8 @@ def peak_memory(rows, n=100000):
 
 def grid_folder(path, values):
     """A liftoff config folder: 4 variables, `values` values each."""
-    os.makedirs(path)
-    with open(os.path.join(path, "default.yaml"), "w") as f:
-        f.write("a: 0\nb: 0\nc: 0\nd: 0\n")
-    with open(os.path.join(path, "config.yaml"), "w") as f:
-        for name in "abcd":
-            f.write("%s: [%s]\n" % (name, ", ".join(str(i) for i in range(values))))
+    write_configs(path, "a: 0\nb: 0\nc: 0\nd: 0\n", "".join(
+        "%s: [%s]\n" % (name, ", ".join(str(i) for i in range(values))) for name in "abcd"))
 
 
 def liftoff_status(rows):
@@ -194,11 +192,7 @@ def main():
     report.measure(rows)
     liftoff_status(rows)
     liftoff_launch(rows)
-    print()
-    print("| measure | cooperate | against | goal |")
-    print("|---|---|---|---|")
-    for row in rows:
-        print("| %s |" % " | ".join(row))
+    print_table(rows)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,20 @@
+"""What the benchmark scripts share: writing a config folder and printing
+the table of figures."""
+
+import os
+
+
+def write_configs(folder, default, config):
+    """A liftoff config folder: default.yaml and config.yaml with these texts."""
+    os.makedirs(folder)
+    for name, text in (("default.yaml", default), ("config.yaml", config)):
+        with open(os.path.join(folder, name), "w") as f:
+            f.write(text)
+
+
+def print_table(rows):
+    print()
+    print("| measure | cooperate | against | goal |")
+    print("|---|---|---|---|")
+    for row in rows:
+        print("| %s |" % " | ".join(row))
