@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+import util
 from util import TOP, run, tree_digest, write_list
 
 
@@ -57,6 +58,15 @@ def test_top_level_must_be_a_list(tmp_path, reader):
     ({"cwd": "x"}, "entry 1: an object entry needs a 'cmd'"),
     ({"cmd": []}, "entry 1: 'cmd': empty command"),
     ({"cmd": "true", "env": {"A": 1}}, "entry 1: 'env' must be an object of string values"),
+    ("echo a\u0000b", "entry 1: the command holds a NUL character"),
+    (["echo", "a\u0000b"], "entry 1: a word holds a NUL character"),
+    ({"cmd": ["true"], "env": {"A=B": "1"}}, "entry 1: 'env': 'A=B' cannot be the name of a variable"),
+    ({"cmd": ["true"], "env": {"": "1"}}, "entry 1: 'env': '' cannot be the name of a variable"),
+    ({"cmd": ["true"], "env": {"A": "x\u0000y"}}, "entry 1: 'env' value of A holds a NUL character"),
+    (["echo", "\ud800"], "entry 1: a word holds text that is not valid Unicode"),
+    ({"cmd": ["true"], "name": "\udc80"}, "entry 1: 'name' holds text that is not valid Unicode"),
+    ({"cmd": ["true"], "cwd": "a\u0000"}, "entry 1: 'cwd' holds a NUL character"),
+    ("echo 'unclosed", "entry 1: cannot split the command into words: no closing quotation"),
 ])
 def test_bad_entries(tmp_path, reader, entry, message):
     with_state(tmp_path)
@@ -64,6 +74,61 @@ def test_bad_entries(tmp_path, reader, entry, message):
         f.write('[\n ["true"],\n %s\n]\n' % __import__("json").dumps(entry))
     line = check_refused(tmp_path, [reader, "l.json"], message)
     assert line.split(": error: ")[1].startswith("l.json:3: ")
+
+
+def written_with_limits(tmp_path, text):
+    with_state(tmp_path)
+    (tmp_path / "l.json").write_text(text)
+
+
+def test_a_list_nested_too_deep(tmp_path, reader):
+    written_with_limits(tmp_path, "[" + "[" * 100000 + "]" * 100000 + "]")
+    check_refused(tmp_path, [reader, "l.json"],
+                  "l.json: lists and mappings nested more than 100 deep (the limit)")
+
+
+def test_a_number_too_long(tmp_path, reader):
+    written_with_limits(tmp_path, '[{"cmd": ["true"], "retries": %s}]' % ("9" * 5000))
+    check_refused(tmp_path, [reader, "l.json"],
+                  "l.json: an integer of more than 100 digits (the limit)")
+
+
+LAUGHS = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
+    "%s: &%s [%s]\n" % (c, c, ",".join(["*" + p] * 9)) for p, c in zip("abcdefgh", "bcdefghi"))
+
+
+@pytest.mark.parametrize("text,message", [
+    (LAUGHS, "aliases expand it to more than 100000 values (the limit"),
+    ("a: &x {b: *x}\n", "an alias refers to a value that holds it (a recursive alias)"),
+    ("a: " + "[" * 3000 + "]" * 3000 + "\n", "lists and mappings nested more than 100 deep"),
+    ("".join("  " * i + "k%d:\n" % i for i in range(3000)), "nested more than 100 deep"),
+    ("r: [%s]\n" % ("9" * 5000), "an integer of more than 100 digits (the limit)"),
+], ids=["billion-laughs", "recursive-alias", "deep-flow", "deep-block", "long-number"])
+@pytest.mark.parametrize("where", ["default.yaml", "config.yaml"])
+def test_yaml_past_a_limit_is_refused(tmp_path, text, message, where):
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    (configs / "default.yaml").write_text("r: 1\n")
+    (configs / "config.yaml").write_text("r: [1, 2]\n")
+    (configs / where).write_text(text)
+    result = run("prepare", "configs", "--do", cwd=tmp_path, timeout=60)
+    assert result.returncode == 2, result
+    err = result.stderr
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert os.path.join("configs", where) in lines[0] and message in lines[0], lines[0]
+    assert not (tmp_path / "results").exists(), "nothing written"
+
+
+def test_yaml_past_a_limit_takes_little_memory(tmp_path):
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "default.yaml").write_text(LAUGHS)
+    process = subprocess.Popen(util.command("prepare", "configs"), cwd=tmp_path,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    assert os.WEXITSTATUS(status) == 2
+    assert b"(the limit" in process.stderr.read()
+    assert usage.ru_maxrss < 100 * 1024, "peak memory %d KB" % usage.ru_maxrss
 
 
 def test_missing_list(tmp_path, reader):

@@ -6,82 +6,23 @@ Simulated machines are process trees started under
 `unshare --uts --pid --fork --mount-proc` with their own host names: they
 share only the filesystem, as machines sharing NFS do."""
 
-import collections
 import json
 import os
-import random
 import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
-from util import BIN, command, freeze_holding_lock, journal, run, start, status, wait_for, write_list
-
-
-def can_unshare():
-    if not shutil.which("unshare"):
-        return False
-    result = subprocess.run(["unshare", "--uts", "--pid", "--fork", "--mount-proc", "true"],
-                            capture_output=True)
-    return result.returncode == 0
-
-
-needs_unshare = pytest.mark.skipif(not can_unshare(), reason="unshare of uts/pid namespaces "
-                                   "is not allowed here (needs root or user namespaces)")
-
-
-class Host:
-    """A simulated machine: its own host name and process space."""
-
-    def __init__(self, name, cwd, *args, **popen):
-        script = 'hostname "$0" && exec "$@"'
-        self.process = subprocess.Popen(
-            ["unshare", "--uts", "--pid", "--fork", "--mount-proc", "sh", "-c", script, name]
-            + command(*args), cwd=cwd, **popen)
-
-    def init_pid(self):
-        """The pid (here) of the namespace's first process."""
-        def child():
-            try:
-                with open("/proc/%d/task/%d/children" % (self.process.pid, self.process.pid)) as f:
-                    return int(f.read().split()[0])
-            except (OSError, IndexError, ValueError):
-                return None
-        return wait_for(child, what="the simulated host to start")
-
-    def kill(self):
-        """The machine dies: every process in it at once."""
-        os.kill(self.init_pid(), signal.SIGKILL)
-        self.process.wait(timeout=30)
-
-    def stop(self):
-        if self.process.poll() is None:
-            try:
-                os.kill(self.init_pid(), signal.SIGKILL)
-            except OSError:
-                pass
-            self.process.wait(timeout=30)
-
-
-def done_attempts(state_dir):
-    """id -> number of attempts that ended done, and every lost record."""
-    records = journal(state_dir)
-    done = collections.Counter(r[1] for r in records if r[0] == "e" and r[5] == "done")
-    lost = [r for r in records if r[0] == "e" and r[5] == "lost"]
-    return done, lost
-
-
-def slow_appender(i, seconds):
-    return ["sh", "-c", 'sleep %s; echo "$COOPERATE_ENTRY" >> ran.txt' % seconds, str(i)]
+from util import (BIN, Host, can_unshare, check_ran_once, effect, freeze_holding_lock, journal,
+                  needs_unshare, run, start, status, wait_for, worker_pid, write_list)
 
 
 @needs_unshare
 def test_a_dead_host_s_entries_run_again_elsewhere_after_the_lease(tmp_path):
-    n = 12
-    write_list(tmp_path / "l.json", [slow_appender(i, 0.3) for i in range(n)])
+    keys = [str(i) for i in range(12)]
+    write_list(tmp_path / "l.json", [effect(k, ticks=30) for k in keys])
     args = ("run", "l.json", "-q", "--procs-no", "2", "--lease", "2", "--poll", "0.2")
     a = Host("host-a", tmp_path, *args)
     b = Host("host-b", tmp_path, *args, "--wait")
@@ -91,122 +32,38 @@ def test_a_dead_host_s_entries_run_again_elsewhere_after_the_lease(tmp_path):
             return sum(1 for r in report["running"] if r["host"] == "host-a") == 2
         wait_for(a_runs_two, what="host-a to run two entries")
         a.kill()
-        wait_for(lambda: status("l.json", cwd=tmp_path)["counts"]["done"] == n, timeout=60,
-                 what="every entry done")
+        wait_for(lambda: status("l.json", cwd=tmp_path)["counts"]["done"] == len(keys),
+                 timeout=60, what="every entry done")
     finally:
         a.stop()
         b.stop()
-    done, lost = done_attempts(tmp_path / "l.json.cooperate")
-    assert len(done) == n and set(done.values()) == {1}, "each entry done exactly once"
+    check_ran_once(tmp_path / "ran.txt", tmp_path / "l.json.cooperate", keys)
+    lost = [r for r in journal(tmp_path / "l.json.cooperate") if r[0] == "e" and r[5] == "lost"]
     assert len(lost) >= 2, "the dead host's attempts are in the history as lost"
-    ran = (tmp_path / "ran.txt").read_text().split()
-    assert sorted(set(ran)) == sorted(done)
-    # a command killed with its host may have done its work just before:
-    # then it ran again, and that shows as a lost attempt
-    assert len(ran) - n <= len(lost)
-
-
-def test_random_kills_of_workers_lose_nothing_and_finish_each_entry_once(tmp_path):
-    n = 1000
-    write_list(tmp_path / "l.json", [["sh", "-c", 'sleep 0.02; echo "$COOPERATE_ENTRY" >> ran.txt',
-                                      str(i)] for i in range(n)])
-    rng = random.Random(7)
-    workers = [start("run", "l.json", "-q", "--procs-no", "2", cwd=tmp_path,
-                     stderr=subprocess.DEVNULL) for _ in range(4)]
-    kills = 0
-    last_kill_at = -1
-    deadline = time.monotonic() + 240
-    try:
-        while time.monotonic() < deadline:
-            counts = status("l.json", cwd=tmp_path)["counts"]
-            if counts["done"] + counts["failed"] == n:
-                break
-            # one kill per 25 entries done, so that they spread over the run
-            if counts["done"] >= last_kill_at + 25:
-                alive = [w for w in workers if w.poll() is None]
-                victim = rng.choice(alive)
-                victim.kill()
-                victim.wait()
-                kills += 1
-                last_kill_at = counts["done"]
-            workers = [w for w in workers if w.poll() is None]
-            while len(workers) < 4:
-                workers.append(start("run", "l.json", "-q", "--procs-no", "2", cwd=tmp_path,
-                                     stderr=subprocess.DEVNULL))
-    finally:
-        for w in workers:
-            if w.poll() is None:
-                w.send_signal(signal.SIGTERM)
-        for w in workers:
-            w.wait(timeout=60)
-    assert kills >= 20
-    # whatever the kills left running is taken back by a last worker
-    assert run("run", "l.json", "-q", cwd=tmp_path).returncode == 0
-    report = status("l.json", cwd=tmp_path)
-    assert report["counts"]["done"] == n and "unreadable_records" not in report
-    done, lost = done_attempts(tmp_path / "l.json.cooperate")
-    assert len(done) == n and set(done.values()) == {1}
-    ran = collections.Counter((tmp_path / "ran.txt").read_text().split())
-    assert set(ran) == set(done), "no entry is missing"
-    # a command may have finished after its worker was killed; it then ran
-    # again, and that is recorded as a lost attempt
-    assert sum(ran.values()) - n <= len(lost)
 
 
 def test_a_frozen_lock_holder_makes_others_wait_a_bounded_time(tmp_path):
     write_list(tmp_path / "l.json", [["true", str(i)] for i in range(20000)])
     frozen = start("run", "l.json", "-q", cwd=tmp_path)
+    worker = worker_pid(frozen.pid)
     lock = tmp_path / "l.json.cooperate" / "lock"
     try:
-        freeze_holding_lock(frozen.pid, lock)
+        freeze_holding_lock(worker, lock)
         before = (tmp_path / "l.json.cooperate" / "journal").read_bytes()
         waiting = run("run", "l.json", "--lock-timeout", "1", cwd=tmp_path)
         assert waiting.returncode == 2
         assert "waited 1 s for the lock %s" % os.path.join("l.json.cooperate", "lock") in waiting.stderr
         assert (tmp_path / "l.json.cooperate" / "journal").read_bytes() == before
-        os.kill(frozen.pid, signal.SIGCONT)
+        os.kill(worker, signal.SIGCONT)
         os.kill(frozen.pid, signal.SIGTERM)
         frozen.wait(timeout=60)
     finally:
         if frozen.poll() is None:
-            os.kill(frozen.pid, signal.SIGCONT)
+            os.kill(worker, signal.SIGCONT)
             frozen.kill()
     result = run("run", "l.json", "-q", "--procs-no", "4", cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stderr
     assert status("l.json", cwd=tmp_path)["counts"]["done"] == 20000
-
-
-@needs_unshare
-def test_a_frozen_worker_s_entry_is_retaken_and_its_late_result_does_not_count(tmp_path):
-    write_list(tmp_path / "l.json", [
-        ["sh", "-c", 'sleep 1; echo "$COOPERATE_WORKER $COOPERATE_ATTEMPT" >> ran.txt']])
-    a = Host("host-a", tmp_path, "run", "l.json", "--lease", "1", "--poll", "0.1",
-             stderr=subprocess.PIPE, text=True)
-    b = None
-    try:
-        wait_for(lambda: status("l.json", cwd=tmp_path)["counts"]["running"] == 1,
-                 what="host-a to run the entry")
-        # the worker is the first process of host-a (sh exec'd it): freeze it
-        target = a.init_pid()
-        os.kill(target, signal.SIGSTOP)
-        b = Host("host-b", tmp_path, "run", "l.json", "--lease", "1", "--poll", "0.1", "--wait")
-        wait_for(lambda: status("l.json", cwd=tmp_path)["counts"]["done"] == 1, timeout=60,
-                 what="host-b to take the entry back and finish it")
-        os.kill(target, signal.SIGCONT)
-        a.process.wait(timeout=60)
-    finally:
-        a.stop()
-        if b is not None:
-            b.stop()
-    records = journal(tmp_path / "l.json.cooperate")
-    claims = [r for r in records if r[0] == "c"]
-    assert [c[2] for c in claims] == [1, 2]
-    report = status("l.json", cwd=tmp_path)
-    assert report["counts"]["done"] == 1
-    ends = [r for r in records if r[0] == "e"]
-    # the retaken attempt ended done; host-a's late record is history only
-    assert any(e[2] == 2 and e[5] == "done" for e in ends)
-    assert any(e[2] == 1 and e[5] == "lost" for e in ends)
 
 
 def test_retries_stop_after_n_plus_1_attempts(tmp_path):

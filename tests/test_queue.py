@@ -8,7 +8,7 @@ import os
 import signal
 import subprocess
 
-from util import freeze_holding_lock, journal, run, start, status, wait_for, write_list
+from util import freeze_holding_lock, journal, run, start, status, wait_for, worker_pid, write_list
 
 
 def appender(i, out="ran.txt"):
@@ -153,30 +153,30 @@ def test_worker_killed_while_holding_the_lock_and_running_a_command(tmp_path):
     entries = [["sh", "-c", "echo $$ > long.pid; exec sleep 60"]] + [["true", str(i)] for i in range(20000)]
     write_list(tmp_path / "l.json", entries)
     lock = tmp_path / "l.json.cooperate" / "lock"
-    worker = start("run", "l.json", "-q", "--procs-no", "2", cwd=tmp_path)
+    guard = start("run", "l.json", "-q", "--procs-no", "2", cwd=tmp_path)
     try:
         wait_for(lambda: (tmp_path / "long.pid").exists(), what="the long command to start")
-        freeze_holding_lock(worker.pid, lock)
-        os.kill(worker.pid, signal.SIGKILL)
-        worker.wait()
+        worker = worker_pid(guard.pid)
+        freeze_holding_lock(worker, lock)
+        os.kill(worker, signal.SIGKILL)
+        # its guard kills its runs, then exits
+        assert guard.wait(timeout=60) == 128 + signal.SIGKILL
     finally:
-        if worker.poll() is None:
-            worker.kill()
-        pid = int((tmp_path / "long.pid").read_text())
-    try:
-        report = status("l.json", cwd=tmp_path)
-        long_id = [r for r in report["running"] if "sleep 60" in r["command"]]
-        assert long_id and long_id[0]["stale"], "the entry it held shows as stale"
-        assert report["counts"]["stale"] >= 1
-        assert "unreadable_records" not in report
-        text = run("status", "l.json", cwd=tmp_path)
-        assert text.returncode == 0 and "STALE" in text.stdout
-        # a new worker takes the lock the dead one held and goes on
-        result = run("run", "l.json", "-q", "--max-runs", "5", cwd=tmp_path)
-        assert result.returncode == 0, result.stderr
-        assert run("retry", "l.json", "--failed", cwd=tmp_path).returncode == 0
-    finally:
-        os.killpg(pid, signal.SIGKILL)
+        if guard.poll() is None:
+            guard.kill()
+    pid = int((tmp_path / "long.pid").read_text())
+    assert not os.path.exists("/proc/%d" % pid), "the long command died with its worker"
+    report = status("l.json", cwd=tmp_path)
+    long_id = [r for r in report["running"] if "sleep 60" in r["command"]]
+    assert long_id and long_id[0]["stale"], "the entry it held shows as stale"
+    assert report["counts"]["stale"] >= 1
+    assert "unreadable_records" not in report
+    text = run("status", "l.json", cwd=tmp_path)
+    assert text.returncode == 0 and "STALE" in text.stdout
+    # a new worker takes the lock the dead one held and goes on
+    result = run("run", "l.json", "-q", "--max-runs", "5", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert run("retry", "l.json", "--failed", cwd=tmp_path).returncode == 0
 
 
 def test_a_torn_last_record_is_ignored_and_repaired(tmp_path):

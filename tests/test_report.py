@@ -18,10 +18,9 @@ import time
 
 import pytest
 
-from util import command, run, start, status, wait_for, write_list
+from util import Host, can_unshare, command, run, start, status, wait_for, write_list
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_faults import Host, can_unshare  # noqa: E402
 
 from cooperate import report  # noqa: E402
 

@@ -134,11 +134,15 @@ def read_results(path):
                     path, len(last), len(header))
             value = {name: _number(cell) for name, cell in zip(header, last)}
         elif lower.endswith((".yaml", ".yml")):
-            import yaml
+            from .limits import load_yaml
 
-            value = yaml.safe_load(text)
+            value = load_yaml(text, path)
         else:
-            value = json.loads(text)
+            from .limits import load_json
+
+            value = load_json(text, path)
+    except UserError as error:
+        return None, str(error)
     except ValueError as error:
         return None, "%s: invalid JSON: %s" % (path, error)
     except Exception as error:  # yaml.YAMLError and csv.Error, imported lazily

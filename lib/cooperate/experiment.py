@@ -96,8 +96,10 @@ def _read_json(path, what):
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
         raise UserError("%s: not UTF-8 text (byte %d)" % (path, err.start))
+    from .limits import load_json
+
     try:
-        return text, json.loads(text)
+        return text, load_json(text, path)
     except ValueError as err:
         raise _json_error(path, err)
 
@@ -745,11 +747,14 @@ def _stored_title(var_dir):
         return None
     import yaml
 
+    from .limits import load_yaml
+
     for name in names:
+        path = os.path.join(var_dir, name, CFG_FILE)
         try:
-            with open(os.path.join(var_dir, name, CFG_FILE), "rb") as handle:
-                data = yaml.safe_load(handle.read())
-        except (OSError, yaml.YAMLError):
+            with open(path, "rb") as handle:
+                data = load_yaml(handle.read(), path)
+        except (OSError, yaml.YAMLError, UserError):
             continue
         if isinstance(data, dict) and isinstance(data.get("title"), str):
             return data["title"]

@@ -158,9 +158,12 @@ class Grid(object):
 
 
 def read_yaml(path):
-    """The content of one YAML file (yaml.safe_load), or UserError naming the
-    file (and line and column for a syntax error)."""
+    """The content of one YAML file (safely loaded, within limits.py's
+    limits), or UserError naming the file (and line and column for a syntax
+    error)."""
     import yaml
+
+    from .limits import load_yaml
 
     try:
         with open(path, "r", encoding="utf-8-sig") as handle:
@@ -168,7 +171,7 @@ def read_yaml(path):
     except (OSError, UnicodeDecodeError) as err:
         raise UserError("%s: cannot read: %s" % (path, getattr(err, "strerror", None) or err))
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text, path)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         what = err.problem or err.context or "syntax error"
@@ -677,11 +680,13 @@ def parse_value(text):
     which is a UserError."""
     import yaml
 
+    from .limits import load_yaml
+
     stripped = text.strip()
     if not stripped:
         return text
     try:
-        value = yaml.safe_load(text)
+        value = load_yaml(text, repr(text))
     except yaml.YAMLError as err:
         if stripped[0] in "[{":
             raise UserError("%r: not a valid YAML value: %s"

@@ -1,48 +1,125 @@
-"""Who and where this process is: host name, boot, process start times.
+"""Who and where this process is, and the processes it can see.
 
-Used to tell a dead owner from a live one without waiting for its lease: an
-owner recorded on this host with another boot id, or whose pid now belongs
-to a process that started at another time, is gone.
+A worker is known to be on this machine only when its boot and its pid
+namespace are this process's: then a recorded pid that is gone (or now
+belongs to a process that started at another time) means the worker is
+dead, without waiting for its lease. A host name proves nothing (two
+containers, or two machines, may report the same one).
 """
 
 import os
+import signal
 
-_BOOT = None
+_IDENTITY = None
 
 
 def hostname():
     return os.uname().nodename
 
 
-def boot_id():
-    global _BOOT
-    if _BOOT is None:
+def identity():
+    """(boot id, pid namespace) of this process: equal for two processes
+    exactly when each can see the other's pids."""
+    global _IDENTITY
+    if _IDENTITY is None:
         try:
             with open("/proc/sys/kernel/random/boot_id") as f:
-                _BOOT = f.read().strip()
+                boot = f.read().strip()
         except OSError:
-            _BOOT = ""
-    return _BOOT
+            boot = ""
+        try:
+            namespace = os.readlink("/proc/self/ns/pid")
+        except OSError:
+            namespace = ""
+        _IDENTITY = (boot, namespace)
+    return _IDENTITY
 
 
-def process_start(pid):
-    """The kernel's start time of process `pid` (clock ticks since boot), or
-    None if there is no such process."""
+def boot_id():
+    return identity()[0]
+
+
+def _stat(pid):
+    """The fields of /proc/PID/stat after the command name, or None."""
     try:
         with open("/proc/%d/stat" % pid, "rb") as f:
             stat = f.read()
     except OSError:
         return None
     # the command name (field 2) may hold spaces and parentheses: skip past it
-    return int(stat[stat.rindex(b")") + 2:].split()[19])
+    return stat[stat.rindex(b")") + 2:].split()
+
+
+def process_start(pid):
+    """The kernel's start time of process `pid` (clock ticks since boot), or
+    None if there is no such process, or it has ended (a zombie that its
+    parent has not reaped yet)."""
+    fields = _stat(pid)
+    return None if fields is None or fields[0] in (b"Z", b"X") else int(fields[19])
+
+
+def same_machine(info):
+    """Was this owner recorded by a process that sees the same pids as this
+    one (same boot, same pid namespace)?"""
+    boot, namespace = identity()
+    return bool(boot and namespace) and info.get("boot") == boot and info.get("pidns") == namespace
 
 
 def owner_alive(info):
-    """For an owner recorded on this host: is that very process still there?
-    None when it cannot be told from here (another host)."""
-    if info.get("host") != hostname():
+    """For an owner recorded on this machine: is that process, or its guard
+    (see guard.py), still there? None when it cannot be told from here."""
+    if not same_machine(info):
         return None
-    if info.get("boot") != boot_id():
+    for pid, start in ((info.get("pid"), info.get("start")),
+                       (info.get("guard"), info.get("guard_start"))):
+        if pid and start is not None and process_start(pid) == start:
+            return True
+    return False
+
+
+def processes():
+    """(pid, parent pid, process group, state) of every process in sight."""
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        fields = _stat(int(name))
+        if fields is not None:
+            yield int(name), int(fields[1]), int(fields[2]), fields[0]
+
+
+def children(pid):
+    """(pid, process group) of the live children of process `pid`."""
+    return [(p, group) for p, parent, group, state in processes()
+            if parent == pid and state != b"Z"]
+
+
+def signal_groups(groups, signum):
+    for group in groups:
+        try:
+            os.killpg(group, signum)
+        except OSError:
+            pass
+
+
+def _environ_has(pid, tag):
+    try:
+        with open("/proc/%d/environ" % pid, "rb") as f:
+            return tag in b"\0" + f.read()
+    except OSError:
         return False
-    start = process_start(info.get("pid", 0))
-    return start is not None and start == info.get("start")
+
+
+def kill_tagged(name, value):
+    """SIGKILL every live process of this user whose environment holds
+    NAME=VALUE, and their process groups. Returns how many were found."""
+    tag = b"\0%s=%s\0" % (name.encode(), value.encode())
+    found = [(pid, group) for pid, _, group, state in processes()
+             if state != b"Z" and pid != os.getpid() and _environ_has(pid, tag)]
+    for pid, group in found:
+        if group != os.getpgrp():
+            signal_groups([group], signal.SIGKILL)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    return len(found)

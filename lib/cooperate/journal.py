@@ -40,14 +40,14 @@ def decode(data):
         return [], 0
     try:
         return json.loads(b"[" + data[:-1].replace(b"\n", b",") + b"]"), 0
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
     # a damaged line somewhere (a disk that lied, a hand edit): keep the rest
     records, bad = [], 0
     for line in data.splitlines():
         try:
             record = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             bad += 1
             continue
         if isinstance(record, list) and record:

@@ -7,7 +7,9 @@ slot's descriptor, so the slot stays taken while the run lives, even if its
 worker was killed outright.
 
 Each run is started without a shell, in its own session and process group,
-so it can be stopped as a group: TERM, a grace period, then KILL.
+so it can be stopped as a group: TERM, a grace period, then KILL. When a
+run's first process ends, whatever it left running in its group is killed:
+a run never outlives its recorded end.
 """
 
 import fcntl
@@ -132,10 +134,12 @@ class Run:
         self.slot = slot
         self.process = process
         self.started = time.monotonic()
-        # set when the run is being stopped on request (aborted), with the
-        # time its group gets KILL
+        # set when the run is being stopped (aborted, interrupted, or lost:
+        # taken back by another worker), with the time its group gets KILL
         self.stopped_as = None
         self.kill_at = None
+        # its process is in the journal
+        self.recorded = False
 
 
 def toolkit_path():
@@ -217,17 +221,17 @@ def signal_group(run, signum):
         pass
 
 
-def stop(runs, grace):
-    """Stop runs as process groups: TERM, up to `grace` seconds, then KILL
-    whatever is left of each group (children the run left behind too)."""
-    for run in runs:
-        signal_group(run, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    for run in runs:
-        try:
-            run.process.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            pass
-    for run in runs:
-        signal_group(run, signal.SIGKILL)
-        run.process.wait()
+def finished(run):
+    """Has the run's first process ended? It is not reaped yet, so that its
+    process group cannot be taken by another process before reap()."""
+    try:
+        return os.waitid(os.P_PID, run.process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True
+
+
+def reap(run):
+    """Kill what the ended run left in its process group, then reap it.
+    Returns its exit code (negative: killed by that signal)."""
+    signal_group(run, signal.SIGKILL)
+    return run.process.wait()

@@ -14,24 +14,43 @@ not run again. Identical entries stay distinct by occurrence: the second copy
 of an entry whose id is ``3fa9c2d1e0b4`` is ``3fa9c2d1e0b4-1``.
 An entry whose first word is "executed" (how cooperate marked started
 entries) counts as done and never runs.
+
+What cannot be started (a NUL character, `=` in an environment variable's
+name, text that is not valid Unicode, quotes that do not close) is a bad
+entry: reading a list with one is an error. A worker that re-reads a list
+that changed under it is lenient instead: a bad entry gets an id and is
+recorded as failed, with the reason, when its turn comes; a list that does
+not read at all (being rewritten, say) is kept at its last version, and the
+worker tries again.
 """
 
 import json
 import os
+import time
 from json.decoder import WHITESPACE
 
+from . import limits
 from .errors import UserError
 from .files import atomic_write
 
 OBJECT_KEYS = ("cmd", "shell", "run", "cfg", "cwd", "env", "name", "retries")
 ID_LENGTH = 12
 CACHE_VERSION = 2
+# a list that does not read and is changing is being written: its first
+# read waits up to this many seconds for it to read
+SETTLE = 2.0
+# a list that changed and does not read is tried again at most this often
+RETRY = 0.5
+
+
+class Unreadable(UserError):
+    """A list file that cannot be read as a JSON list at all."""
 
 
 def entry_key(entry):
     """The identity of an entry's content, as a string (cheap for argv lists,
     which are the common case in large lists)."""
-    if isinstance(entry, list):
+    if isinstance(entry, list) and all(isinstance(word, str) for word in entry):
         return "a\0" + "\0".join(entry)
     if isinstance(entry, str):
         return "s\0" + entry
@@ -94,8 +113,18 @@ class Ids:
         return None if pos < 0 or len(id_) != ID_LENGTH else pos // ID_LENGTH
 
 
-def _problem(entry):
-    """What is wrong with an entry, or None."""
+def _text_problem(text, what):
+    """What keeps `text` from reaching a program, or None."""
+    if "\0" in text:
+        return "%s holds a NUL character, which no program can be given" % what
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "%s holds text that is not valid Unicode (a lone surrogate such as \\ud800)" % what
+    return None
+
+
+def _command_problem(entry, shell=False):
     if isinstance(entry, list):
         if not entry:
             return "empty command"
@@ -103,38 +132,64 @@ def _problem(entry):
             return "a command list must hold only strings"
         if not entry[0]:
             return "empty program name"
-        if any("\0" in word for word in entry):
-            return "a NUL character cannot be passed to a program"
-        return None
-    if isinstance(entry, str):
-        return None if entry.strip() else "empty command"
+        return next(filter(None, (_text_problem(word, "a word") for word in entry)), None)
+    if not entry.strip():
+        return "empty command"
+    problem = _text_problem(entry, "the command")
+    if problem is None and not shell and any(c in entry for c in "'\"\\"):
+        import shlex
+
+        try:
+            shlex.split(entry)
+        except ValueError as error:
+            return "cannot split the command into words: %s" % str(error).lower()
+    return problem
+
+
+def _problem(entry):
+    """What is wrong with an entry, or None."""
+    if isinstance(entry, (list, str)):
+        return _command_problem(entry)
     if isinstance(entry, dict):
         unknown = [k for k in entry if k not in OBJECT_KEYS]
         if unknown:
             return "unknown key %r (allowed: %s)" % (unknown[0], ", ".join(OBJECT_KEYS))
         if ("cmd" in entry) == ("run" in entry):
             return "an object entry needs a 'cmd' (or, in an experiment, a 'run')"
+        if limits.depth(entry) > limits.MAX_DEPTH:
+            return "nested more than %d deep (the limit)" % limits.MAX_DEPTH
         if "run" in entry:
             run = entry["run"]
             if (not isinstance(run, str) or not run or run.startswith("/") or "\\" in run
-                    or ".." in run.split("/")):
+                    or ".." in run.split("/") or _text_problem(run, "'run'")):
                 return "'run' must be a run folder inside the experiment, like 0003_lr_0.1/0"
             if "cfg" in entry and not isinstance(entry["cfg"], dict):
                 return "'cfg' must be an object"
         elif not isinstance(entry["cmd"], (list, str)):
             return "'cmd' must be a list of strings or a string, not %s" % _kind(entry["cmd"])
-        problem = "run" not in entry and _problem(entry["cmd"])
-        if problem:
-            return "'cmd': " + problem
-        for key in ("cwd", "name"):
-            if key in entry and not isinstance(entry[key], str):
-                return "%r must be a string, not %s" % (key, _kind(entry[key]))
-        env = entry.get("env", {})
-        if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
-            return "'env' must be an object of string values"
         if "shell" in entry and (not isinstance(entry["shell"], bool) or
                                  entry["shell"] and not isinstance(entry.get("cmd"), str)):
             return "'shell' must be true or false, and a shell needs 'cmd' as one string"
+        problem = "run" not in entry and _command_problem(entry["cmd"], entry.get("shell"))
+        if problem:
+            return "'cmd': " + problem
+        for key in ("cwd", "name"):
+            if key in entry:
+                if not isinstance(entry[key], str):
+                    return "%r must be a string, not %s" % (key, _kind(entry[key]))
+                problem = _text_problem(entry[key], repr(key))
+                if problem:
+                    return problem
+        env = entry.get("env", {})
+        if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
+            return "'env' must be an object of string values"
+        for name, value in env.items():
+            if not name or "=" in name:
+                return "'env': %r cannot be the name of a variable (empty, or holds '=')" % name
+            problem = _text_problem(name, "'env' name %r" % name) or _text_problem(
+                value, "'env' value of %s" % name)
+            if problem:
+                return problem
         retries = entry.get("retries", 0)
         if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
             return "'retries' must be a whole number >= 0"
@@ -163,38 +218,42 @@ def read_text(path):
         with open(path, "rb") as f:
             data = f.read()
     except FileNotFoundError:
-        raise UserError("%s: no such list file" % path)
+        raise Unreadable("%s: no such list file" % path)
     except IsADirectoryError:
         raise UserError("%s: is a folder, not a list file" % path)
     except OSError as error:
-        raise UserError("%s: cannot read: %s" % (path, error.strerror))
+        raise Unreadable("%s: cannot read: %s" % (path, error.strerror))
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise UserError("%s: not UTF-8 text (byte %d)" % (path, error.start))
+        raise Unreadable("%s: not UTF-8 text (byte %d)" % (path, error.start))
 
 
 def _whole_file_error(path, text):
     """The error for a text that is not a JSON list, in json's own words."""
     try:
-        value = json.loads(text)
+        value = limits.load_json(text, path)
     except ValueError as error:
-        return UserError("%s:%d:%d: invalid JSON: %s" % (path, error.lineno, error.colno, error.msg))
-    return UserError("%s: the top level must be a JSON list of commands, not %s"
-                     % (path, _kind(value)))
+        return Unreadable("%s:%d:%d: invalid JSON: %s" % (path, error.lineno, error.colno, error.msg))
+    except UserError as error:
+        return Unreadable(str(error))
+    return Unreadable("%s: the top level must be a JSON list of commands, not %s"
+                      % (path, _kind(value)))
 
 
-def scan(path, text):
+def scan(path, text, strict=True):
     """Validate a list's text and give each entry its id, one entry at a
     time so that a large list is never held as Python objects all at once.
     Returns (offsets of the entries in the text, ids, indexes of entries
-    marked executed)."""
+    marked executed, {index: problem} of bad entries). A bad entry is an
+    error if `strict`; JSON that does not read always is."""
     from array import array
     from hashlib import sha1
 
-    decode = json.JSONDecoder().raw_decode
+    parse_int = limits.bounded_int(path) if limits.LONG_NUMBER.search(text) else None
+    decode = json.JSONDecoder(parse_int=parse_int).raw_decode
     skip = WHITESPACE.match
-    offsets, digests, executed = array("q"), [], []
+    offsets, digests, executed, problems = array("q"), [], [], {}
     pos = skip(text, 0).end()
     if not text.startswith("[", pos):
         raise _whole_file_error(path, text)
@@ -203,26 +262,30 @@ def scan(path, text):
     while not closed:
         try:
             entry, end = decode(text, pos)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise _whole_file_error(path, text)
+        data = None
         if type(entry) is list and entry:
-            # fast path for argv lists: join() rejects non-strings, and a
-            # word holding a NUL shows as one separator too many
+            # fast path for argv lists: join() rejects non-strings, a word
+            # holding a NUL shows as one separator too many, and encode()
+            # rejects lone surrogates
             try:
                 key = "a\0" + "\0".join(entry)
-            except TypeError:
-                key = None
-            problem = None if key and key.count("\0") == len(entry) and entry[0] else _problem(entry)
-        else:
-            problem = _problem(entry)
-            key = None if problem else entry_key(entry)
+                if key.count("\0") == len(entry) and entry[0]:
+                    data = key.encode()
+            except (TypeError, UnicodeEncodeError):
+                pass
+        problem = None if data is not None else _problem(entry)
         if problem:
-            raise UserError("%s:%d: entry %d: %s"
-                            % (path, text.count("\n", 0, pos) + 1, len(offsets), problem))
-        if is_executed(entry):
+            if strict:
+                raise UserError("%s:%d: entry %d: %s"
+                                % (path, text.count("\n", 0, pos) + 1, len(offsets), problem))
+            problems[len(offsets)] = problem
+        elif is_executed(entry):
             executed.append(len(offsets))
         offsets.append(pos)
-        digests.append(_digest(key, sha1))
+        digests.append(sha1(data).hexdigest()[:ID_LENGTH] if data is not None
+                       else _digest(entry_key(entry), sha1))
         pos = skip(text, end).end()
         if text.startswith(",", pos):
             pos = skip(text, pos + 1).end()
@@ -232,7 +295,7 @@ def scan(path, text):
             raise _whole_file_error(path, text)
     if skip(text, pos + 1).end() != len(text):
         raise _whole_file_error(path, text)
-    return offsets, Ids.from_digests(digests), executed
+    return offsets, Ids.from_digests(digests), executed, problems
 
 
 def parse(path, text):
@@ -253,12 +316,22 @@ class CommandList:
     With `cache`, the ids are also kept in that file, keyed by the list's
     inode, size and modification time, so that a reader such as `status`
     finds them without parsing and hashing the whole list again.
+
+    The first read is strict (a bad entry is an error); later ones, after
+    the file changed, are lenient (see the module's docstring). A file that
+    does not read at first but is still changing is read again, for up to
+    SETTLE seconds: it is being written.
     """
 
     def __init__(self, path, cache=None, read_cache=False):
         self.path = path
         self.cache = cache
-        self.load(use_cache=read_cache)
+        # (message, since): the file changed and does not read; the last
+        # version that did stays in use
+        self.unreadable = None
+        self._tried = 0.0
+        if not (read_cache and self._load_cache(self._stat())):
+            self._settle()
 
     def _stat(self):
         try:
@@ -267,18 +340,26 @@ class CommandList:
             return None
         return [st.st_ino, st.st_size, st.st_mtime_ns]
 
-    def load(self, use_cache=False):
+    def _settle(self):
+        deadline = time.monotonic() + SETTLE
+        while True:
+            signature = self._stat()
+            try:
+                return self.load(strict=True)
+            except Unreadable:
+                time.sleep(0.05)
+                if self._stat() == signature or time.monotonic() >= deadline:
+                    raise
+
+    def load(self, strict=False):
         signature = self._stat()
-        self._entries = None
-        if use_cache and self._load_cache(signature):
-            return
-        # let the old ids go before the new ones are made
-        self.ids = self._offsets = self._text = None
         text = read_text(self.path)
-        self._offsets, self.ids, executed = scan(self.path, text)
+        offsets, ids, executed, problems = scan(self.path, text, strict)
+        self._offsets, self.ids, self.problems = offsets, ids, problems
         self._text = None if text.isascii() else text
-        self.executed = {self.ids[i] for i in executed}
+        self.executed = {ids[i] for i in executed}
         self.signature = signature
+        self._entries = None
 
     def _load_cache(self, signature):
         try:
@@ -288,9 +369,10 @@ class CommandList:
                 return False
             self.ids = Ids(data["ids"], {int(i): c for i, c in data["copies"].items()})
             self.executed = set(data["executed"])
-        except (OSError, ValueError, TypeError, KeyError):
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
             return False
-        self._text = self._offsets = None
+        self._text = self._offsets = self._entries = None
+        self.problems = {}
         self.signature = signature
         return True
 
@@ -304,21 +386,31 @@ class CommandList:
         except UserError:
             pass
 
-    def refresh(self):
-        """Re-read the file if it changed since it was read; True if it did."""
-        if self._stat() == self.signature:
+    def refresh(self, force=False):
+        """Re-read the file if it changed since it was read (or if `force`);
+        True if a new version was read. One that does not read is tried
+        again at most every RETRY seconds, meanwhile `unreadable` says why."""
+        if not force and self._stat() == self.signature:
             return False
-        self.reload()
-        return True
-
-    def reload(self):
-        self.load()
-        if self.cache:
+        now = time.monotonic()
+        if self.unreadable is not None and now - self._tried < RETRY:
+            return False
+        self._tried = now
+        try:
+            self.load()
+        except UserError as error:
+            if self.unreadable is None:
+                self.unreadable = (str(error), now)
+            return False
+        self.unreadable = None
+        # readers trust the cache: never give them a list with bad entries
+        if self.cache and not self.problems:
             self.save_cache()
+        return True
 
     def entry(self, i):
         """The entry at index i; None when the file changed since it was read
-        (it has been read again: look for the entry anew)."""
+        (it has been read again if it could be: look for the entry anew)."""
         if self._offsets is None or self._entries is not None:
             # the ids came from the cache: parse the list now that an entry is needed
             return self.entries()[i]
@@ -333,9 +425,9 @@ class CommandList:
             entry = json.JSONDecoder().raw_decode(data.decode())[0]
             if _digest(entry_key(entry)) == self.ids[i].split("-")[0]:
                 return entry
-        except (OSError, ValueError, TypeError):
+        except (OSError, ValueError, TypeError, RecursionError):
             pass
-        self.reload()
+        self.refresh(force=True)
         return None
 
     def entries(self):
@@ -343,7 +435,7 @@ class CommandList:
         if self._entries is None:
             entries = json.loads(read_text(self.path))
             if self._stat() != self.signature or len(entries) != len(self.ids):
-                self.reload()
+                self.load()
                 return self.entries()
             self._entries = entries
         return self._entries
@@ -354,11 +446,16 @@ class CommandList:
 
 
 def label(entry):
-    """A short human label for an entry."""
+    """A short human label for an entry, printable whatever it holds."""
     if entry is None:
         return "(the list changed)"
     if isinstance(entry, dict):
-        if "name" in entry or "run" in entry:
-            return entry.get("name") or entry["run"]
-        entry = entry["cmd"]
-    return entry if isinstance(entry, str) else " ".join(entry)
+        if entry.get("name") or entry.get("run"):
+            entry = entry.get("name") or entry["run"]
+        else:
+            entry = entry.get("cmd", "")
+    if isinstance(entry, list):
+        entry = " ".join(word if isinstance(word, str) else json.dumps(word) for word in entry)
+    elif not isinstance(entry, str):
+        entry = json.dumps(entry)
+    return entry.encode("utf-8", "backslashreplace").decode("utf-8")

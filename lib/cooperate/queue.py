@@ -1,7 +1,9 @@
 """The queue: a list of entries plus the journal of what happened to them.
 
 The list belongs to the user and is never written. Everything the workers
-record lives in a state folder beside it (``LIST.cooperate/`` by default):
+record lives in a state folder beside the list file itself, symbolic links
+resolved (``LIST.cooperate/`` by default), so that every path to one file
+leads to one queue:
 
   lock              flock'd for every change, never renamed or deleted
   journal           append-only records (see journal.py)
@@ -15,9 +17,16 @@ others appended, then append their own records in one write. A claim costs
 the same with 100 and with 100,000 entries: the worker keeps the folded
 state in memory and only reads the journal's new tail and, when the list
 file changed, the list.
+
+A worker found dead on this machine (its process and its guard are gone:
+see host.owner_alive) may have left processes of its runs behind, if its
+guard was killed with it: before its entries are taken back, every process
+whose environment names that worker (COOPERATE_WORKER) is killed, and the
+process groups recorded for its runs.
 """
 
 import os
+import signal
 import time
 
 from . import host, journal
@@ -41,6 +50,9 @@ LEASE = 120.0
 # a lost attempt (its worker died) runs again at least this many times, even
 # without --retries; after that the entry is failed for good
 LOST_RETRIES = 3
+# how long a worker waits for a dead worker's leftover processes to die
+# before it takes that worker's entries back
+LEFTOVERS_WAIT = 5.0
 
 
 def heartbeat_every(lease):
@@ -51,7 +63,10 @@ EXPERIMENT_META, EXPERIMENT_QUEUE = "experiment.json", "queue.json"
 
 
 def default_state_dir(path):
-    return path.rstrip("/") + ".cooperate"
+    """LIST.cooperate beside the list file itself: through symbolic links
+    (as given when there are none, so that messages show the user's path)."""
+    real = os.path.realpath(path)
+    return (path.rstrip("/") if real == os.path.abspath(path) else real) + ".cooperate"
 
 
 def locate(target):
@@ -70,13 +85,15 @@ def locate(target):
 
 
 class Attempt:
-    """One attempt at an entry; `previous` links to the one before it."""
+    """One attempt at an entry; `previous` links to the one before it;
+    `process`: (pid, start time) of its first process, once recorded (its
+    process group has the same number)."""
 
-    __slots__ = ("number", "worker", "start", "end", "outcome", "code", "previous")
+    __slots__ = ("number", "worker", "start", "end", "outcome", "code", "previous", "process")
 
     def __init__(self, number, worker, start, previous):
         self.number, self.worker, self.start, self.previous = number, worker, start, previous
-        self.end = self.outcome = self.code = None
+        self.end = self.outcome = self.code = self.process = None
 
     def chain(self):
         """This attempt and the ones before it, oldest first."""
@@ -112,6 +129,8 @@ class State:
         self.aborting = set()
         # running entries -> the worker holding them
         self.holders = {}
+        # running entries -> (pid, start time) of their first process, if recorded
+        self.processes = {}
         # hosts whose workers finish what they run and take nothing new
         self.drained = set()
         self._names = {}
@@ -158,6 +177,7 @@ class State:
                 codes[id_] = number << 3 | _CODE[status]
                 self.aborting.discard(id_)
                 self.holders.pop(id_, None)
+                self.processes.pop(id_, None)
                 if status == PENDING:
                     self.requeued.append(id_)
                 if history is not None:
@@ -181,6 +201,12 @@ class State:
                     self.aborting.add(r[1])
                 elif code & 7 in (_PENDING, _HELD):
                     codes[r[1]] = code >> 3 << 3 | _ABORTED
+            elif kind == "p":
+                id_, number = r[1], r[2]
+                if codes.get(id_) == number << 3 | _RUNNING:
+                    self.processes[id_] = (r[3], r[4])
+                    if history is not None:
+                        history[id_].process = (r[3], r[4])
             elif kind == "d":
                 (self.drained.add if r[3] else self.drained.discard)(r[1])
             elif kind == "w":
@@ -190,12 +216,14 @@ class State:
 
 
 class Claim:
-    """An entry this worker holds: what to run and which attempt it is."""
+    """An entry this worker holds: what to run and which attempt it is;
+    `problem`: why it cannot be started (a bad entry appended to the list)."""
 
-    def __init__(self, queue, id_, attempt, entry):
+    def __init__(self, queue, id_, attempt, entry, problem=None):
         self.id = id_
         self.attempt = attempt
         self.entry = entry
+        self.problem = problem
         self.label = label(entry)
         self.out, self.err = queue.log_paths(self.id, attempt)
 
@@ -310,8 +338,9 @@ class Queue:
         return os.path.join(self.dir, "workers", worker)
 
     def worker_alive(self, worker, now=None):
-        """Does this worker look alive? Same host: its process is there (no
-        waiting). Another host: it refreshed its heartbeat within its lease."""
+        """Does this worker look alive? On this machine (same boot and pid
+        namespace): its process or its guard is there (no waiting).
+        Elsewhere: it renewed its heartbeat within its lease."""
         info = self.state.workers.get(worker)
         if info is None or worker in self.state.quit:
             return False
@@ -325,10 +354,9 @@ class Queue:
         return (now or time.time()) - beat <= info.get("lease", LEASE)
 
     def live_workers_here(self):
-        """Workers of this queue alive on this host (from the records)."""
-        here = host.hostname()
+        """Workers of this queue alive on this machine (from the records)."""
         return [w for w, info in self.state.workers.items()
-                if info.get("host") == here and self.worker_alive(w)]
+                if host.same_machine(info) and self.worker_alive(w)]
 
     def is_stale(self, attempt, now=None):
         """Does the worker holding this running attempt look dead?"""
@@ -352,13 +380,11 @@ class Queue:
 
     def transaction(self, make):
         """Run `make()` under the lock after catching up with the journal and
-        the list; append the records it returns (it applies them itself)."""
+        the list; append the records it returns (it applies them itself).
+        The list is re-read before the lock is taken: a list that changed and
+        does not read is left at its last version (list.unreadable says why)."""
         def payload(records):
             self._apply(records)
-            if self.list.refresh():
-                self.cursor = 0
-                if self.shuffled:
-                    self.shuffle()
             return make()
 
         if not os.path.isdir(self.dir):
@@ -367,6 +393,10 @@ class Queue:
                                 "removed under this worker, so what it ran cannot be recorded"
                                 % self.dir)
             self.create_state_dir()
+        if self.list.refresh():
+            self.cursor = 0
+            if self.shuffled:
+                self.shuffle()
         self.read()
         now = time.monotonic()
         durable = self.flush_every is None or now - self.flushed >= self.flush_every
@@ -404,10 +434,17 @@ class Queue:
         self.transaction(lambda: [["w", worker, info]])
 
     def heartbeat(self, worker):
+        """Renew the worker's lease; False if that failed."""
         try:
             os.utime(self.heartbeat_path(worker))
         except OSError:
-            pass
+            return False
+        return True
+
+    def sync(self):
+        """Catch up with the journal under the lock: after it, no other
+        worker can have recorded something this one has not read."""
+        self.transaction(lambda: [])
 
     def clock(self, worker):
         """Now, by the shared filesystem's clock: touch our heartbeat and read
@@ -426,19 +463,41 @@ class Queue:
         entry = self.list.entry(index) if index is not None else None
         return entry.get("retries", default) if isinstance(entry, dict) else default
 
+    def dead(self, holder, now=None):
+        """Is this worker dead, with nothing of its runs left on this
+        machine? (Leftovers of a dead worker here are killed first; see the
+        module's docstring.)"""
+        if self.worker_alive(holder, now):
+            return False
+        info = self.state.workers.get(holder, {})
+        if not host.same_machine(info):
+            return True
+        groups = [process for id_, process in self.state.processes.items()
+                  if self.state.holders.get(id_) == holder]
+        # a recorded group whose first process now has another start time
+        # is someone else's
+        host.signal_groups([pid for pid, start in groups
+                            if host.process_start(pid) in (None, start)], signal.SIGKILL)
+        deadline = time.monotonic() + LEFTOVERS_WAIT
+        while host.kill_tagged("COOPERATE_WORKER", holder):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
     def _take_back_lost(self, worker, out, now, retries):
-        """Record as lost the running entries whose worker looks dead (same
-        host: its process is gone; elsewhere: silent for its lease). Returns
-        True if one of them is pending again."""
-        clock, alive, again_any = None, {}, False
+        """Record as lost the running entries whose worker is dead (on this
+        machine: its process and its guard are gone; elsewhere: silent for
+        its lease). Returns True if one of them is pending again."""
+        clock, dead, again_any = None, {}, False
         for id_, holder in list(self.state.holders.items()):
             if holder == worker:
                 continue
-            if holder not in alive:
+            if holder not in dead:
                 if clock is None:
                     clock = self.clock(worker)
-                alive[holder] = self.worker_alive(holder, clock)
-            if alive[holder]:
+                dead[holder] = self.dead(holder, clock)
+            if not dead[holder]:
                 continue
             number = self.state.attempts(id_)
             again = number <= max(self.retries_of(id_, retries), LOST_RETRIES)
@@ -446,21 +505,24 @@ class Queue:
             again_any = again_any or again
         return again_any
 
-    def take(self, worker, ends=(), claim=True, accept=None, retries=0):
-        """Record the ends of finished attempts, (id, attempt, outcome, code,
+    def take(self, worker, ends=(), claim=True, accept=None, retries=0, procs=()):
+        """Record the processes of running attempts, (id, attempt, pid, start
+        time), the ends of finished attempts, (id, attempt, outcome, code,
         again), and if `claim` claim the next pending entry that
         `accept(entry)` (if given) accepts, in one transaction; when nothing
-        is pending, first take back entries held by dead workers. Returns a
-        Claim or None."""
+        is pending, first take back entries held by dead workers. Nothing is
+        claimed while the list does not read. Returns a Claim or None."""
         taken = []
 
         def make():
             out = []
             now = time.time()
+            for id_, attempt, pid, start in procs:
+                self._record(out, ["p", id_, attempt, pid, start])
             for id_, attempt, outcome, code, again in ends:
                 self._record(out, ["e", id_, attempt, worker, now, outcome, code, again])
             # a drained host takes nothing new (checked after catching up)
-            while claim and host.hostname() not in self.state.drained:
+            while claim and host.hostname() not in self.state.drained and not self.list.unreadable:
                 index = self.next_pending()
                 if index is None:
                     if self._take_back_lost(worker, out, now, retries):
@@ -471,13 +533,14 @@ class Queue:
                     # the list changed after it was checked: look again
                     self.cursor = 0
                     continue
-                if accept is not None and not accept(entry):
+                problem = self.list.problems.get(index)
+                if accept is not None and not problem and not accept(entry):
                     self.cursor += 1
                     continue
                 id_ = self.list.ids[index]
                 attempt = self.state.attempts(id_) + 1
                 self._record(out, ["c", id_, attempt, worker, now])
-                taken.append(Claim(self, id_, attempt, entry))
+                taken.append(Claim(self, id_, attempt, entry, problem))
                 break
             return out
 
@@ -526,7 +589,7 @@ class Queue:
         def decide(id_, status, now):
             if status == RUNNING:
                 a = self.state.last(id_)
-                if self.is_stale(a, now):
+                if self.dead(a.worker, now):
                     return ["e", id_, a.number, by, now, ABORTED, None]
             elif status not in (PENDING, HELD):
                 return None
@@ -540,12 +603,12 @@ class Queue:
         self.transaction(lambda: [["d", hostname, time.time(), on]])
 
     def take_back(self, ids, by):
-        """Record running entries whose worker looks dead as lost, which
-        makes them pending again. Needs `history`."""
+        """Record running entries whose worker is dead as lost, which makes
+        them pending again. Needs `history`."""
         def decide(id_, status, now):
             if status == RUNNING:
                 a = self.state.last(id_)
-                if self.is_stale(a, now):
+                if self.dead(a.worker, now):
                     return ["e", id_, a.number, by, now, LOST, None, True]
             return None
 

@@ -2,12 +2,18 @@
 each outcome, and repeats until nothing is pending and nothing runs (or,
 with `wait`, until it is stopped).
 
-It reacts to a run's end at once: SIGCHLD wakes it through a self-pipe
-(signal.set_wakeup_fd), no fixed sleep. While runs are active it also looks
-for entries appended meanwhile and for abort requests every `poll` seconds;
-SIGUSR1 makes it look at once (a local `abort` sends it). SIGINT / SIGTERM
-stop its runs as process groups, record them as interrupted (pending again)
-and end it.
+It runs under a guard process (guard.py) that kills its runs if it dies and
+suspends them if it stops renewing its lease. It reacts to a run's end at
+once: SIGCHLD wakes it through a self-pipe (signal.set_wakeup_fd), no fixed
+sleep. While runs are active it also looks for entries appended meanwhile
+and for abort requests every `poll` seconds; SIGUSR1 makes it look at once
+(a local `abort` sends it). SIGINT, SIGTERM and SIGHUP stop its runs as
+process groups (TERM, the grace period, KILL; a second signal cuts the grace
+period short), record them as interrupted (pending again) and end it.
+
+A run whose claim another worker took back (this worker was frozen or cut
+off past its lease) is killed at once and never reported or recorded as
+done.
 """
 
 import os
@@ -16,9 +22,17 @@ import select
 import signal
 import time
 
-from . import host, launcher
+from . import guard, host, launcher
 from .errors import UserError
 from .queue import ABORTED, DONE, FAILED, INTERRUPTED, LEASE, LOST, RUNNING, heartbeat_every
+
+# a run's process is recorded in the journal with the worker's next
+# transaction, or after this many seconds at the latest (a short run that
+# has ended by then costs no transaction of its own)
+RECORD_PROCESS_AFTER = 1.0
+# a list that does not read (being rewritten in place) is reported once it
+# has not read for this long
+SAY_UNREADABLE_AFTER = 5.0
 
 
 def new_worker_id():
@@ -67,12 +81,15 @@ class Worker:
         self.retries = retries
         self.lease = lease
         self.id = new_worker_id()
+        self.guard = None
         self.running = []
         self.ends = []
         self.failed = False
         self.signum = None
+        self.stop_since = None
         self.claimed = 0
         self.no_more = False
+        self.told_unreadable = False
         self.base_env = dict(os.environ)
         if queue.experiment is not None:
             # liftoff scripts import `liftoff` (and yaml) from this toolkit
@@ -81,9 +98,12 @@ class Worker:
 
     def info(self):
         pid = os.getpid()
-        info = {"host": host.hostname(), "pid": pid, "boot": host.boot_id(),
+        boot, namespace = host.identity()
+        info = {"host": host.hostname(), "pid": pid, "boot": boot, "pidns": namespace,
                 "start": host.process_start(pid), "since": time.time(), "cwd": os.getcwd(),
                 "lease": self.lease, "slots": self.slots.capacity, "gpus": self.slots.gpus}
+        if self.guard is not None:
+            info["guard"], info["guard_start"] = self.guard.pid, self.guard.start
         if self.comment:
             info["comment"] = self.comment
         for name in ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID"):
@@ -92,26 +112,39 @@ class Worker:
         return info
 
     # -- signals -----------------------------------------------------------
-    def _on_signal(self, signum, frame):
-        if self.signum is not None:
+    def _on_stop(self, signum, frame):
+        now = time.monotonic()
+        if self.signum is None:
+            self.signum, self.stop_since = signum, now
+        elif now - self.stop_since >= guard.REPEAT:
             # a second Ctrl-C: no more grace
             self.grace = 0
-        self.signum = signum
+            for run in self.running:
+                run.kill_at = now
 
     def _on_look(self, signum, frame):
         self.look_now = True
+
+    def _on_continue(self, signum, frame):
+        # resumed after a stop (SIGSTOP, Ctrl-Z): renew the lease now
+        self.next_beat = 0.0
 
     def _install(self):
         self._pipe = os.pipe()
         for fd in self._pipe:
             os.set_blocking(fd, False)
-        signals = (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)
-        self._saved = {s: signal.getsignal(s) for s in signals}
+        handlers = {signal.SIGCHLD: lambda *a: None, signal.SIGINT: self._on_stop,
+                    signal.SIGTERM: self._on_stop, signal.SIGUSR1: self._on_look,
+                    signal.SIGCONT: self._on_continue,
+                    # the terminal belongs to the guard's process group: writing to it
+                    # from ours must not stop this worker (stty tostop)
+                    signal.SIGTTOU: signal.SIG_IGN}
+        if signal.getsignal(signal.SIGHUP) != signal.SIG_IGN:
+            handlers[signal.SIGHUP] = self._on_stop
+        self._saved = {s: signal.getsignal(s) for s in handlers}
         self._saved_wakeup = signal.set_wakeup_fd(self._pipe[1])
-        signal.signal(signal.SIGCHLD, lambda *a: None)
-        signal.signal(signal.SIGINT, self._on_signal)
-        signal.signal(signal.SIGTERM, self._on_signal)
-        signal.signal(signal.SIGUSR1, self._on_look)
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
 
     def _uninstall(self):
         signal.set_wakeup_fd(self._saved_wakeup)
@@ -130,15 +163,38 @@ class Worker:
         except BlockingIOError:
             pass
 
+    # -- the lease ---------------------------------------------------------
+    def _keep_lease(self):
+        """Renew the lease when due and tell the guard. After a gap of half
+        the lease or more, other workers may have taken runs back: look,
+        under the lock, before anything else (and before the guard resumes
+        the runs it suspended meanwhile)."""
+        if time.monotonic() < self.next_beat:
+            return
+        before = time.monotonic()
+        renewed = self.queue.heartbeat(self.id)
+        now = time.monotonic()
+        self.next_beat = now + heartbeat_every(self.lease)
+        if not renewed:
+            return
+        if now - self.renewed >= self.lease / 2:
+            self.queue.sync()
+            self._check_claims()
+        self.renewed = before
+        if self.guard is not None:
+            self.guard.renewed()
+
     # -- runs --------------------------------------------------------------
     def _start(self, claim, slot):
         extra = {"COOPERATE_ENTRY": claim.id, "COOPERATE_ATTEMPT": str(claim.attempt),
                  "COOPERATE_WORKER": self.id}
         if self.limits.end_by is not None:
             extra["ENDBY"] = str(max(0, int(self.limits.end_by - time.monotonic())))
-        if self.queue.experiment is not None:
-            launcher.link_logs(self.queue.experiment, claim)
         try:
+            if claim.problem:
+                raise UserError(claim.problem)
+            if self.queue.experiment is not None:
+                launcher.link_logs(self.queue.experiment, claim)
             run = launcher.start(claim, slot, self.base_env, extra, self.detach,
                                  self.queue.experiment, self.script)
         except (OSError, UserError) as error:
@@ -166,19 +222,20 @@ class Worker:
             if not again:
                 self.failed = True
                 self.no_more = self.no_more or self.limits.stop_on_error
-        if outcome != LOST:
-            # a run whose claim was taken back is already recorded, as lost
-            self.ends.append((claim.id, claim.attempt, outcome, code, again))
+        self.ends.append((claim.id, claim.attempt, outcome, code, again))
         self.report("end", claim=claim, outcome=outcome, code=code, seconds=seconds,
                     message=message, again=again)
 
     def _collect(self):
         """Record the runs that ended; True if any did."""
-        ended = [r for r in self.running if r.process.poll() is not None]
+        ended = [r for r in self.running if launcher.finished(r)]
         for run in ended:
             self.running.remove(run)
+            code = launcher.reap(run)
             self.slots.release(run.slot)
-            code = run.process.returncode
+            if run.stopped_as == LOST:
+                # taken back by another worker: said when it was stopped, never recorded
+                continue
             # a run that ends by a signal while this worker is being stopped
             # got it with the worker (scancel signals the whole job): interrupted
             stopping = self.signum is not None and code != 0
@@ -186,35 +243,48 @@ class Worker:
             self._ended(run.claim, outcome, code, time.monotonic() - run.started)
         return bool(ended)
 
+    def _stop(self, run, outcome, grace):
+        run.stopped_as = outcome
+        run.kill_at = time.monotonic() + grace
+        launcher.signal_group(run, signal.SIGKILL if grace <= 0 else signal.SIGTERM)
+
     def _check_claims(self):
-        """Carry out abort requests for runs this worker holds, and stop runs
-        whose claim another worker took back (this worker was suspended or
-        cut off past its lease): TERM now, KILL after the grace period."""
+        """Carry out abort requests for runs this worker holds; kill at once
+        the runs whose claim another worker took back; KILL the groups of
+        runs being stopped once their grace period is over."""
         now = time.monotonic()
         state = self.queue.state
+        running = state.code_of(RUNNING)
         for run in self.running:
             claim = run.claim
-            if run.stopped_as is None:
-                if state.codes.get(claim.id) != claim.attempt << 3 | state.code_of(RUNNING):
-                    run.stopped_as = LOST
-                elif claim.id in state.aborting:
-                    run.stopped_as = ABORTED
-                else:
-                    continue
-                run.kill_at = now + self.grace
-                launcher.signal_group(run, signal.SIGTERM)
-                self.report("abort" if run.stopped_as == ABORTED else "lost", claim=claim)
-            elif now >= run.kill_at:
+            if run.stopped_as in (None, ABORTED, INTERRUPTED) and \
+                    state.codes.get(claim.id) != claim.attempt << 3 | running:
+                self._stop(run, LOST, 0)
+                self.report("lost", claim=claim)
+            elif run.stopped_as is None and claim.id in state.aborting:
+                self._stop(run, ABORTED, self.grace)
+                self.report("abort", claim=claim)
+            elif run.stopped_as is not None and now >= run.kill_at:
                 launcher.signal_group(run, signal.SIGKILL)
 
-    def _stop_all(self):
-        runs = list(self.running)
-        launcher.stop(runs, self.grace)
-        for run in runs:
-            self.running.remove(run)
-            self.slots.release(run.slot)
-            self._ended(run.claim, run.stopped_as or INTERRUPTED, run.process.returncode,
-                        time.monotonic() - run.started)
+    def _processes(self, now):
+        """Process records of runs started since the last transaction that
+        still run, if one of them started RECORD_PROCESS_AFTER ago or more
+        (None otherwise)."""
+        new = [r for r in self.running if not r.recorded]
+        if not new or now - new[0].started < RECORD_PROCESS_AFTER:
+            return []
+        return self._all_processes()
+
+    def _all_processes(self):
+        procs = []
+        for run in self.running:
+            if not run.recorded:
+                run.recorded = True
+                start = host.process_start(run.process.pid)
+                if start is not None:
+                    procs.append((run.claim.id, run.claim.attempt, run.process.pid, start))
+        return procs
 
     # -- the loop ----------------------------------------------------------
     def _fill(self):
@@ -227,7 +297,8 @@ class Worker:
             slot = self.slots.acquire()
             if slot is None:
                 break
-            claim = self.queue.take(self.id, self.ends, accept=self.accept, retries=self.retries)
+            claim = self.queue.take(self.id, self.ends, accept=self.accept, retries=self.retries,
+                                    procs=self._all_processes())
             self.ends = []
             if claim is None:
                 self.slots.release(slot)
@@ -237,34 +308,68 @@ class Worker:
             self._start(claim, slot)
         return True
 
+    def _watch_list(self):
+        """Say when the list has not read for a while, and when it reads again."""
+        problem = self.queue.list.unreadable
+        if problem is None:
+            if self.told_unreadable:
+                self.told_unreadable = False
+                self.report("list", path=self.queue.list.path, problem=None)
+        elif not self.told_unreadable and time.monotonic() - problem[1] >= SAY_UNREADABLE_AFTER:
+            self.told_unreadable = True
+            self.report("list", path=self.queue.list.path, problem=problem[0],
+                        seconds=time.monotonic() - problem[1])
+
+    def _record(self, procs=()):
+        if self.ends or procs:
+            self.queue.take(self.id, self.ends, claim=False, procs=procs)
+            self.ends = []
+
     def run(self):
         """Work until done; returns the exit status (0 all runs succeeded,
         1 one failed, 128+N when stopped by signal N)."""
+        return guard.run(self._work, self.lease)
+
+    def _work(self, keeper):
         queue = self.queue
+        self.guard = keeper
+        if keeper is not None:
+            # this is a new process
+            self.id = new_worker_id()
+        self.renewed = time.monotonic()
         queue.join(self.id, self.info())
+        self.next_beat = 0.0
         queue.flush_every = 1.0
         self.look_now = False
         self._install()
         nothing_pending = False
-        beat = heartbeat_every(self.lease)
-        next_beat = time.monotonic() + beat
         clean = False
         try:
-            while self.signum is None:
-                if not nothing_pending:
-                    nothing_pending = not self._fill()
-                if self.ends:
-                    queue.take(self.id, self.ends, claim=False)
-                    self.ends = []
-                if not self.running and (self.no_more or (nothing_pending and not self.wait)):
-                    break
-                now = time.monotonic()
-                if now >= next_beat:
-                    queue.heartbeat(self.id)
-                    next_beat = now + beat
+            while True:
+                self._keep_lease()
+                if self.signum is not None:
+                    stopping = [r for r in self.running if r.stopped_as is None]
+                    if stopping:
+                        self.report("stopping", signum=self.signum, runs=len(stopping),
+                                    grace=self.grace)
+                    for run in stopping:
+                        self._stop(run, INTERRUPTED, self.grace)
+                    if not self.running:
+                        break
+                else:
+                    if not nothing_pending:
+                        nothing_pending = not self._fill()
+                    self._record(self._processes(time.monotonic()))
+                    self._watch_list()
+                    if not self.running and (self.no_more or (
+                            nothing_pending and not self.wait and not queue.list.unreadable)):
+                        break
                 # wake on a run's end or a signal; look at the queue every
                 # `poll` seconds for new entries and abort requests
-                self._sleep(min(next_beat - now, self.poll))
+                now = time.monotonic()
+                wake = [self.next_beat, now + self.poll]
+                wake += [r.kill_at for r in self.running if r.stopped_as is not None]
+                self._sleep(min(wake) - now)
                 ended = self._collect()
                 if self.running or self.look_now:
                     self.look_now = False
@@ -275,17 +380,30 @@ class Worker:
             clean = True
         finally:
             if self.running:
-                self._stop_all()
+                self._wind_down()
             if self.signum is not None:
                 self.report("stop", signum=self.signum)
             self._uninstall()
             code = 128 + self.signum if self.signum else (1 if self.failed else 0)
             try:
-                if self.ends:
-                    queue.take(self.id, self.ends, claim=False)
+                self._record()
                 queue.leave(self.id, code)
             except UserError:
                 if clean:
                     raise
                 # already failing: the first error is the one to report
         return code
+
+    def _wind_down(self):
+        """Stop every run (TERM, the grace period, KILL) and collect them,
+        without recording anything (the queue failed)."""
+        for run in self.running:
+            if run.stopped_as is None:
+                self._stop(run, INTERRUPTED, self.grace)
+        while self.running:
+            now = time.monotonic()
+            self._sleep(min(r.kill_at for r in self.running) - now)
+            self._collect()
+            for run in self.running:
+                if time.monotonic() >= run.kill_at:
+                    launcher.signal_group(run, signal.SIGKILL)

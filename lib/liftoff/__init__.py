@@ -161,8 +161,13 @@ def _load(path):
     except OSError as err:
         raise ConfigError("cannot read config file %s: %s"
                           % (path, _one_line(err.strerror or err)))
+    from cooperate.errors import UserError
+    from cooperate.limits import load_yaml
+
     try:
-        config = yaml.safe_load(data)
+        config = load_yaml(data, path)
+    except UserError as err:
+        raise ConfigError(str(err))
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         what = _one_line(err.problem or err.context or "syntax error")

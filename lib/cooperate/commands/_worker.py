@@ -115,8 +115,21 @@ class Reporter:
         elif event == "abort":
             line = "abort requested for %s#%d: stopping it" % (claim.id, claim.attempt)
         elif event == "lost":
-            line = ("%s#%d was taken back by another worker (this one was silent past its "
-                    "lease): stopping it" % (claim.id, claim.attempt))
+            line = ("%s#%d was taken back by another worker while this one was silent past its "
+                    "lease: killed it, its end is not recorded" % (claim.id, claim.attempt))
+        elif event == "stopping":
+            line = ("stopping (signal %d): %d run%s get SIGTERM, SIGKILL after %s; a second "
+                    "Ctrl-C kills them now" % (info["signum"], info["runs"],
+                                               "" if info["runs"] == 1 else "s",
+                                               fmt.duration(info["grace"])))
+        elif event == "list":
+            if info["problem"] is None:
+                line = "%s reads again: taking entries from it again" % info["path"]
+            else:
+                line = ("the list does not read since %s: %s; runs go on, their ends are "
+                        "recorded, and new entries start once it reads again (write lists to "
+                        "a temporary file, then rename it over the list)"
+                        % (fmt.duration(info["seconds"]), info["problem"]))
         else:
             line = "stopped by signal %d: runs interrupted, they are pending again" % info["signum"]
         sys.stderr.write("%s %s\n" % (fmt.clock(), line))

@@ -42,8 +42,10 @@ def main(argv, prog):
         for worker, info in sorted(queue.state.workers.items(), key=lambda w: w[1].get("since", 0)):
             if (not args.all and info.get("host") != here) or not queue.worker_alive(worker, now):
                 continue
+            # the pid the user started: the worker's guard, if it has one
             lines.append("%s  %s  pid %s  since %s  %d slots  %s%s" % (
-                worker, info.get("host"), info.get("pid"), fmt.clock(info.get("since")),
+                worker, info.get("host"), info.get("guard") or info.get("pid"),
+                fmt.clock(info.get("since")),
                 info.get("slots", 1), queue.experiment or queue.list.path,
                 "  (%s)" % info["comment"] if info.get("comment") else ""))
             for index, id_, a in held.get(worker, []):

@@ -112,6 +112,7 @@ def summarise(queue):
             status = "stale" if stale else RUNNING
             running.append({"id": id_, "attempt": a.number, "worker": a.worker,
                             "host": info.get("host"), "pid": info.get("pid"),
+                            "run_pid": a.process[0] if a.process else None,
                             "slurm": _slurm(info),
                             "started": a.start, "elapsed": now - a.start, "stale": stale,
                             "command": queue.list.describe(index)})
@@ -183,8 +184,9 @@ def render(report, terminal):
     if report["running"]:
         lines.append("running:")
         for r in report["running"]:
-            lines.append("  %s#%d  %s pid %s%s  %s%s  %s" % (
+            lines.append("  %s#%d  %s pid %s%s%s  %s%s  %s" % (
                 r["id"], r["attempt"], r["host"], r["pid"],
+                " (run %s)" % r["run_pid"] if r["run_pid"] else "",
                 "  slurm %s" % r["slurm"] if r["slurm"] else "", fmt.duration(r["elapsed"]),
                 "  STALE (worker looks dead)" if r["stale"] else "",
                 fmt.shorten(r["command"], 60)))

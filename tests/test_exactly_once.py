@@ -1,0 +1,294 @@
+"""Exactly once in the world, counted by what ran (util.effect's file), not
+by our records: workers killed (the worker, its guard, or both), frozen past
+their lease, two simulated hosts with one host name, one list reached
+through a symlink, a list rewritten in place, bad entries appended.
+
+Every wait is on a condition with a deadline: nothing here depends on how
+fast the machine is."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+
+import pytest
+
+from util import (Host, check_ran_once, effect, executions, journal, leftovers, needs_unshare,
+                  run, start, status, wait_for, worker_pid, write_list)
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def stop_all(procs, timeout=60):
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def write_atomically(path, entries):
+    tmp = "%s.tmp" % path
+    write_list(tmp, entries)
+    os.replace(tmp, path)
+
+
+@pytest.mark.parametrize("procs", [1, 3])
+def test_random_sigkills_never_run_an_entry_twice_at_once(tmp_path, procs):
+    """30 kills of workers holding runs: of the worker (its guard kills its
+    runs), of the guard (the worker stops its runs), or of both at once (the
+    next worker kills the leftovers before it runs their entries again).
+    Kills often hit the same entries again (they are claimed first when
+    pending again): --retries keeps them from being failed for good."""
+    rng = random.Random(procs)
+    keys = [str(i) for i in range(300)]
+    entries = [effect(k, ticks=3) for k in keys]
+    write_list(tmp_path / "l.json", entries)
+    argv = ("run", "l.json", "-q", "--wait", "--poll", "0.2", "--grace", "1", "--retries", "50",
+            "--procs-no", str(procs))
+    workers = [start(*argv, cwd=tmp_path, stderr=subprocess.DEVNULL) for _ in range(4)]
+    kills = {"worker": 0, "guard": 0, "both": 0}
+    seen = 0
+    deadline = time.monotonic() + 300
+    try:
+        while sum(kills.values()) < 30:
+            assert time.monotonic() < deadline, "kills %s" % kills
+            runs = executions(tmp_path / "ran.txt")
+            # a kill waits for a run started since the last one, on a live
+            # worker under one of the guards this test started
+            guards = {}
+            for w in workers:
+                try:
+                    with open("/proc/%d/task/%d/children" % (w.pid, w.pid)) as f:
+                        guards.update((int(p), w.pid) for p in f.read().split())
+                except OSError:
+                    pass
+            open_ = [e for e in runs[seen:]
+                     if not e.ended and int(e.worker.split("-")[-2]) in guards]
+            if not open_:
+                if len({e.key for e in runs if e.ended}) == len(keys):
+                    # all ran before the kills were done: more work
+                    keys += [str(i) for i in range(len(keys), len(keys) + 100)]
+                    write_atomically(tmp_path / "l.json", [effect(k, ticks=3) for k in keys])
+                time.sleep(0.005)
+                continue
+            seen = len(runs)
+            victim = int(rng.choice(open_).worker.split("-")[-2])
+            guard = guards[victim]
+            how = rng.choice(["worker", "worker", "guard", "both"])
+            for pid in {"worker": [victim], "guard": [guard], "both": [guard, victim]}[how]:
+                os.kill(pid, signal.SIGKILL)
+            kills[how] += 1
+            workers = [w for w in workers if w.pid != guard and w.poll() is None]
+            workers.append(start(*argv, cwd=tmp_path, stderr=subprocess.DEVNULL))
+        wait_for(lambda: status("l.json", cwd=tmp_path)["counts"]["done"] == len(keys),
+                 timeout=300, what="every entry done")
+    finally:
+        stop_all(workers)
+    assert [w.returncode for w in workers] == [128 + signal.SIGTERM] * len(workers)
+    runs, repeats = check_ran_once(tmp_path / "ran.txt", tmp_path / "l.json.cooperate", keys)
+    assert repeats <= sum(kills.values())
+    # workers whose guard was killed stop by themselves
+    wait_for(lambda: not leftovers(tmp_path), what="no process of a run or worker left")
+
+
+def test_a_dead_worker_s_runs_die_with_it_at_once(tmp_path):
+    write_list(tmp_path / "l.json", [effect(str(i), ticks=10000) for i in range(3)])
+    guard = start("run", "l.json", "--procs-no", "3", cwd=tmp_path, stderr=subprocess.PIPE,
+                  text=True)
+    try:
+        wait_for(lambda: len(executions(tmp_path / "ran.txt")) == 3, what="three runs")
+        os.kill(worker_pid(guard.pid), signal.SIGKILL)
+        assert guard.wait(timeout=60) == 128 + signal.SIGKILL
+    finally:
+        if guard.poll() is None:
+            guard.kill()
+    # the guard exits only once the runs are gone, so this is not a race
+    assert not [e for e in executions(tmp_path / "ran.txt") if alive(e.pid)]
+    assert not leftovers(tmp_path)
+    report = status("l.json", cwd=tmp_path)
+    assert report["counts"]["stale"] == 3, "their worker is dead: stale at once"
+
+
+def test_a_killed_guard_makes_its_worker_stop_its_runs(tmp_path):
+    write_list(tmp_path / "l.json", [effect(str(i), ticks=10000) for i in range(2)])
+    guard = start("run", "l.json", "--procs-no", "2", "--grace", "1", cwd=tmp_path,
+                  stderr=subprocess.DEVNULL)
+    wait_for(lambda: len(executions(tmp_path / "ran.txt")) == 2, what="two runs")
+    worker = worker_pid(guard.pid)
+    guard.kill()
+    guard.wait()
+    wait_for(lambda: not alive(worker), timeout=60, what="the worker to stop")
+    assert not leftovers(tmp_path)
+    ends = [r[5] for r in journal(tmp_path / "l.json.cooperate") if r[0] == "e"]
+    assert ends == ["interrupted", "interrupted"]
+    assert status("l.json", cwd=tmp_path)["counts"]["pending"] == 2
+
+
+def test_leftovers_of_a_worker_killed_with_its_guard_die_before_their_entry_runs_again(tmp_path):
+    # the run ignores TERM and puts itself out of reach of its process group
+    keep = ('echo "start $COOPERATE_ATTEMPT $$" >> ran; '
+            'while [ ! -e stop ]; do sleep 0.01; echo "tick $COOPERATE_ATTEMPT $$" >> ran; done')
+    write_list(tmp_path / "l.json", [["sh", "-c", keep]])
+    guard = start("run", "l.json", cwd=tmp_path, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: (tmp_path / "ran").exists(), what="the run")
+        worker = worker_pid(guard.pid)
+        os.kill(guard.pid, signal.SIGKILL)
+        os.kill(worker, signal.SIGKILL)
+        guard.wait()
+        wait_for(lambda: not alive(worker), what="the worker to die")
+        first = int((tmp_path / "ran").read_text().split()[2])
+        assert alive(first), "orphaned, it still runs"
+        # a new worker on this machine takes the entry back: it kills the
+        # orphan first
+        retaker = start("run", "l.json", cwd=tmp_path, stderr=subprocess.DEVNULL)
+        wait_for(lambda: "start 2" in (tmp_path / "ran").read_text(), timeout=60,
+                 what="the second attempt")
+        (tmp_path / "stop").touch()
+        assert retaker.wait(timeout=60) == 0
+    finally:
+        (tmp_path / "stop").touch()
+    lines = [line.split() for line in (tmp_path / "ran").read_text().splitlines()]
+    second = lines.index(["start", "2", lines[-1][2]])
+    assert all(attempt == "2" for _, attempt, _ in lines[second:]), "the orphan was gone first"
+    assert not alive(first)
+
+
+@needs_unshare
+def test_a_worker_frozen_past_its_lease_never_overlaps_the_retry(tmp_path):
+    write_list(tmp_path / "l.json", [effect("only", ticks=300, tick=0.01)])
+    args = ("run", "l.json", "--lease", "4", "--poll", "0.2")
+    a = Host("host-a", tmp_path, *args, stderr=subprocess.PIPE, text=True)
+    b = None
+    try:
+        wait_for(lambda: executions(tmp_path / "ran.txt"), what="host-a to run the entry")
+        worker = a.worker_pid()
+        os.kill(worker, signal.SIGSTOP)
+        b = Host("host-b", tmp_path, *args, "--wait")
+        wait_for(lambda: any(e.ended and e.attempt == 2 for e in executions(tmp_path / "ran.txt")),
+                 timeout=120, what="host-b to take the entry back and run it to its end")
+        os.kill(worker, signal.SIGCONT)
+        _, err = a.process.communicate(timeout=60)
+    finally:
+        a.stop()
+        if b is not None:
+            b.stop()
+    runs, repeats = check_ran_once(tmp_path / "ran.txt", tmp_path / "l.json.cooperate", ["only"])
+    assert [e.attempt for e in runs] == [1, 2] and not runs[0].ended
+    assert "was taken back by another worker" in err and " done  " not in err
+    ends = [(r[2], r[5]) for r in journal(tmp_path / "l.json.cooperate") if r[0] == "e"]
+    assert ends == [(1, "lost"), (2, "done")], "the frozen worker recorded nothing"
+
+
+@needs_unshare
+def test_two_hosts_with_one_host_name_wait_for_each_other_s_lease(tmp_path):
+    keys = [str(i) for i in range(4)]
+    write_list(tmp_path / "l.json", [effect(k, ticks=50, tick=0.02) for k in keys])
+    hosts = [Host("same", tmp_path, "run", "l.json", "-q", "--poll", "0.1") for _ in range(2)]
+    try:
+        for h in hosts:
+            assert h.process.wait(timeout=120) == 0
+    finally:
+        for h in hosts:
+            h.stop()
+    runs, repeats = check_ran_once(tmp_path / "ran.txt", tmp_path / "l.json.cooperate", keys)
+    assert len(runs) == 4 and repeats == 0
+    assert not [r for r in journal(tmp_path / "l.json.cooperate") if r[0] == "e" and r[5] == "lost"]
+
+
+def test_a_list_reached_through_a_symlink_is_the_same_queue(tmp_path):
+    keys = [str(i) for i in range(20)]
+    (tmp_path / "real").mkdir()
+    write_list(tmp_path / "real" / "l.json", [effect(k, ticks=2, out="../ran.txt") for k in keys])
+    (tmp_path / "work").mkdir()
+    os.symlink("../real/l.json", tmp_path / "work" / "link.json")
+    workers = [start("run", "link.json", "-q", "--procs-no", "2", cwd=tmp_path / "work"),
+               start("run", "l.json", "-q", "--procs-no", "2", cwd=tmp_path / "real")]
+    for w in workers:
+        assert w.wait(timeout=120) == 0
+    assert not (tmp_path / "work" / "link.json.cooperate").exists()
+    runs, repeats = check_ran_once(tmp_path / "ran.txt", tmp_path / "real" / "l.json.cooperate",
+                                   keys)
+    assert len(runs) == 20
+    assert status("link.json", cwd=tmp_path / "work")["counts"]["done"] == 20
+
+
+def test_a_list_rewritten_in_place_while_workers_run(tmp_path):
+    """Every 0.25 s for 10 s the list is rewritten the way most scripts
+    write it (open with "w", then write), with a few entries more each
+    time; the workers go on through the moments it does not read."""
+    path = tmp_path / "l.json"
+    keys = [str(i) for i in range(20)]
+    write_list(path, [effect(k, ticks=2) for k in keys])
+    workers = [start("run", "l.json", "-q", "--wait", "--poll", "0.1", cwd=tmp_path,
+                     stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    try:
+        end = time.monotonic() + 10
+        while time.monotonic() < end:
+            keys += [str(i) for i in range(len(keys), len(keys) + 3)]
+            text = json.dumps([effect(k, ticks=2) for k in keys], indent=1)
+            with open(path, "w") as f:
+                # written in two parts, as a large json.dump is: a reader can
+                # find half a list
+                f.write(text[:len(text) // 2])
+                f.flush()
+                time.sleep(0.02)
+                f.write(text[len(text) // 2:])
+            time.sleep(0.25)
+        wait_for(lambda: status("l.json", cwd=tmp_path)["counts"]["done"] == len(keys),
+                 timeout=120, what="every entry done")
+        assert all(w.poll() is None for w in workers), "no worker gave up"
+    finally:
+        stop_all(workers)
+    for w in workers:
+        err = w.stderr.read()
+        assert w.returncode == 128 + signal.SIGTERM, err
+        assert "Traceback" not in err
+    runs, repeats = check_ran_once(path.parent / "ran.txt", tmp_path / "l.json.cooperate", keys)
+    assert repeats == 0
+
+
+def test_bad_entries_appended_while_workers_run_fail_and_the_workers_go_on(tmp_path):
+    path = tmp_path / "l.json"
+    write_list(path, [effect("first")])
+    worker = start("run", "l.json", "--wait", "--poll", "0.1", cwd=tmp_path,
+                   stderr=subprocess.PIPE, text=True)
+    bad = ["echo a\u0000b", {"cmd": ["true"], "env": {"A=B": "1"}},
+           {"cmd": ["true"], "env": {"A": "x\u0000y"}}, ["echo", "\ud800"], "echo 'unclosed"]
+    try:
+        wait_for(lambda: status("l.json", cwd=tmp_path)["counts"]["done"] == 1, what="the first")
+        tmp = str(path) + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump([effect("first")] + bad + [effect("last")], f)
+        os.replace(tmp, path)
+        wait_for(lambda: any(e.key == "last" and e.ended
+                             for e in executions(tmp_path / "ran.txt")),
+                 timeout=60, what="the entry after the bad ones")
+        assert worker.poll() is None
+    finally:
+        stop_all([worker])
+    err = worker.stderr.read()
+    assert "Traceback" not in err
+    counts = {r[5] for r in journal(tmp_path / "l.json.cooperate") if r[0] == "e"}
+    assert counts == {"done", "failed"}
+    assert run("status", "l.json", cwd=tmp_path).returncode == 2, "a bad list is bad input"
+    logs = sorted((tmp_path / "l.json.cooperate" / "logs").glob("*.err"))
+    reasons = " ".join(p.read_text() for p in logs)
+    for reason in ("NUL character", "'A=B' cannot be the name of a variable",
+                   "not valid Unicode", "cannot split the command"):
+        assert reason in reasons
+    assert err.count("FAILED") == len(bad)
+    check_ran_once(tmp_path / "ran.txt", tmp_path / "l.json.cooperate", ["first", "last"])
