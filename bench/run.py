@@ -111,7 +111,8 @@ def startup(rows):
 def peak_memory(rows, n=100000):
     """Two workers drain a 100,000-entry list. The peak of each (VmHWM, read
     from /proc while it runs: wait4's ru_maxrss also counts the forked
-    children, which briefly share the worker's pages before they exec)."""
+    children, which briefly share the worker's pages before they exec). The
+    process started is the worker's guard; the worker is its child."""
     cwd = fresh("memory")
     write_list(os.path.join(cwd, "l.json"),
                [["true", "--lr", "0.%d" % i, "--seed", str(i % 10)] for i in range(n)])
@@ -121,10 +122,12 @@ def peak_memory(rows, n=100000):
     while any(p.poll() is None for p in procs):
         for p in procs:
             try:
-                with open("/proc/%d/status" % p.pid) as f:
+                with open("/proc/%d/task/%d/children" % (p.pid, p.pid)) as f:
+                    worker = int(f.read().split()[0])
+                with open("/proc/%d/status" % worker) as f:
                     hwm = [line for line in f if line.startswith("VmHWM")]
                 peaks[p.pid] = int(hwm[0].split()[1]) / 1024
-            except (OSError, IndexError):
+            except (OSError, IndexError, ValueError):
                 pass
         time.sleep(0.05)
     assert all(p.returncode == 0 for p in procs)

@@ -15,8 +15,9 @@ import time
 
 import pytest
 
-from util import (Host, check_ran_once, effect, executions, journal, leftovers, needs_unshare,
-                  run, start, status, wait_for, worker_pid, write_list)
+from effects import effect, executions
+from util import (Host, check_ran_once, journal, leftovers, needs_unshare, run, start, status,
+                  wait_for, worker_pid, write_list)
 
 
 def alive(pid):

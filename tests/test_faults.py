@@ -15,7 +15,8 @@ import sys
 
 import pytest
 
-from util import (BIN, Host, can_unshare, check_ran_once, effect, freeze_holding_lock, journal,
+from effects import effect
+from util import (BIN, Host, can_unshare, check_ran_once, freeze_holding_lock, journal,
                   needs_unshare, run, start, status, wait_for, worker_pid, write_list)
 
 

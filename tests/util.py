@@ -1,6 +1,5 @@
 """Helpers for tests that run the real commands on real files."""
 
-import collections
 import fcntl
 import hashlib
 import json
@@ -12,6 +11,8 @@ import sys
 import time
 
 import pytest
+
+import effects
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(TOP, "bin", "cooperate")
@@ -115,78 +116,14 @@ def worker_pid(guard_pid, timeout=30):
     return wait_for(child, timeout, what="the worker under guard %d" % guard_pid)
 
 
-# What ran, counted by its side effects rather than by our records: each run
-# of an effect() entry appends "start", "tick"s and "end" lines to a file
-# (O_APPEND: the file's order is the order in which they happened), each with
-# the entry's key (the test's own name for it), the id, attempt and worker it
-# was given, and its shell's pid.
-
-def effect(key, ticks=0, tick=0.01, out="ran.txt"):
-    """An argv entry that records its execution in `out`: a start line, a
-    tick every `tick` seconds `ticks` times, an end line."""
-    script = ('e() { echo "$1 %s $COOPERATE_ENTRY $COOPERATE_ATTEMPT $COOPERATE_WORKER $$" >> %s; }; '
-              'e start; i=0; while [ $i -lt %d ]; do sleep %s; e tick; i=$((i+1)); done; e end'
-              % (key, out, ticks, tick))
-    return ["sh", "-c", script, key]
-
-
-Execution = collections.namedtuple("Execution", "key id attempt worker pid first last ended")
-
-
-def executions(path):
-    """The executions recorded in an effect() file, in the order they started."""
-    found = {}
-    try:
-        with open(path) as f:
-            lines = [line.split() for line in f if line.endswith("\n")]
-    except FileNotFoundError:
-        return []
-    for n, (what, key, id_, attempt, worker, pid) in enumerate(lines):
-        # pids repeat across simulated hosts (pid namespaces): one execution
-        # is one pid of one attempt
-        e = found.get((id_, attempt, pid))
-        if e is None:
-            e = Execution(key, id_, int(attempt), worker, int(pid), n, n, False)
-        found[id_, attempt, pid] = e._replace(last=n, ended=e.ended or what == "end")
-    return sorted(found.values(), key=lambda e: e.first)
-
-
 def check_ran_once(path, state_dir, keys):
-    """Assert, from what ran and from the journal, that every key ran; that
-    no two executions of one key overlapped (the later one started after the
-    earlier one's last line); that each key has exactly one execution that
-    ran to its end and is recorded done; and that any other execution that
-    ran to its end is an attempt recorded as lost or interrupted (its worker
-    died, or was stopped, as it ended). Returns (executions, repeats: how
-    many ran to their end again)."""
-    runs = executions(path)
-    records = journal(state_dir)
-    claimed = {(r[1], r[2]): r[3] for r in records if r[0] == "c"}
-    outcome = {}
-    for r in records:
-        if r[0] == "e":
-            # a later record of the same attempt is history only (fencing)
-            outcome.setdefault((r[1], r[2]), r[5])
-    by_key = collections.defaultdict(list)
-    for e in runs:
-        by_key[e.key].append(e)
-    assert sorted(by_key) == sorted(keys), "every entry ran, and nothing else"
-    repeats = 0
-    for key, mine in by_key.items():
-        for before, after in zip(mine, mine[1:]):
-            assert before.last < after.first, "two executions of %s overlapped: %s and %s" % (
-                key, before, after)
-        assert len({e.id for e in mine}) == 1, "%s ran under several ids: %s" % (key, mine)
-        for e in mine:
-            assert claimed.get((e.id, e.attempt)) == e.worker, "an unclaimed execution: %s" % (e,)
-        ended = [(e, outcome.get((e.id, e.attempt))) for e in mine if e.ended]
-        assert [out for e, out in ended].count("done") == 1, (
-            "%s: not one execution ran to its end and is recorded done: %s" % (key, ended))
-        for e, out in ended:
-            assert out in ("done", "lost", "interrupted"), (
-                "%s ran to its end but its attempt is recorded %r" % (e, out))
-        repeats += len(ended) - 1
-    return runs, repeats
+    """Assert that what ran is what effects.tally() accepts. Returns
+    (executions, repeats)."""
+    t = effects.tally(path, journal(state_dir), keys)
+    for problem in ("unknown", "missing", "several_ids", "unclaimed", "overlaps", "not_once",
+                    "unexplained"):
+        assert not t[problem], "%s: %s" % (problem, t[problem][:5])
+    return t["executions"], t["repeats"]
 
 
 def leftovers(folder):
