@@ -4,6 +4,8 @@ One record per line, each a JSON array whose first item says what it is:
 
   ["w", worker, {host, pid, boot, since, ...}]   a worker started
   ["c", id, attempt, worker, time]               a worker claimed an entry
+  ["p", id, attempt, pid, start]                 the attempt's first process (its
+                                   process group has the same number)
   ["e", id, attempt, worker, time, outcome, code, again]  an attempt ended;
                                    `again`: a failed or lost one runs again
   ["r", id, time]                                make an entry pending again

@@ -463,10 +463,14 @@ class Queue:
         entry = self.list.entry(index) if index is not None else None
         return entry.get("retries", default) if isinstance(entry, dict) else default
 
-    def dead(self, holder, now=None):
+    def dead(self, holder, now=None, verdicts=None):
         """Is this worker dead, with nothing of its runs left on this
         machine? (Leftovers of a dead worker here are killed first; see the
-        module's docstring.)"""
+        module's docstring.) `verdicts` keeps the answers of one transaction."""
+        if verdicts is not None:
+            if holder not in verdicts:
+                verdicts[holder] = self.dead(holder, now)
+            return verdicts[holder]
         if self.worker_alive(holder, now):
             return False
         info = self.state.workers.get(holder, {})
@@ -489,15 +493,13 @@ class Queue:
         """Record as lost the running entries whose worker is dead (on this
         machine: its process and its guard are gone; elsewhere: silent for
         its lease). Returns True if one of them is pending again."""
-        clock, dead, again_any = None, {}, False
+        clock, verdicts, again_any = None, {}, False
         for id_, holder in list(self.state.holders.items()):
             if holder == worker:
                 continue
-            if holder not in dead:
-                if clock is None:
-                    clock = self.clock(worker)
-                dead[holder] = self.dead(holder, clock)
-            if not dead[holder]:
+            if clock is None:
+                clock = self.clock(worker)
+            if not self.dead(holder, clock, verdicts):
                 continue
             number = self.state.attempts(id_)
             again = number <= max(self.retries_of(id_, retries), LOST_RETRIES)
@@ -586,10 +588,12 @@ class Queue:
         """Stop these entries: a running one by a request its worker carries
         out (or at once if that worker looks dead), one not started now.
         Needs `history`. Returns the ids that changed."""
+        verdicts = {}
+
         def decide(id_, status, now):
             if status == RUNNING:
                 a = self.state.last(id_)
-                if self.dead(a.worker, now):
+                if self.dead(a.worker, now, verdicts):
                     return ["e", id_, a.number, by, now, ABORTED, None]
             elif status not in (PENDING, HELD):
                 return None
@@ -605,10 +609,12 @@ class Queue:
     def take_back(self, ids, by):
         """Record running entries whose worker is dead as lost, which makes
         them pending again. Needs `history`."""
+        verdicts = {}
+
         def decide(id_, status, now):
             if status == RUNNING:
                 a = self.state.last(id_)
-                if self.dead(a.worker, now):
+                if self.dead(a.worker, now, verdicts):
                     return ["e", id_, a.number, by, now, LOST, None, True]
             return None
 

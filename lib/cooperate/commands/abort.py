@@ -69,7 +69,8 @@ def tell_local_workers(queue, ids):
     told = set()
     for id_ in ids:
         info = queue.state.workers.get(queue.state.last(id_).worker, {})
-        if host.owner_alive(info) and info["pid"] not in told:
+        if (host.same_machine(info) and info["pid"] not in told
+                and host.process_start(info["pid"]) == info.get("start")):
             try:
                 os.kill(info["pid"], signal.SIGUSR1)
                 told.add(info["pid"])
