@@ -227,21 +227,32 @@ class Worker:
                     message=message, again=again)
 
     def _collect(self):
-        """Record the runs that ended; True if any did."""
-        ended = [r for r in self.running if launcher.finished(r)]
-        for run in ended:
+        """Record the runs that ended (those that end meanwhile too); True if
+        any did."""
+        collected = False
+        while True:
+            run = next((r for r in self.running if launcher.finished(r)), None)
+            if run is None:
+                return collected
+            collected = True
             self.running.remove(run)
             code = launcher.reap(run)
             self.slots.release(run.slot)
             if run.stopped_as == LOST:
                 # taken back by another worker: said when it was stopped, never recorded
                 continue
-            # a run that ends by a signal while this worker is being stopped
-            # got it with the worker (scancel signals the whole job): interrupted
-            stopping = self.signum is not None and code != 0
-            outcome = run.stopped_as or (DONE if code == 0 else INTERRUPTED if stopping else FAILED)
+            outcome = run.stopped_as or (DONE if code == 0 else INTERRUPTED
+                                         if self._stopped_with_run(code) else FAILED)
             self._ended(run.claim, outcome, code, time.monotonic() - run.started)
-        return bool(ended)
+
+    def _stopped_with_run(self, code):
+        """Did a run that failed end because this worker is being stopped?
+        Slurm and systemd signal every process of a job, the runs may get it
+        first: one killed by a signal waits up to REPEAT for this worker's."""
+        deadline = time.monotonic() + guard.REPEAT
+        while code < 0 and self.signum is None and time.monotonic() < deadline:
+            self._sleep(deadline - time.monotonic())
+        return self.signum is not None
 
     def _stop(self, run, outcome, grace):
         run.stopped_as = outcome
@@ -383,15 +394,18 @@ class Worker:
                 self._wind_down()
             if self.signum is not None:
                 self.report("stop", signum=self.signum)
-            self._uninstall()
             code = 128 + self.signum if self.signum else (1 if self.failed else 0)
             try:
+                # with the handlers still in place: the same stop signal, sent
+                # to the whole job, may reach this worker twice
                 self._record()
                 queue.leave(self.id, code)
             except UserError:
                 if clean:
                     raise
                 # already failing: the first error is the one to report
+            finally:
+                self._uninstall()
         return code
 
     def _wind_down(self):
