@@ -293,3 +293,25 @@ def test_bad_entries_appended_while_workers_run_fail_and_the_workers_go_on(tmp_p
         assert reason in reasons
     assert err.count("FAILED") == len(bad)
     check_ran_once(tmp_path / "ran.txt", tmp_path / "l.json.cooperate", ["first", "last"])
+
+
+def test_a_run_s_process_is_recorded_in_the_state(tmp_path):
+    write_list(tmp_path / "l.json", [["sh", "-c", "echo $$ > pid; while [ ! -e go ]; do sleep 0.01; done"]])
+    worker = start("run", "l.json", "--poll", "0.1", cwd=tmp_path)
+    try:
+        wait_for(lambda: (tmp_path / "pid").exists() and (tmp_path / "pid").read_text().strip(),
+                 what="the run")
+        pid = int((tmp_path / "pid").read_text())
+        with open("/proc/%d/stat" % pid) as f:
+            start_time = int(f.read().rsplit(")", 1)[1].split()[19])
+
+        def recorded():
+            running = status("l.json", cwd=tmp_path)["running"]
+            return running and running[0]["run_pid"] == pid
+        wait_for(recorded, timeout=60, what="the run's process in the state")
+        (record,) = [r for r in journal(tmp_path / "l.json.cooperate") if r[0] == "p"]
+        assert record[2:] == [1, pid, start_time]
+    finally:
+        (tmp_path / "go").touch()
+        worker.wait(timeout=60)
+    assert worker.returncode == 0

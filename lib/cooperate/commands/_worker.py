@@ -33,8 +33,9 @@ def add_options(p):
                         "wins); a lost one (its worker died) at least %d more times" % LOST_RETRIES)
     p.add_argument("--lease", type=seconds, default=LEASE, metavar="S",
                    help="other workers take this worker's runs back once it has been silent "
-                        "for S seconds (default %g; at once on this host when its process is "
-                        "gone)" % LEASE)
+                        "for S seconds (default %g; at once on this machine when it and its "
+                        "guard are gone); past S/2 without renewing it, its runs are suspended"
+                        % LEASE)
     p.add_argument("--state", metavar="DIR",
                    help="the state folder (default LIST.cooperate beside the list)")
     p.add_argument("--lock-timeout", type=seconds, default=DEFAULT_LOCK_TIMEOUT, metavar="S",

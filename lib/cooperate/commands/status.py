@@ -14,7 +14,7 @@ from ._select import is_path
 DESCRIPTION = """\
 Show how far a list or a liftoff experiment is: how many entries are
 pending, running, done, failed, aborted, held, and stale (running on a
-worker that looks dead: its process is gone, its machine rebooted, or it has
+worker that looks dead: it and its guard are gone, its machine rebooted, or it has
 not been heard from for its lease). For one list or experiment, also per
 running entry its host, pid and elapsed time, per failed entry its exit code
 and log. Without TARGET: the latest experiment under ./results (-a: all of
