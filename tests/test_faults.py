@@ -96,7 +96,7 @@ def test_a_list_others_can_write_is_refused_unless_trusted(tmp_path):
     os.chmod(tmp_path / "l.json", 0o666)
     refused = run("run", "l.json", cwd=tmp_path)
     assert refused.returncode == 2
-    assert "l.json can be written by every user" in refused.stderr
+    assert "l.json: every user can write it" in refused.stderr
     assert "--trust-writable" in refused.stderr
     assert not (tmp_path / "l.json.cooperate").exists()
     assert run("run", "l.json", "--trust-writable", cwd=tmp_path).returncode == 0

@@ -195,15 +195,17 @@ def _check_pattern(results_dir, experiment):
 
 
 def collect(target, results_file=DEFAULT_RESULTS_FILE, where=None, results_dir=None,
-            state_dir=None):
-    """The Table of `target`'s entries (see the module's doc)."""
+            state_dir=None, trusted=True):
+    """The Table of `target`'s entries (see the module's doc). Unless
+    `trusted`, a list or state that other users can change is refused (see
+    trust.py); reading from Python trusts it."""
     from .grid import _same
     from .queue import Queue
 
     if not results_file or os.sep in results_file:
         raise UserError("--results-file %r: expected a file name, like results.json" % results_file)
     filters = _parse_where(where)
-    queue = Queue(target, state_dir, reader=True)
+    queue = Queue(target, state_dir, reader=True, trusted=trusted)
     queue.read()
     experiment = queue.experiment
     if results_dir is not None:

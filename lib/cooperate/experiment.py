@@ -45,7 +45,7 @@ import signal
 import time
 
 from . import cfgyaml
-from .files import atomic_write, sync_dir, unique, write_all
+from .files import FILE_MODE, FOLDER_MODE, atomic_write, sync_dir, unique, write_all
 from .errors import UserError
 
 META_FILE = "experiment.json"
@@ -287,7 +287,7 @@ def _variables(grid, into=None):
 
 
 def _write_file(path, data):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, FILE_MODE)
     try:
         while data:
             data = data[os.write(fd, data):]
@@ -318,7 +318,7 @@ def _write_meta(exp_dir, meta, atomic):
 
 
 def _write_fsynced(path, data):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, FILE_MODE)
     try:
         write_all(fd, data)
         os.fsync(fd)
@@ -345,13 +345,13 @@ def _write_runs(write_dir, final_dir, base, runs, cfg_id, title, dir_fd=None):
     """Run folders (named by run id) with their cfg.yaml in write_dir (a
     path relative to dir_fd, if given), which will be (or is) final_dir."""
     mkdir, open_, write, close = os.mkdir, os.open, os.write, os.close
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
     for run_id in runs:
         name = str(run_id)
         run_dir = write_dir + os.sep + name
-        mkdir(run_dir, dir_fd=dir_fd)
+        mkdir(run_dir, FOLDER_MODE, dir_fd=dir_fd)
         data = _run_yaml(base, final_dir + os.sep + name, run_id, cfg_id, title)
-        fd = open_(run_dir + os.sep + CFG_FILE, flags, 0o666, dir_fd=dir_fd)
+        fd = open_(run_dir + os.sep + CFG_FILE, flags, FILE_MODE, dir_fd=dir_fd)
         try:
             while data:
                 data = data[write(fd, data):]
@@ -371,7 +371,7 @@ def _write_share(root, final_root, jobs, runs, share=0, shares=1):
     try:
         for index in range(share, len(jobs), shares):
             folder, variation = jobs[index]
-            os.mkdir(prefix + folder, dir_fd=dir_fd)
+            os.mkdir(prefix + folder, FOLDER_MODE, dir_fd=dir_fd)
             _write_runs(prefix + folder, final_root + os.sep + folder,
                         _base_yaml(variation.config), runs, index, variation.title, dir_fd)
     finally:
@@ -476,7 +476,7 @@ def create(grid, results_path, name=None, runs_no=1, script=None, timestamp_fmt=
     base_name = folder_name(name, timestamp_fmt, now)
     folders = [_variation_folder(i, v) for i, v in enumerate(variations)]
     try:
-        os.makedirs(results, exist_ok=True)
+        os.makedirs(results, FOLDER_MODE, exist_ok=True)
     except OSError as err:
         raise UserError("cannot create the results folder %s: %s"
                         % (results_path, err.strerror or err))
@@ -487,7 +487,7 @@ def create(grid, results_path, name=None, runs_no=1, script=None, timestamp_fmt=
     helpers = []
     try:
         _inside(results, exp_dir)
-        os.mkdir(tmp)
+        os.mkdir(tmp, FOLDER_MODE)
         shares = _processes(len(jobs) * runs_no)
         helpers = _fork_shares(tmp, exp_dir, jobs, runs, shares)
         _write_share(tmp, exp_dir, jobs, runs, 0, shares)
@@ -541,7 +541,7 @@ def _reserve(results, base_name):
         candidate = base_name if n == 0 else "%s-%d" % (base_name, n)
         path = os.path.join(results, candidate)
         try:
-            os.mkdir(path)
+            os.mkdir(path, FOLDER_MODE)
             return path
         except FileExistsError:
             n += 1
@@ -689,7 +689,7 @@ def _append(plan):
         _inside(exp_dir, final)
         tmp = os.path.join(exp_dir, ".%s.tmp-%s" % (folder, pid))
         shutil.rmtree(tmp, ignore_errors=True)
-        os.mkdir(tmp)
+        os.mkdir(tmp, FOLDER_MODE)
         try:
             _write_runs(tmp, final, _base_yaml(variation.config), range(plan.runs_no), index,
                         variation.title)
@@ -705,7 +705,7 @@ def _append(plan):
         _inside(exp_dir, var_dir)
         base = _base_yaml(variation.config)
         title = _stored_title(var_dir) or variation.title
-        os.makedirs(var_dir, exist_ok=True)
+        os.makedirs(var_dir, FOLDER_MODE, exist_ok=True)
         for run_id in missing:
             _add_run(var_dir, base, run_id, index, title, pid)
         cfg_json = _encode(variation.config)
@@ -733,7 +733,7 @@ def _add_run(var_dir, base, run_id, index, title, pid):
         return
     tmp = os.path.join(var_dir, ".%d.tmp-%s" % (run_id, pid))
     shutil.rmtree(tmp, ignore_errors=True)
-    os.mkdir(tmp)
+    os.mkdir(tmp, FOLDER_MODE)
     _write_file(tmp + os.sep + CFG_FILE, data)
     os.rename(tmp, final)
 

@@ -89,13 +89,15 @@ def read(path, offset=0, chunk=1 << 18):
                 yield records, offset, bad
 
 
-def sync(path, offset, payload_fn, durable=True):
+def sync(path, offset, payload_fn, durable=True, mode=0o644):
     """Under the lock: read what others appended since `offset`, let
     `payload_fn(records)` decide what to append, append it in one write,
     and if `durable` fsync it. Returns (records read, records written, new
-    offset)."""
+    offset). The journal is created with `mode` if missing; a symbolic
+    link in its place is an error."""
     try:
-        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     mode)
     except OSError as error:
         raise UserError("cannot open %s: %s" % (path, error.strerror))
     try:

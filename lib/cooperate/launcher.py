@@ -22,6 +22,7 @@ import time
 
 from . import host
 from .errors import UserError
+from .files import open_own
 
 
 class Slot:
@@ -31,8 +32,48 @@ class Slot:
 
 
 def slot_dir():
-    base = os.environ.get("XDG_RUNTIME_DIR") or os.environ.get("TMPDIR") or "/tmp"
-    return os.path.join(base, "cooperate-%d" % os.getuid(), host.hostname())
+    """This user's folder for GPU slot files on this machine, one no other
+    user can have made or can enter: in XDG_RUNTIME_DIR (which the login
+    manager makes for this user alone), else cooperate-UID in TMPDIR or
+    /tmp. Created 0700, and checked each time (see private())."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime:
+        path, parts = "", (runtime, "cooperate", host.hostname())
+    else:
+        path = os.environ.get("TMPDIR") or "/tmp"
+        parts = ("cooperate-%d" % os.getuid(), host.hostname())
+    for part in parts:
+        path = os.path.join(path, part)
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            pass
+        except OSError as error:
+            raise UserError("cannot create the GPU slot folder %s: %s" % (path, error.strerror))
+        private(path)
+    return path
+
+
+def private(path):
+    """`path`, if it is a folder of this user's that no one else may enter;
+    else UserError naming it."""
+    import stat
+
+    try:
+        st = os.lstat(path)
+    except OSError as error:
+        raise UserError("the GPU slot folder %s: %s" % (path, error.strerror))
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+        why = "is not a folder (a symbolic link?)"
+    elif st.st_uid != os.getuid():
+        why = "belongs to uid %d" % st.st_uid
+    elif st.st_mode & 0o077:
+        why = "is open to other users (mode %o)" % stat.S_IMODE(st.st_mode)
+    else:
+        return path
+    raise UserError("the GPU slot folder %s %s: another user could make your workers wait or "
+                    "write where you did not ask; remove it (or set XDG_RUNTIME_DIR to a "
+                    "folder that is yours alone)" % (path, why))
 
 
 class Slots:
@@ -45,14 +86,7 @@ class Slots:
         self.per_gpu = dict(zip(self.gpus, per_gpu or [1] * len(self.gpus)))
         self.held = []
         self.next_gpu = 0
-        self.dir = None
-        if self.gpus:
-            self.dir = slot_dir()
-            try:
-                os.makedirs(self.dir, mode=0o700, exist_ok=True)
-            except OSError as error:
-                raise UserError("cannot create the GPU slot folder %s: %s"
-                                % (self.dir, error.strerror))
+        self.dir = slot_dir() if self.gpus else None
 
     @property
     def capacity(self):
@@ -69,12 +103,13 @@ class Slots:
             self.held.append(slot)
             return slot
         n = len(self.gpus)
+        private(self.dir)
         # start after the GPU used last, so runs started together spread out
         for i in range(n):
             gpu = self.gpus[(self.next_gpu + i) % n]
             for k in range(self.per_gpu[gpu]):
                 path = os.path.join(self.dir, "gpu%s.%d" % (gpu, k))
-                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except OSError:
@@ -187,9 +222,12 @@ def find_program(name, path):
     return _FOUND[key]
 
 
-def start(claim, slot, base_env, extra_env, detach=True, experiment=None, script=None):
+def start(claim, slot, base_env, extra_env, detach=True, experiment=None, script=None,
+          log_mode=0o644):
     """Start the claimed entry. Returns a Run, or raises OSError/UserError
-    when the program cannot be started (the caller records a failed run)."""
+    when the program cannot be started (the caller records a failed run).
+    Its logs are never written through a symbolic link or into a file of
+    someone else's (files.open_own)."""
     argv, cwd, env = command_of(claim.entry, experiment, script)
     run_env = dict(base_env)
     run_env.update(env)
@@ -198,19 +236,19 @@ def start(claim, slot, base_env, extra_env, detach=True, experiment=None, script
         run_env["CUDA_VISIBLE_DEVICES"] = str(slot.gpu)
     if cwd is not None and not os.path.isdir(cwd):
         raise FileNotFoundError(2, "no such working folder", cwd)
-    out = err = None
+    logs = []
     try:
         if detach:
-            out = open(claim.out, "wb")
-            err = open(claim.err, "wb")
+            logs.append(open_own(claim.out, log_mode))
+            logs.append(open_own(claim.err, log_mode))
         process = subprocess.Popen(
             argv, executable=find_program(argv[0], run_env.get("PATH", os.defpath)), cwd=cwd,
-            env=run_env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-            start_new_session=True, pass_fds=() if slot.fd is None else (slot.fd,))
+            env=run_env, stdin=subprocess.DEVNULL, stdout=logs[0] if logs else None,
+            stderr=logs[1] if logs else None, start_new_session=True,
+            pass_fds=() if slot.fd is None else (slot.fd,))
     finally:
-        for f in (out, err):
-            if f is not None:
-                f.close()
+        for fd in logs:
+            os.close(fd)
     return Run(claim, slot, process)
 
 

@@ -320,16 +320,21 @@ class CommandList:
     The first read is strict (a bad entry is an error); later ones, after
     the file changed, are lenient (see the module's docstring). A file that
     does not read at first but is still changing is read again, for up to
-    SETTLE seconds: it is being written.
+    SETTLE seconds: it is being written. `check(path)`, if given, is called
+    before every read: a UserError from it makes the file unusable, as one
+    that does not read.
     """
 
-    def __init__(self, path, cache=None, read_cache=False):
+    def __init__(self, path, cache=None, read_cache=False, check=None):
         self.path = path
         self.cache = cache
+        self.check = check
         # (message, since): the file changed and does not read; the last
         # version that did stays in use
         self.unreadable = None
         self._tried = 0.0
+        if check is not None:
+            check(path)
         if not (read_cache and self._load_cache(self._stat())):
             self._settle()
 
@@ -397,6 +402,8 @@ class CommandList:
             return False
         self._tried = now
         try:
+            if self.check is not None:
+                self.check(self.path)
             self.load()
         except UserError as error:
             if self.unreadable is None:

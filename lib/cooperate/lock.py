@@ -8,6 +8,7 @@ bounded: a holder that froze, or an NFS server that stopped answering, makes
 the others fail with a message naming the lock file instead of hanging.
 """
 
+import os
 import time
 
 from .errors import UserError
@@ -19,16 +20,20 @@ LAST_POLL = 0.05
 
 
 class QueueLock:
-    def __init__(self, path, timeout):
+    def __init__(self, path, timeout, mode=0o644):
         self.path = path
         self.timeout = timeout
+        self.mode = mode
         self.file = None
 
     def __enter__(self):
         import portalocker
 
         try:
-            self.file = open(self.path, "a+")
+            # never through a symbolic link
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
+                         | os.O_CLOEXEC, self.mode)
+            self.file = os.fdopen(fd, "a+")
         except OSError as error:
             raise UserError("cannot open the lock file %s: %s" % (self.path, error.strerror))
         deadline = time.monotonic() + self.timeout

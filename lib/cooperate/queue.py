@@ -29,7 +29,7 @@ import os
 import signal
 import time
 
-from . import host, journal
+from . import files, host, journal, trust
 from .errors import UserError
 from .listfile import CommandList, label
 from .lock import QueueLock
@@ -228,16 +228,34 @@ class Claim:
         self.out, self.err = queue.log_paths(self.id, attempt)
 
 
+# what may be in a state folder
+STATE_NAMES = ("journal", "lock", "ids.json", "logs", "workers", "slurm")
+
+
 class Queue:
     """A list and its state. `reader`s (status) may take the list's ids from
     the cache that workers keep in the state folder; workers keep no
-    `history` of attempts."""
+    `history` of attempts.
+
+    Unless `trusted`, the list (and an experiment's experiment.json), the
+    state folder and what is in it are refused if another user could change
+    them (see trust.py), before they are used and whenever the list or the
+    journal is read again. `trusted` (--trust-writable) also lets what this
+    creates in a group-writable folder be written by that group (a queue a
+    team shares)."""
 
     def __init__(self, target, state_dir=None, lock_timeout=DEFAULT_LOCK_TIMEOUT, reader=False,
-                 history=True):
+                 history=True, trusted=False):
         path, self.experiment = locate(target)
         self.dir = state_dir or default_state_dir(path)
-        self.list = CommandList(path, os.path.join(self.dir, "ids.json"), read_cache=reader)
+        self.trusted = trusted
+        self.file_mode, self.folder_mode = (
+            files.shared_modes(os.path.dirname(os.path.abspath(self.dir))) if trusted
+            else (files.FILE_MODE, files.FOLDER_MODE))
+        if not trusted:
+            trust.check_state(self.dir, STATE_NAMES)
+        self.list = CommandList(path, os.path.join(self.dir, "ids.json"), read_cache=reader,
+                                check=None if trusted else self._check_list)
         self.journal_path = os.path.join(self.dir, "journal")
         self.lock_timeout = lock_timeout
         self.state = State(history)
@@ -251,16 +269,24 @@ class Queue:
         self.order = None
         self.shuffled = False
 
+    def _check_list(self, path):
+        trust.check_paths([path] + ([os.path.join(self.experiment, EXPERIMENT_META)]
+                                    if self.experiment else []))
+
     # -- reading (no lock) ------------------------------------------------
     def read(self):
         """Catch up with the journal without the lock (readers; workers before
         each transaction, so that the lock is held only for the last few
         records)."""
         try:
-            if os.stat(self.journal_path).st_size == self.offset:
-                return
+            st = os.lstat(self.journal_path)
         except OSError:
-            pass
+            st = None
+        if st is not None:
+            if not self.trusted:
+                trust.check_stat(self.journal_path, st)
+            if st.st_size == self.offset:
+                return
         for records, self.offset, bad in journal.read(self.journal_path, self.offset):
             self.unreadable += bad
             self._apply(records)
@@ -363,20 +389,28 @@ class Queue:
         return not self.worker_alive(attempt.worker, now)
 
     # -- changing (under the lock) -----------------------------------------
-    def create_state_dir(self):
-        for sub in ("logs", "workers"):
-            path = os.path.join(self.dir, sub)
-            try:
-                os.makedirs(path, exist_ok=True)
-            except OSError as error:
-                raise UserError(
-                    "cannot create the state folder %s: %s (workers record their state "
-                    "beside the list; give a writable folder on the shared filesystem "
-                    "with --state DIR)" % (path, error.strerror))
+    def create_state_dir(self, subs=("logs", "workers")):
+        """The state folder, these folders in it, the journal and the lock."""
+        path = self.dir
+        try:
+            for sub in subs:
+                path = os.path.join(self.dir, sub)
+                files.make_folder(path, self.folder_mode)
+            for name in ("journal", "lock"):
+                path = os.path.join(self.dir, name)
+                files.create(path, self.file_mode)
+        except OSError as error:
+            raise UserError(
+                "cannot create the state folder %s: %s (workers record their state "
+                "beside the list; give a writable folder on the shared filesystem "
+                "with --state DIR)" % (path, error.strerror))
         if not os.access(self.dir, os.W_OK):
             read_only = os.statvfs(self.dir).f_flag & os.ST_RDONLY
             raise UserError("the state folder %s is not writable%s (use --state DIR)" % (
                 self.dir, ": it is on a read-only file system" if read_only else ""))
+        if not self.trusted:
+            # it may have been there before, made by someone else
+            trust.check_state(self.dir, STATE_NAMES)
 
     def transaction(self, make):
         """Run `make()` under the lock after catching up with the journal and
@@ -400,8 +434,9 @@ class Queue:
         self.read()
         now = time.monotonic()
         durable = self.flush_every is None or now - self.flushed >= self.flush_every
-        with QueueLock(os.path.join(self.dir, "lock"), self.lock_timeout):
-            _, written, self.offset = journal.sync(self.journal_path, self.offset, payload, durable)
+        with QueueLock(os.path.join(self.dir, "lock"), self.lock_timeout, self.file_mode):
+            _, written, self.offset = journal.sync(self.journal_path, self.offset, payload, durable,
+                                                   self.file_mode)
         if durable and written:
             self.flushed = now
         return written
@@ -427,8 +462,7 @@ class Queue:
         self.list.save_cache()
         path = self.heartbeat_path(worker)
         try:
-            with open(path, "w"):
-                pass
+            os.close(files.open_own(path, self.file_mode))
         except OSError as error:
             raise UserError("cannot write %s: %s" % (path, error.strerror))
         self.transaction(lambda: [["w", worker, info]])
@@ -436,7 +470,7 @@ class Queue:
     def heartbeat(self, worker):
         """Renew the worker's lease; False if that failed."""
         try:
-            os.utime(self.heartbeat_path(worker))
+            os.utime(self.heartbeat_path(worker), follow_symlinks=False)
         except OSError:
             return False
         return True
@@ -452,8 +486,8 @@ class Queue:
         compare two machines' clocks."""
         path = self.heartbeat_path(worker)
         try:
-            os.utime(path)
-            return os.stat(path).st_mtime
+            os.utime(path, follow_symlinks=False)
+            return os.lstat(path).st_mtime
         except OSError:
             return time.time()
 

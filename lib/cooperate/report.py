@@ -231,11 +231,12 @@ def bucket_size(span, most):
     return span / most
 
 
-def gather(target, state_dir=None, now=None):
-    """Everything the report shows, as plain data."""
+def gather(target, state_dir=None, now=None, trusted=True):
+    """Everything the report shows, as plain data (`trusted`: see
+    collect.collect)."""
     from .commands.status import summarise
 
-    queue = Queue(target, state_dir, reader=True)
+    queue = Queue(target, state_dir, reader=True, trusted=trusted)
     if not os.path.exists(queue.list.path):
         raise UserError("%s: no such list" % queue.list.path)
     queue.read()
@@ -505,9 +506,9 @@ def build(target, state_dir=None, now=None):
     return render(gather(target, state_dir, now))
 
 
-def write(target, out, state_dir=None, now=None):
+def write(target, out, state_dir=None, now=None, trusted=True):
     """Write the report to `out`; returns the model's summary (counts)."""
-    model = gather(target, state_dir, now)
+    model = gather(target, state_dir, now, trusted)
     atomic_write(out, render(model).encode("utf-8"), durable=False)
     return {"attempts": len(model["runs"]), "lanes": len(model["lanes"]),
             "failure_groups": len(model["failures"]), "summary": model["summary"]}

@@ -22,7 +22,7 @@ import select
 import signal
 import time
 
-from . import guard, host, launcher
+from . import files, guard, host, launcher
 from .errors import UserError
 from .queue import ABORTED, DONE, FAILED, INTERRUPTED, LEASE, LOST, RUNNING, heartbeat_every
 
@@ -196,7 +196,7 @@ class Worker:
             if self.queue.experiment is not None:
                 launcher.link_logs(self.queue.experiment, claim)
             run = launcher.start(claim, slot, self.base_env, extra, self.detach,
-                                 self.queue.experiment, self.script)
+                                 self.queue.experiment, self.script, self.queue.file_mode)
         except (OSError, UserError) as error:
             # the program cannot be started: a failed run, not a failed worker
             code = 126 if isinstance(error, PermissionError) else 127
@@ -204,8 +204,12 @@ class Worker:
                 error if isinstance(error, UserError) else
                 "%s: %s" % (error.filename or "", error.strerror))
             if self.detach:
-                with open(claim.err, "w") as f:
-                    f.write("cooperate: %s\n" % message)
+                try:
+                    fd = files.open_own(claim.err, self.queue.file_mode)
+                    with os.fdopen(fd, "w") as f:
+                        f.write("cooperate: %s\n" % message)
+                except OSError:
+                    pass  # the reason is in the worker's output too
             self.slots.release(slot)
             self.report("start", claim=claim, gpu=slot.gpu)
             self._ended(claim, FAILED, code, 0.0, message)

@@ -14,6 +14,13 @@ def add_target(p, optional=False):
                    help="where experiments are (default ./results)")
     p.add_argument("--state", metavar="DIR",
                    help="the state folder (default LIST.cooperate beside the list)")
+    add_trust(p)
+
+
+def add_trust(p):
+    p.add_argument("--trust-writable", action="store_true",
+                   help="use a list or state that other users can change (whoever can change "
+                        "them can make your workers run any command as you)")
 
 
 def add_filters(p):
@@ -79,7 +86,8 @@ def hold_or_release(argv, prog, release):
     args = p.parse_args(argv)
     if not (args.names or args.all or args.filters):
         raise UserError("name entries, or choose them with --filters, or --all")
-    queue = Queue(target(args), args.state, args.lock_timeout, history=False)
+    queue = Queue(target(args), args.state, args.lock_timeout, history=False,
+                  trusted=args.trust_writable)
     queue.read()
     status = HELD if release else PENDING
     chosen = queue.select(args.names, (status,) if not args.names else (), filters(args))

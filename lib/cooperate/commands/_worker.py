@@ -9,6 +9,7 @@ from ..args import int_list, non_negative_int, positive_int, seconds
 from ..errors import UserError
 from ..launcher import Slots
 from ..queue import ABORTED, DEFAULT_LOCK_TIMEOUT, DONE, FAILED, LEASE, LOST_RETRIES
+from ._select import add_trust
 
 
 def add_options(p):
@@ -41,9 +42,7 @@ def add_options(p):
     p.add_argument("--lock-timeout", type=seconds, default=DEFAULT_LOCK_TIMEOUT, metavar="S",
                    help="give up after waiting S seconds for the queue lock (default %g)"
                         % DEFAULT_LOCK_TIMEOUT)
-    p.add_argument("--trust-writable", action="store_true",
-                   help="run a list or state that other users can change (they could make "
-                        "this worker run any command as you)")
+    add_trust(p)
     p.add_argument("-q", "--quiet", action="store_true", help="print only failures")
 
 
@@ -64,20 +63,19 @@ def slots(args):
     return Slots(args.procs_no, args.gpus, per_gpu)
 
 
-def check_trust(args, queue):
-    if not args.trust_writable:
-        from ..trust import check
-
-        check([queue.list.path, queue.dir])
-
-
 def experiment_script(queue):
-    """The script an experiment's runs execute, as recorded in it."""
+    """The script an experiment's runs execute, as recorded in it (refused,
+    unless trusted, if another user could change it)."""
     if queue.experiment is None:
         return None
     from ..experiment import load_meta
 
-    return load_meta(queue.experiment).get("script")
+    script = load_meta(queue.experiment).get("script")
+    if script and not queue.trusted:
+        from ..trust import check_paths
+
+        check_paths([script])
+    return script
 
 
 class Reporter:

@@ -33,7 +33,7 @@ def main(argv, prog):
                    help="give up after waiting S seconds for the queue lock")
     args = p.parse_args(argv)
 
-    queue = Queue(_select.target(args), args.state, args.lock_timeout)
+    queue = Queue(_select.target(args), args.state, args.lock_timeout, trusted=args.trust_writable)
     queue.read()
     chosen = queue.select(args.names, (PENDING, HELD, RUNNING) if not args.names else ())
     running = [i for i in chosen if queue.status_of(i) == RUNNING]

@@ -56,7 +56,7 @@ def main(argv, prog):
                    help="write to FILE (atomically) instead of stdout")
     args = p.parse_args(argv)
     table = collect.collect(target(args), args.results_file, args.where, args.results_dir,
-                            args.state)
+                            args.state, trusted=args.trust_writable)
     text = (collect.to_csv if args.format == "csv" else collect.to_jsonl)(table)
     for warning in table.warnings:
         print("%s: warning: %s" % (prog, warning), file=sys.stderr)

@@ -19,7 +19,8 @@ def main(argv, prog):
     p.add_argument("--lock-timeout", type=float, default=DEFAULT_LOCK_TIMEOUT, metavar="S",
                    help="give up after waiting S seconds for the queue lock")
     args = p.parse_args(argv)
-    queue = Queue(_select.target(args), args.state, args.lock_timeout, history=False)
+    queue = Queue(_select.target(args), args.state, args.lock_timeout, history=False,
+                  trusted=args.trust_writable)
     queue.drain(args.host, on=not args.undo)
     print("%s %s" % (args.host, "takes work again" if args.undo else
                      "is draining: its workers finish their runs and take nothing new"))

@@ -66,6 +66,11 @@ def main(argv, prog):
     slots = common.slots(args)
     accept = config_filter(args.filters) if args.filters else None
     exp, single = experiment_for(args, script)
+    queue = Queue(exp, args.state, args.lock_timeout, history=False, trusted=args.trust_writable)
+    if not args.trust_writable:
+        from ..trust import check_paths
+
+        check_paths([script])
     from ..experiment import load_meta, set_script
 
     recorded = load_meta(exp).get("script")
@@ -74,9 +79,6 @@ def main(argv, prog):
                         "the recorded script)" % (exp, recorded, script, exp))
     if not recorded:
         set_script(exp, script)
-
-    queue = Queue(exp, args.state, args.lock_timeout, history=False)
-    common.check_trust(args, queue)
     report = common.Reporter(args.quiet)
     print("experiment: %s" % exp, file=sys.stderr)
     if single and defines_run(script) and not (args.gpus or args.procs_no > 1 or args.runs_no > 1):

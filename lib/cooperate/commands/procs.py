@@ -6,6 +6,7 @@ import time
 from .. import fmt, host
 from ..args import Parser
 from ..queue import RUNNING, Queue
+from ._select import add_trust
 
 DESCRIPTION = """\
 List the live workers on this machine (-a: on every machine) and the runs
@@ -21,6 +22,7 @@ def main(argv, prog):
     p.add_argument("-a", "--all", action="store_true", help="workers on every machine")
     p.add_argument("--results-path", default="results", metavar="DIR",
                    help="where experiments are (default ./results)")
+    add_trust(p)
     args = p.parse_args(argv)
 
     targets = args.targets
@@ -32,7 +34,7 @@ def main(argv, prog):
     now = time.time()
     lines = []
     for target in targets:
-        queue = Queue(target, reader=True)
+        queue = Queue(target, reader=True, trusted=args.trust_writable)
         queue.read()
         held = {}
         for index, id_ in enumerate(queue.list.ids):

@@ -23,7 +23,7 @@ def main(argv, prog):
     p.add_argument("-o", "--output", default="report.html", metavar="FILE",
                    help="where to write the page (default ./report.html)")
     args = p.parse_args(argv)
-    made = write(_select.target(args), args.output, args.state)
+    made = write(_select.target(args), args.output, args.state, trusted=args.trust_writable)
     print("%s: %d attempts on %d lanes, %d failure groups" % (
         args.output, made["attempts"], made["lanes"], made["failure_groups"]))
     return 0

@@ -37,7 +37,7 @@ def main(argv, prog):
                                 ("stale", args.stale)) if on}
     if not args.names and not statuses:
         statuses = {FAILED, ABORTED, "stale"}
-    queue = Queue(_select.target(args), args.state, args.lock_timeout)
+    queue = Queue(_select.target(args), args.state, args.lock_timeout, trusted=args.trust_writable)
     queue.read()
     chosen = queue.select(args.names, statuses if not args.names else (), _select.filters(args))
     if not chosen:

@@ -52,8 +52,8 @@ def main(argv, prog):
                         "on LIST here: a cron line that starts workers never stacks them up")
     args = p.parse_args(argv)
 
-    queue = Queue(args.list, args.state, args.lock_timeout, history=False)
-    common.check_trust(args, queue)
+    queue = Queue(args.list, args.state, args.lock_timeout, history=False,
+                  trusted=args.trust_writable)
     slots = common.slots(args)
     if args.exit_if_busy:
         queue.read()

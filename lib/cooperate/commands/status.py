@@ -9,7 +9,7 @@ import time
 from .. import fmt
 from ..args import Parser, seconds
 from ..queue import ABORTED, DONE, FAILED, HELD, PENDING, RUNNING, STATUSES, Queue
-from ._select import is_path
+from ._select import add_trust, is_path
 
 DESCRIPTION = """\
 Show how far a list or a liftoff experiment is: how many entries are
@@ -36,6 +36,7 @@ def main(argv, prog):
     p.add_argument("--state", metavar="DIR",
                    help="the state folder (default LIST.cooperate beside the list)")
     p.add_argument("--json", action="store_true", help="print JSON, for scripts")
+    add_trust(p)
     p.add_argument("--watch", type=seconds, nargs="?", const=2.0, metavar="S",
                    help="show it again every S seconds (default 2) until Ctrl-C")
     args = p.parse_args(argv)
@@ -74,7 +75,7 @@ def show(args):
             targets = targets[-1:]
     reports = []
     for target in targets:
-        queue = Queue(target, args.state, reader=True)
+        queue = Queue(target, args.state, reader=True, trusted=args.trust_writable)
         queue.read()
         reports.append(summarise(queue))
     if args.json:

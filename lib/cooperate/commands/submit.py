@@ -6,6 +6,8 @@ import time
 
 from ..args import Parser, positive_int
 from ..errors import UserError
+from . import _worker as common
+from ..files import open_own
 from ..queue import Queue
 from . import _select
 
@@ -53,7 +55,8 @@ def main(argv, prog):
     from ..slurm import script, submit
 
     target = _select.target(args)
-    queue = Queue(target, args.state, history=False)
+    queue = Queue(target, args.state, history=False, trusted=args.trust_writable)
+    common.experiment_script(queue)
     if args.state:
         worker_args = ["--state", os.path.abspath(args.state)] + worker_args
     log_dir = os.path.join(os.path.abspath(queue.dir), "slurm")
@@ -64,11 +67,10 @@ def main(argv, prog):
     if args.dry_run:
         sys.stdout.write(text)
         return 0
-    queue.create_state_dir()
+    queue.create_state_dir(("logs", "workers", "slurm"))
     try:
-        os.makedirs(log_dir, exist_ok=True)
         path = os.path.join(log_dir, "submit-%s.sh" % time.strftime("%Y%m%d-%H%M%S"))
-        with open(path, "w") as f:
+        with os.fdopen(open_own(path, queue.file_mode), "w") as f:
             f.write(text)
     except OSError as error:
         raise UserError("cannot write the sbatch script in %s: %s" % (log_dir, error.strerror))
