@@ -86,7 +86,7 @@ def _changers(path, st):
 def _show(path):
     """A path as short as it can be said: from here, if it is below here."""
     here = os.path.relpath(path)
-    return path if here.startswith("..") else here
+    return path if here.startswith("..") or here == "." else here
 
 
 def _refuse(path, why):

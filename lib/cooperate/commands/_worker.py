@@ -123,11 +123,11 @@ class Reporter:
                                                fmt.duration(info["grace"])))
         elif event == "list":
             if info["problem"] is None:
-                line = "%s reads again: taking entries from it again" % info["path"]
+                line = "%s can be used again: taking entries from it again" % info["path"]
             else:
-                line = ("the list does not read since %s: %s; runs go on, their ends are "
-                        "recorded, and new entries start once it reads again (write lists to "
-                        "a temporary file, then rename it over the list)"
+                line = ("the list cannot be used since %s: %s; runs go on, their ends are "
+                        "recorded, and new entries start once it can be used again (write "
+                        "lists to a temporary file, then rename it over the list)"
                         % (fmt.duration(info["seconds"]), info["problem"]))
         else:
             line = "stopped by signal %d: runs interrupted, they are pending again" % info["signum"]
