@@ -1,12 +1,15 @@
 """What it costs that no run outlives its worker, measured at launch.
 
-    python3 bench/launch_cost.py BEFORE.pyz [ROUNDS]
+    python3 bench/launch_cost.py BEFORE.pyz [ROUNDS [FOLDER]]
 
 10,000 `true` drained by 2 workers of BEFORE.pyz (an archive built from
 before the guard, e.g. from a worktree of an older commit) and of this
 checkout's dist/cooperate.pyz, with `xargs -P2` beside them, interleaved
 over ROUNDS rounds (default 5; before and after take turns going first) so
-that the machine's drift hits all three alike; medians. Then, per started process, the two mechanisms the guard was
+that the machine's drift hits all three alike; medians. In FOLDER if given
+(a tmpfs such as /dev/shm takes the disk's noise out: creating 20,000 log
+files on a disk that just deleted as many varies by a factor of two), else
+in bench/out. Then, per started process, the two mechanisms the guard was
 chosen over: Popen as the worker does it, and with a parent-death signal set
 in the child (preexec_fn), which is what a per-run mechanism would cost.
 """
@@ -22,8 +25,9 @@ from run import PY, PYZ, fresh, wall, write_list
 N = 10000
 
 
-def drains(before, rounds):
-    cwd = fresh("launch_cost")
+def drains(before, rounds, folder=None):
+    cwd = fresh("launch_cost") if folder is None else folder
+    os.makedirs(cwd, exist_ok=True)
     times = {"before": [], "after": [], "xargs": []}
     lines = b"true\n" * N
     for n in range(rounds):
@@ -59,7 +63,8 @@ def main():
         sys.exit(__doc__)
     before = os.path.abspath(sys.argv[1])
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 5
-    medians, times = drains(before, rounds)
+    folder = os.path.join(sys.argv[3], "launch_cost") if len(sys.argv) > 3 else None
+    medians, times = drains(before, rounds, folder)
     print("| %d x `true`, 2 workers (wall s, median of %d) | seconds | vs before | vs xargs |"
           % (N, rounds))
     print("|---|---|---|---|")
