@@ -50,7 +50,7 @@ def experiment():
     workers = [subprocess.Popen([PY, PYZ, "run", exp, "-q"], cwd=cwd) for _ in range(2)]
     for w in workers:
         assert w.wait() == 0, "a worker failed"
-    with open(os.path.join(exp, "queue.json")) as f:
+    with open(os.path.join(exp, ".cooperate", "queue.json")) as f:
         runs = [entry["run"] for entry in json.load(f)]
     for i, run in enumerate(runs):
         with open(os.path.join(exp, run, "results.json"), "w") as f:

@@ -54,7 +54,7 @@ def exp(tmp_path):
 
 
 def run_folder(exp, lr, name):
-    with open(str(exp / "queue.json")) as f:
+    with open(str(exp / ".cooperate" / "queue.json")) as f:
         for entry in json.load(f):
             if entry["cfg"]["lr"] == lr and entry["cfg"]["model"]["name"] == name:
                 return exp / entry["run"]

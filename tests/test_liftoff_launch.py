@@ -240,7 +240,7 @@ def one_line_error(result):
 
 def run_folders(exp):
     """The run folders (VARIATION/RUN) of an experiment, from its queue."""
-    with open(os.path.join(exp, "queue.json")) as f:
+    with open(os.path.join(exp, ".cooperate", "queue.json")) as f:
         return [e["run"] for e in json.load(f)]
 
 
@@ -296,7 +296,10 @@ def test_end_to_end_through_the_archive(tmp_path, archive, launchers):
         assert cfg["run_id"] == int(run_id) == metrics["run_id"]
         assert cfg["cfg_id"] == int(variation.split("_")[0])
         assert cfg["title"] and cfg["title"] == metrics["title"]
-        assert cfg["full_title"] == "%s (run %s)" % (cfg["title"], run_id)
+        assert cfg["full_title"] == "%s_%s" % (os.path.basename(exp), cfg["title"])
+        for mark in (".__leaf", ".__start", ".__end"):
+            assert os.path.isfile(os.path.join(folder, mark)), (run, mark)
+        assert not os.path.exists(os.path.join(folder, ".__lock"))
         assert metrics["sum"] == cfg["x"] + cfg["yz"]["y"] + cfg["yz"]["z"]
         # the script printed into the run's own out log, not the launcher's
         with open(os.path.join(folder, "out")) as f:
@@ -350,7 +353,7 @@ def test_two_launchers_on_one_experiment_run_each_run_once(tmp_path, launchers):
     report = status(exp)
     assert report["counts"]["done"] == total
     # each launcher joined as its own worker (on its own host when namespaced)
-    workers = [r[2] for r in util.journal(os.path.join(exp, "queue.json.cooperate"))
+    workers = [r[2] for r in util.journal(os.path.join(exp, ".cooperate", "queue.json.cooperate"))
                if r[0] == "w"]
     assert len(workers) == 2
     if hosts[0] is not None:
@@ -393,7 +396,7 @@ def test_abort_from_outside_stops_runs_on_both_launchers(tmp_path, launchers):
 
     # the running ones were recorded as aborted by the workers that held them,
     # one on each launcher
-    records = util.journal(os.path.join(exp, "queue.json.cooperate"))
+    records = util.journal(os.path.join(exp, ".cooperate", "queue.json.cooperate"))
     ended_by = {r[3] for r in records if r[0] == "e" and r[5] == "aborted"}
     assert ended_by == holders
     if hosts[0] is not None:
@@ -446,7 +449,8 @@ def test_two_machines_with_the_same_pid_record_the_script_at_once(tmp_path, laun
          "unshare", "--uts", "--pid", "--fork", "--mount-proc", "sh", "-c",
          'hostname "$0" && exec "$@"', "hostA"] + argv, cwd=tmp_path)
     # A wrote its temporary file and waits in fsync
-    wait_for(lambda: [n for n in os.listdir(exp) if n.startswith(".experiment.json.")]
+    wait_for(lambda: [n for n in os.listdir(os.path.join(exp, ".cooperate"))
+                      if n.startswith(".experiment.json.")]
              or slow.poll() is not None, timeout=60, what="machine A writing experiment.json")
     fast = launchers.start(argv, cwd=tmp_path, host="hostB")
     assert wait_exit(fast) == 0, launchers.output(fast)[1]
@@ -454,7 +458,7 @@ def test_two_machines_with_the_same_pid_record_the_script_at_once(tmp_path, laun
         pytest.skip("machine A finished before B wrote: this machine is too loaded to interleave")
     code = wait_exit(slow, timeout=FSYNC_DELAY + LAUNCH_TIMEOUT)
     assert code == 0, launchers.output(slow)[1]
-    with open(os.path.join(exp, "experiment.json")) as f:
+    with open(os.path.join(exp, ".cooperate", "experiment.json")) as f:
         assert json.load(f)["script"] == str(tmp_path / "append.py")
     assert counts(exp)["done"] == 2
     assert sorted(collections.Counter(lines(log)).values()) == [1, 1]

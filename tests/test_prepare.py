@@ -72,7 +72,7 @@ def only_experiment(tmp_path):
 
 
 def read_queue(exp_dir):
-    with open(os.path.join(exp_dir, "queue.json")) as handle:
+    with open(os.path.join(exp_dir, ".cooperate", "queue.json")) as handle:
         text = handle.read()
     return text, json.loads(text)
 
@@ -126,7 +126,7 @@ def test_do_writes_liftoffs_layout_and_the_queue(tmp_path):
     # nothing else under results: no temporary folder left behind
     assert os.listdir(str(tmp_path / "results")) == [name]
 
-    with open(os.path.join(exp_dir, "experiment.json")) as handle:
+    with open(os.path.join(exp_dir, ".cooperate", "experiment.json")) as handle:
         meta = json.load(handle)
     assert meta["version"] == 1
     assert meta["name"] == "sweep"
@@ -139,21 +139,27 @@ def test_do_writes_liftoffs_layout_and_the_queue(tmp_path):
     assert experiment.load_meta(exp_dir) == meta
     assert experiment.is_experiment(exp_dir)
 
-    folders = ["0000_model.name_mlp__optim.lr_0.1", "0001_model.name_mlp__optim.lr_0.01",
-               "0002_model.name_cnn__optim.lr_0.1"]
+    # liftoff's order: the last key first, the first variable slowest
+    folders = ["0000_optim.lr_0.1__model.name_mlp", "0001_optim.lr_0.1__model.name_cnn",
+               "0002_optim.lr_0.01__model.name_mlp"]
     assert sorted(f for f in os.listdir(exp_dir) if f[0].isdigit()) == folders
+    assert sorted(f for f in os.listdir(exp_dir) if not f[0].isdigit()) == [
+        ".__experiment", ".cooperate"]
     text, entries = read_queue(exp_dir)
     assert text.startswith("[\n  {") and text.endswith("}\n]\n")
     assert len(text.splitlines()) == len(entries) + 2  # one entry a line
     assert [e["run"] for e in entries] == [f + "/0" for f in folders]
     expected = [
         {"model": {"name": "mlp", "hidden": 64}, "optim": {"name": "sgd", "lr": 0.1}, "seed": 0},
-        {"model": {"name": "mlp", "hidden": 64}, "optim": {"name": "sgd", "lr": 0.01}, "seed": 0},
         {"model": {"name": "cnn", "hidden": 64}, "optim": {"name": "sgd", "lr": 0.1}, "seed": 0},
+        {"model": {"name": "mlp", "hidden": 64}, "optim": {"name": "sgd", "lr": 0.01}, "seed": 0},
     ]
     assert [e["cfg"] for e in entries] == expected
-    titles = ["model.name=mlp; optim.lr=0.1", "model.name=mlp; optim.lr=0.01",
-              "model.name=cnn; optim.lr=0.1"]
+    titles = ["optim.lr=0.1; model.name=mlp", "optim.lr=0.1; model.name=cnn",
+              "optim.lr=0.01; model.name=mlp"]
+    arguments = [{"optim": {"lr": 0.1}, "model": {"name": "mlp"}},
+                 {"optim": {"lr": 0.1}, "model": {"name": "cnn"}},
+                 {"optim": {"lr": 0.01}, "model": {"name": "mlp"}}]
     for index, (entry, title) in enumerate(zip(entries, titles)):
         path = experiment.cfg_path(exp_dir, entry["run"])
         assert path == os.path.join(exp_dir, entry["run"], "cfg.yaml")
@@ -163,9 +169,13 @@ def test_do_writes_liftoffs_layout_and_the_queue(tmp_path):
         assert cfg.pop("run_id") == 0
         assert cfg.pop("cfg_id") == index
         assert cfg.pop("title") == title
-        assert cfg.pop("full_title") == title + " (run 0)"
+        assert cfg.pop("full_title") == "%s_%s" % (name, title)
+        assert cfg.pop("experiment_arguments") == arguments[index]
         assert cfg == entry["cfg"]
-        assert os.listdir(os.path.dirname(path)) == ["cfg.yaml"]
+        assert sorted(os.listdir(os.path.dirname(path))) == [".__leaf", "cfg.yaml"]
+        variation = os.path.dirname(os.path.dirname(path))
+        with open(os.path.join(variation, ".__cfg_hash")) as handle:
+            assert handle.read() == grid.cfg_hash(entry["cfg"])
 
 
 def test_runs_no_3_orders_the_queue_by_run_then_variation(tmp_path):
@@ -178,12 +188,12 @@ def test_runs_no_3_orders_the_queue_by_run_then_variation(tmp_path):
     folders = sorted(f for f in os.listdir(exp_dir) if f[0].isdigit())
     assert runs == ["%s/%d" % (f, r) for r in range(3) for f in folders]
     for f in folders:
-        assert sorted(os.listdir(os.path.join(exp_dir, f))) == ["0", "1", "2"]
+        assert sorted(os.listdir(os.path.join(exp_dir, f))) == [".__cfg_hash", "0", "1", "2"]
         for r in range(3):
             with open(os.path.join(exp_dir, f, str(r), "cfg.yaml")) as handle:
                 cfg = yaml.safe_load(handle)
             assert cfg["run_id"] == r
-            assert cfg["full_title"].endswith(" (run %d)" % r)
+            assert cfg["full_title"] == "%s_%s" % (os.path.basename(exp_dir), cfg["title"])
     assert experiment.load_meta(exp_dir)["runs_no"] == 3
 
 
@@ -269,7 +279,8 @@ def test_append_with_more_runs_adds_runs_to_existing_variations(tmp_path):
     for entry in entries[3:]:
         with open(experiment.cfg_path(exp_dir, entry["run"])) as handle:
             cfg = yaml.safe_load(handle)
-        assert cfg["run_id"] == 1 and cfg["full_title"] == cfg["title"] + " (run 1)"
+        assert cfg["run_id"] == 1
+        assert cfg["full_title"] == "%s_%s" % (os.path.basename(exp_dir), cfg["title"])
     assert experiment.load_meta(exp_dir)["runs_no"] == 2
 
 
@@ -289,7 +300,9 @@ def test_values_with_slashes_and_dots_cannot_escape(tmp_path):
     folders = sorted(f for f in os.listdir(exp_dir) if f[0].isdigit())
     assert len(folders) == 5
     for folder in folders:
-        assert "/" not in folder and ".." not in folder
+        # liftoff's names: a "/" is "_"; ".." may stay, after the index
+        assert "/" not in folder and folder[:4].isdigit() and folder[4] == "_"
+        assert os.path.realpath(os.path.join(exp_dir, folder)) == os.path.join(exp_dir, folder)
         assert os.path.isdir(os.path.join(exp_dir, folder, "0"))
     _, entries = read_queue(exp_dir)
     assert sorted(e["cfg"]["model"]["name"] for e in entries) == sorted(

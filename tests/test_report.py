@@ -199,11 +199,12 @@ def test_report_of_a_sweep_over_three_hosts_in_chromium(tmp_path):
 
 def test_the_table_sorts_by_a_clicked_column_and_an_experiment_shows_its_parameters(tmp_path):
     exp = tmp_path / "exp"
-    exp.mkdir()
-    (exp / "experiment.json").write_text("{}")
+    (exp / ".cooperate").mkdir(parents=True)
+    (exp / ".__experiment").write_text("")
+    (exp / ".cooperate" / "experiment.json").write_text("{}")
     runs = [{"run": "%04d_lr_%s/0" % (i, lr), "cfg": {"optim": {"lr": lr}, "seed": 7}}
             for i, lr in enumerate((0.3, 0.01, 10, 0.2))]
-    write_list(exp / "queue.json", runs)
+    write_list(exp / ".cooperate" / "queue.json", runs)
     html = report.build(str(exp))
     # the parameter that varies is a column (from collect's table when there is one)
     heads = re.findall(r'<th data-col="(\d+)">([^<]*)</th>', html)

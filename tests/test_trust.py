@@ -172,7 +172,7 @@ def test_an_experiment_json_others_can_write(box):
                    cwd=alice)
     assert made.returncode == 0, made.stderr
     exp = os.path.join(alice, "results", os.listdir(os.path.join(alice, "results"))[0])
-    meta = os.path.join(exp, "experiment.json")
+    meta = os.path.join(exp, ".cooperate", "experiment.json")
     os.chmod(meta, 0o666)
     with open(meta) as f:
         data = json.load(f)

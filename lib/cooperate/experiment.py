@@ -1,27 +1,43 @@
-"""Experiments: a config grid written out in liftoff's layout, with the queue
-that workers drain beside it.
+"""Experiments: a config grid written out in liftoff 0.3.3's layout, with
+the queue that workers drain hidden beside it.
 
     RESULTS/<timestamp>_<name>/          timestamp: %Y%b%d-%H%M%S (liftoff's)
-      experiment.json   what was prepared: {"version": 1, "name", "timestamp",
-                        "created" (epoch seconds), "config_path" (absolute),
-                        "script" (absolute path or null), "runs_no",
-                        "variables" {dotted name: [values]}}
-      queue.json        the queue: a JSON list, one {"run": "NNNN_<name>/R",
-                        "cfg": <merged config>} per run, one per line; all runs
-                        0 first, then all runs 1, ... (a first pass over the
-                        grid finishes early). The workers' state goes beside
-                        it, in queue.json.cooperate/ (not created here).
-      NNNN_<name>/R/cfg.yaml
-                        the merged config plus out_dir (the absolute path of
+      .__experiment     liftoff's mark of an experiment folder (empty)
+      .cooperate/       the toolkit's own, hidden from whatever walks the
+                        variation folders:
+        experiment.json what was prepared: {"version": 1, "name",
+                        "timestamp", "created" (epoch seconds), "config_path"
+                        (absolute), "script" (absolute path or null),
+                        "runs_no", "variables" {dotted name: [values]}}
+        queue.json      the queue: a JSON list, one {"run": "NNNN_<title>/R",
+                        "cfg": <merged config>} per run, one per line; all
+                        runs 0 first, then all runs 1, ... (a first pass over
+                        the grid finishes early). The workers' state goes
+                        beside it, in queue.json.cooperate/.
+      NNNN_<title>/     a variation (grid.folder_name)
+        .__cfg_hash     grid.cfg_hash of its merged config (no newline)
+        R/              a run
+          cfg.yaml      the merged config plus out_dir (the absolute path of
                         the run folder), run_id (R), cfg_id (NNNN as an int),
-                        title (the variation's title, "optim.lr=0.1; seed=1")
-                        and full_title (the title and the run: "optim.lr=0.1;
-                        seed=1 (run 0)"). A config's own keys of these names
-                        are replaced, as liftoff does; queue.json keeps them.
+                        title, full_title ("<experiment folder>_<title>", or
+                        the folder's name if the title is part of it) and,
+                        for a grid, experiment_arguments (the variation's own
+                        values); a config's own keys of these names are
+                        replaced, as liftoff does (queue.json keeps them)
+          .__leaf       liftoff's mark of a run folder (empty)
+        and, written by the workers as liftoff's launcher wrote them: .__lock
+        (the worker's session id) while the run is claimed, .__start (the
+        epoch second it started, and a newline), then .__end or .__crash (the
+        second it ended); out and err link to the attempt's logs.
 
-NNNN is the variation's index (4 digits or more), <name> grid.safe_name of
-its title. An experiment is written into a hidden temporary folder beside
-its final place and renamed into place at the end, so a crash never leaves a
+A folder that liftoff itself made (.__experiment, no .cooperate/) is adopted
+on first use (adopt): its queue is made from its run folders (those with a
+.__leaf and a cfg.yaml), and its journal records the runs with an .__end as
+done, those with a .__crash as failed, those liftoff-lock sealed (.__seal)
+as held.
+
+An experiment is written into a hidden temporary folder beside its final
+place and renamed into place at the end, so a crash never leaves a
 half-written experiment; its final name is reserved first (an empty folder,
 made with mkdir, which fails if the name is taken), so two prepares in the
 same second get NAME and NAME-1. No file is fsync'd but the two JSON files:
@@ -29,11 +45,11 @@ the folder's rename is what makes the experiment appear whole (a cfg.yaml
 lost to a power cut can be rewritten from queue.json).
 
 append() adds the variations of a grid that the experiment does not have yet
-(compared by grid.config_key of the merged config) with the next free
-indexes, each written under a temporary name and renamed, and rewrites
-queue.json atomically: the old entries byte for byte, in their order, then
-the new runs. Appends to one experiment are serialised by a lock on
-.prepare.lock in its folder.
+(a variation folder whose .__cfg_hash is the variation's is the same one, as
+for liftoff's --append-to) with the next free indexes, each written under a
+temporary name and renamed, and rewrites queue.json atomically: the old
+entries byte for byte, in their order, then the new runs. Appends to one
+experiment are serialised by a lock on .cooperate/prepare.lock.
 """
 
 import datetime
@@ -48,13 +64,17 @@ from . import cfgyaml
 from .files import FILE_MODE, FOLDER_MODE, atomic_write, sync_dir, unique, write_all
 from .errors import UserError
 
-META_FILE = "experiment.json"
-QUEUE_FILE = "queue.json"
+MARKER = ".__experiment"
+OWN = ".cooperate"
+META_FILE = os.path.join(OWN, "experiment.json")
+QUEUE_FILE = os.path.join(OWN, "queue.json")
+LOCK_FILE = os.path.join(OWN, "prepare.lock")
+HASH_FILE = ".__cfg_hash"
+LEAF_FILE = ".__leaf"
 CFG_FILE = "cfg.yaml"
-LOCK_FILE = ".prepare.lock"
 TIMESTAMP_FMT = "%Y%b%d-%H%M%S"
 VERSION = 1
-ADDED_FIELDS = ("out_dir", "run_id", "cfg_id", "title", "full_title")
+ADDED_FIELDS = ("out_dir", "run_id", "cfg_id", "title", "full_title", "experiment_arguments")
 LOCK_TIMEOUT = 60
 PARALLEL_MIN = 2000  # runs from which create() writes with several processes
 MAX_PROCESSES = 4
@@ -108,17 +128,21 @@ def _read_json(path, what):
 
 
 def is_experiment(path):
-    """True if path is a folder with an experiment.json."""
-    return os.path.isfile(os.path.join(path, META_FILE))
+    """True if path is an experiment folder: liftoff's mark, or ours."""
+    return (os.path.isfile(os.path.join(path, MARKER))
+            or os.path.isfile(os.path.join(path, META_FILE)))
 
 
 def load_meta(exp_dir):
-    """The experiment.json of exp_dir, as a dict."""
+    """The experiment.json of exp_dir, as a dict (adopting a folder that
+    liftoff made)."""
     if not os.path.isdir(exp_dir):
         raise UserError("%s: no such experiment folder" % exp_dir)
     path = os.path.join(exp_dir, META_FILE)
     if not os.path.exists(path):
-        raise UserError("%s: not an experiment (no %s in it)" % (exp_dir, META_FILE))
+        if not os.path.isfile(os.path.join(exp_dir, MARKER)):
+            raise UserError("%s: not an experiment (no %s in it)" % (exp_dir, MARKER))
+        adopt(exp_dir)
     meta = _read_json(path, "file")[1]
     if not isinstance(meta, dict):
         raise UserError("%s: expected a JSON object" % path)
@@ -136,7 +160,8 @@ def load_queue(exp_dir):
 
 def list_experiments(results_path):
     """The experiment folders directly under results_path (absolute paths),
-    oldest first: by experiment.json's "created", then by name. A missing
+    oldest first: by experiment.json's "created" (for a folder liftoff made
+    and nothing adopted yet: its mark's time), then by name. A missing
     results folder has none."""
     results = os.path.abspath(results_path)
     try:
@@ -150,18 +175,16 @@ def list_experiments(results_path):
         if name.startswith("."):
             continue
         exp_dir = os.path.join(results, name)
-        meta_path = os.path.join(exp_dir, META_FILE)
         try:
-            with open(meta_path, "rb") as handle:
-                meta = json.loads(handle.read().decode("utf-8"))
-            created = float(meta.get("created"))
-        except (FileNotFoundError, NotADirectoryError):
-            continue
+            with open(os.path.join(exp_dir, META_FILE), "rb") as handle:
+                created = float(json.loads(handle.read().decode("utf-8")).get("created"))
         except (OSError, ValueError, TypeError, AttributeError):
-            try:  # unreadable or damaged: still an experiment, by its time
-                created = os.stat(meta_path).st_mtime
+            try:  # liftoff's, or damaged: still an experiment, by its time
+                created = os.stat(os.path.join(exp_dir, MARKER)).st_mtime
             except OSError:
-                continue
+                if not os.path.isfile(os.path.join(exp_dir, META_FILE)):
+                    continue
+                created = os.stat(os.path.join(exp_dir, META_FILE)).st_mtime
         found.append((created, name, exp_dir))
     found.sort()
     return [exp_dir for _, _, exp_dir in found]
@@ -176,7 +199,7 @@ def find(target, results_path):
     if matches:
         return matches[-1]
     if os.path.isdir(target):
-        raise UserError("%s: not an experiment (no %s in it)" % (target, META_FILE))
+        raise UserError("%s: not an experiment (no %s in it)" % (target, MARKER))
     raise UserError("no experiment matches %r in %s" % (target, results_path))
 
 
@@ -237,9 +260,9 @@ def plan_path(grid, results_path, name=None, timestamp_fmt=TIMESTAMP_FMT):
 
 
 def _variation_folder(index, variation):
-    folder = "%04d_%s" % (index, variation.name)
+    folder = variation.folder(index)
     # grid names are sanitised; check anyway, it is cheap
-    if "/" in folder or os.sep in folder or "\0" in folder or ".." in folder:
+    if "/" in folder or os.sep in folder or "\0" in folder or folder.startswith("."):
         raise UserError("variation folder name %r is not safe" % folder)
     return folder
 
@@ -326,37 +349,64 @@ def _write_fsynced(path, data):
         os.close(fd)
 
 
-def _base_yaml(config):
-    """The YAML of a config without the fields the layout adds ("" for an
-    empty one), shared by all runs of a variation."""
+def _base_yaml(variation):
+    """The YAML of a variation's config without the fields the layout adds
+    ("" for an empty one), and its experiment_arguments, shared by all runs
+    of the variation."""
+    config = variation.config
     if any(k in config for k in ADDED_FIELDS):
         config = dict((k, v) for k, v in config.items() if k not in ADDED_FIELDS)
-    return cfgyaml.dumps(config) if config else ""
+    text = cfgyaml.dumps(config) if config else ""
+    if variation.arguments:
+        return text, cfgyaml.dumps({"experiment_arguments": variation.arguments})
+    return text, ""
 
 
-def _run_yaml(base, out_dir, run_id, cfg_id, title):
+def full_title(exp_dir, title):
+    """liftoff's full_title: "<experiment folder>_<title>", or the folder's
+    name when the title is part of it."""
+    name = os.path.basename(os.path.normpath(exp_dir))
+    return name if title in name else "%s_%s" % (name, title)
+
+
+def _run_yaml(base, out_dir, run_id, cfg_id, title, full):
     scalar = cfgyaml.scalar
-    return (base + "out_dir: %s\nrun_id: %d\ncfg_id: %d\ntitle: %s\nfull_title: %s\n" % (
-        scalar(out_dir), run_id, cfg_id, scalar(title),
-        scalar("%s (run %d)" % (title, run_id)))).encode("utf-8")
+    text, arguments = base
+    return (text + "out_dir: %s\nrun_id: %d\ncfg_id: %d\ntitle: %s\nfull_title: %s\n" % (
+        scalar(out_dir), run_id, cfg_id, scalar(title), scalar(full)) + arguments).encode("utf-8")
 
 
-def _write_runs(write_dir, final_dir, base, runs, cfg_id, title, dir_fd=None):
-    """Run folders (named by run id) with their cfg.yaml in write_dir (a
-    path relative to dir_fd, if given), which will be (or is) final_dir."""
+def _write_runs(write_dir, final_dir, base, runs, cfg_id, title, full, dir_fd=None):
+    """Run folders (named by run id) with their cfg.yaml and .__leaf in
+    write_dir (a path relative to dir_fd, if given), which will be (or is)
+    final_dir."""
     mkdir, open_, write, close = os.mkdir, os.open, os.write, os.close
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
     for run_id in runs:
         name = str(run_id)
         run_dir = write_dir + os.sep + name
         mkdir(run_dir, FOLDER_MODE, dir_fd=dir_fd)
-        data = _run_yaml(base, final_dir + os.sep + name, run_id, cfg_id, title)
+        data = _run_yaml(base, final_dir + os.sep + name, run_id, cfg_id, title, full)
         fd = open_(run_dir + os.sep + CFG_FILE, flags, FILE_MODE, dir_fd=dir_fd)
         try:
             while data:
                 data = data[write(fd, data):]
         finally:
             close(fd)
+        close(open_(run_dir + os.sep + LEAF_FILE, flags, FILE_MODE, dir_fd=dir_fd))
+
+
+def _write_variation(write_dir, final_dir, variation, runs, index, exp_dir, dir_fd=None):
+    """A variation folder: its .__cfg_hash and its runs."""
+    os.mkdir(write_dir, FOLDER_MODE, dir_fd=dir_fd)
+    fd = os.open(write_dir + os.sep + HASH_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+                 | os.O_NOFOLLOW, FILE_MODE, dir_fd=dir_fd)
+    try:
+        write_all(fd, variation.cfg_hash.encode())
+    finally:
+        os.close(fd)
+    _write_runs(write_dir, final_dir, _base_yaml(variation), runs, index, variation.title,
+                full_title(exp_dir, variation.title), dir_fd)
 
 
 def _write_share(root, final_root, jobs, runs, share=0, shares=1):
@@ -371,9 +421,8 @@ def _write_share(root, final_root, jobs, runs, share=0, shares=1):
     try:
         for index in range(share, len(jobs), shares):
             folder, variation = jobs[index]
-            os.mkdir(prefix + folder, FOLDER_MODE, dir_fd=dir_fd)
-            _write_runs(prefix + folder, final_root + os.sep + folder,
-                        _base_yaml(variation.config), runs, index, variation.title, dir_fd)
+            _write_variation(prefix + folder, final_root + os.sep + folder, variation, runs,
+                             index, final_root, dir_fd)
     finally:
         if dir_fd is not None:
             os.close(dir_fd)
@@ -488,6 +537,8 @@ def create(grid, results_path, name=None, runs_no=1, script=None, timestamp_fmt=
     try:
         _inside(results, exp_dir)
         os.mkdir(tmp, FOLDER_MODE)
+        os.mkdir(os.path.join(tmp, OWN), FOLDER_MODE)
+        _write_file(os.path.join(tmp, MARKER), b"")
         shares = _processes(len(jobs) * runs_no)
         helpers = _fork_shares(tmp, exp_dir, jobs, runs, shares)
         _write_share(tmp, exp_dir, jobs, runs, 0, shares)
@@ -600,9 +651,9 @@ class AppendPlan(object):
 
 
 def plan_append(exp_dir, grid, runs_no=None):
-    """Compare grid with the experiment: an AppendPlan (nothing written)."""
-    from .grid import config_key
-
+    """Compare grid with the experiment: an AppendPlan (nothing written). A
+    variation folder whose .__cfg_hash is a variation's holds that
+    variation; new ones get indexes after the highest of the folders."""
     meta = load_meta(exp_dir)
     if runs_no is None:
         runs_no = meta.get("runs_no", 1)
@@ -610,39 +661,27 @@ def plan_append(exp_dir, grid, runs_no=None):
             runs_no = 1
     runs_no = _runs_no(runs_no)
     text, entries = load_queue(exp_dir)
-    existing = {}  # config key -> folder
-    runs = {}  # folder -> set of run ids
-    top = -1
+    runs = {}  # folder -> set of run ids in the queue
     for entry in entries:
-        if not isinstance(entry, dict) or not isinstance(entry.get("run"), str):
-            continue
-        folder, _, run_id = entry["run"].rpartition("/")
-        match = _INDEX.match(folder)
-        if not match or "/" in folder:
-            continue
-        top = max(top, int(match.group(1)))
-        have = runs.get(folder)
-        if have is None:  # the runs of a variation share its config
-            have = runs[folder] = set()
-            if "cfg" in entry:
-                existing.setdefault(config_key(entry["cfg"]), folder)
-        have.add(run_id)
-    try:
-        names = os.listdir(exp_dir)
-    except OSError as err:
-        raise UserError("%s: cannot list: %s" % (exp_dir, err.strerror))
-    for name in names:
+        if isinstance(entry, dict) and isinstance(entry.get("run"), str):
+            folder, _, run_id = entry["run"].rpartition("/")
+            runs.setdefault(folder, set()).add(run_id)
+    existing = {}  # cfg hash -> folder
+    top = -1
+    for name in _listdir(exp_dir):
         match = _INDEX.match(name)
-        if match:
+        if match and os.path.isdir(os.path.join(exp_dir, name)):
             top = max(top, int(match.group(1)))
+            digest = _read_hash(os.path.join(exp_dir, name))
+            if digest:
+                existing.setdefault(digest, name)
     new, extra, reused = [], [], 0
     index = top + 1
     for variation in grid.variations:
-        key = config_key(json.loads(_encode(variation.config)))
-        folder = existing.get(key)
+        folder = existing.get(variation.cfg_hash)
         if folder is None:
             folder = _variation_folder(index, variation)
-            existing[key] = folder
+            existing[variation.cfg_hash] = folder
             new.append((index, folder, variation))
             index += 1
         else:
@@ -652,6 +691,22 @@ def plan_append(exp_dir, grid, runs_no=None):
             if missing:
                 extra.append((int(_INDEX.match(folder).group(1)), folder, variation, missing))
     return AppendPlan(os.path.abspath(exp_dir), meta, text, runs_no, new, extra, reused)
+
+
+def _listdir(folder):
+    try:
+        return sorted(os.listdir(folder))
+    except OSError as err:
+        raise UserError("%s: cannot list: %s" % (folder, err.strerror))
+
+
+def _read_hash(var_dir):
+    """A variation folder's .__cfg_hash, or None."""
+    try:
+        with open(os.path.join(var_dir, HASH_FILE), "rb") as handle:
+            return handle.read(200).decode("ascii", "replace").strip() or None
+    except OSError:
+        return None
 
 
 def append(exp_dir, grid, runs_no=None):
@@ -689,10 +744,8 @@ def _append(plan):
         _inside(exp_dir, final)
         tmp = os.path.join(exp_dir, ".%s.tmp-%s" % (folder, pid))
         shutil.rmtree(tmp, ignore_errors=True)
-        os.mkdir(tmp, FOLDER_MODE)
         try:
-            _write_runs(tmp, final, _base_yaml(variation.config), range(plan.runs_no), index,
-                        variation.title)
+            _write_variation(tmp, final, variation, range(plan.runs_no), index, exp_dir)
             os.rename(tmp, final)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -703,11 +756,12 @@ def _append(plan):
     for index, folder, variation, missing in plan.extra:
         var_dir = exp_dir + os.sep + folder
         _inside(exp_dir, var_dir)
-        base = _base_yaml(variation.config)
+        base = _base_yaml(variation)
         title = _stored_title(var_dir) or variation.title
+        full = full_title(exp_dir, title)
         os.makedirs(var_dir, FOLDER_MODE, exist_ok=True)
         for run_id in missing:
-            _add_run(var_dir, base, run_id, index, title, pid)
+            _add_run(var_dir, base, run_id, index, title, full, pid)
         cfg_json = _encode(variation.config)
         for run_id in missing:
             lines.append((run_id, index, _queue_line("%s/%d" % (folder, run_id), cfg_json)))
@@ -722,19 +776,52 @@ def _append(plan):
     atomic_write(os.path.join(exp_dir, QUEUE_FILE), text.encode("utf-8"))
 
 
-def _add_run(var_dir, base, run_id, index, title, pid):
+def rewrite(exp_dir, grid):
+    """liftoff-prepare --overwrite: write the cfg.yaml of the runs of the
+    grid's variations that the experiment has again, except those that
+    started or ended (.__lock, .__start, .__end). Returns how many."""
+    exp_dir = os.path.abspath(exp_dir)
+    folders = {}
+    for name in _listdir(exp_dir):
+        match = _INDEX.match(name)
+        digest = match and _read_hash(os.path.join(exp_dir, name))
+        if digest:
+            folders.setdefault(digest, (int(match.group(1)), name))
+    written = 0
+    for variation in grid.variations:
+        if variation.cfg_hash not in folders:
+            continue
+        index, name = folders[variation.cfg_hash]
+        var_dir = os.path.join(exp_dir, name)
+        base, full = _base_yaml(variation), full_title(exp_dir, variation.title)
+        for run in _listdir(var_dir):
+            run_dir = os.path.join(var_dir, run)
+            if not run.isdigit() or not os.path.isfile(os.path.join(run_dir, LEAF_FILE)) or any(
+                    os.path.exists(os.path.join(run_dir, m))
+                    for m in (".__lock", ".__start", ".__end")):
+                continue
+            tmp = os.path.join(run_dir, ".%s.tmp-%s" % (CFG_FILE, unique()))
+            _write_file(tmp, _run_yaml(base, run_dir, int(run), index, variation.title, full))
+            os.replace(tmp, os.path.join(run_dir, CFG_FILE))
+            written += 1
+    return written
+
+
+def _add_run(var_dir, base, run_id, index, title, full, pid):
     final = var_dir + os.sep + str(run_id)
-    data = _run_yaml(base, final, run_id, index, title)
+    data = _run_yaml(base, final, run_id, index, title, full)
     if os.path.isdir(final):
         # left by an append that crashed before it rewrote queue.json
         tmp_file = os.path.join(final, ".%s.tmp-%s" % (CFG_FILE, pid))
         _write_file(tmp_file, data)
         os.replace(tmp_file, os.path.join(final, CFG_FILE))
+        _write_file(os.path.join(final, LEAF_FILE), b"")
         return
     tmp = os.path.join(var_dir, ".%d.tmp-%s" % (run_id, pid))
     shutil.rmtree(tmp, ignore_errors=True)
     os.mkdir(tmp, FOLDER_MODE)
     _write_file(tmp + os.sep + CFG_FILE, data)
+    _write_file(tmp + os.sep + LEAF_FILE, b"")
     os.rename(tmp, final)
 
 
@@ -759,3 +846,147 @@ def _stored_title(var_dir):
         if isinstance(data, dict) and isinstance(data.get("title"), str):
             return data["title"]
     return None
+
+
+# ---------------------------------------------------------------- liftoff's folders and marks
+
+
+def adopt(exp_dir):
+    """Make the queue of an experiment folder that liftoff made: one entry
+    per run folder that has a .__leaf and a cfg.yaml (all runs 0 first, by
+    folder name), its config read from cfg.yaml (less the fields the layout
+    adds); and a journal in which runs with an .__end are done, runs with a
+    .__crash failed, runs sealed by liftoff-lock (.__seal) held."""
+    from . import journal, limits
+    from .files import make_folder
+    from .listfile import entry_id
+    from .lock import QueueLock
+
+    try:
+        make_folder(os.path.join(exp_dir, OWN))
+    except OSError as err:
+        raise _oserror(err, "cannot adopt the experiment liftoff made")
+    with QueueLock(os.path.join(exp_dir, LOCK_FILE), LOCK_TIMEOUT):
+        if os.path.exists(os.path.join(exp_dir, META_FILE)):
+            return
+        runs = []
+        for folder in _listdir(exp_dir):
+            var_dir = os.path.join(exp_dir, folder)
+            if folder.startswith(".") or not os.path.isdir(var_dir):
+                continue
+            for run in _listdir(var_dir):
+                run_dir = os.path.join(var_dir, run)
+                path = os.path.join(run_dir, CFG_FILE)
+                if (run.startswith(".") or not os.path.isfile(os.path.join(run_dir, LEAF_FILE))
+                        or not os.path.isfile(path)):
+                    continue
+                with open(path, "rb") as handle:
+                    try:
+                        cfg = limits.load_yaml(handle.read(), path)
+                    except Exception as err:  # yaml.YAMLError, imported lazily
+                        raise UserError("%s: cannot read it: %s" % (path, err))
+                if not isinstance(cfg, dict):
+                    raise UserError("%s: not a mapping of keys to values" % path)
+                config = dict((k, v) for k, v in cfg.items() if k not in ADDED_FIELDS)
+                marks = set(os.listdir(run_dir))
+                state = ("done" if ".__end" in marks else "failed" if ".__crash" in marks
+                         else "held" if ".__seal" in marks else None)
+                runs.append((int(run) if run.isdigit() else 1 << 30, folder, run, config, state))
+        runs.sort(key=lambda r: r[:3])
+        lines, records, now = [], [], time.time()
+        for _, folder, run, config, state in runs:
+            line = _queue_line("%s/%s" % (folder, run), _encode(config))
+            lines.append(line)
+            id_ = entry_id(json.loads(line))
+            if state == "held":
+                records.append(["h", id_, now])
+            elif state:
+                records.append(["c", id_, 1, "liftoff", now])
+                records.append(["e", id_, 1, "liftoff", now, state, 0 if state == "done" else None])
+        name = os.path.basename(os.path.normpath(exp_dir))
+        stamp, _, short = name.partition("_")
+        try:
+            created = os.stat(os.path.join(exp_dir, MARKER)).st_mtime
+        except OSError:
+            created = now
+        meta = {"version": VERSION, "name": short or name, "timestamp": stamp, "created": created,
+                "config_path": None, "script": None,
+                "runs_no": max([r[0] + 1 for r in runs if r[0] < 1 << 30] or [1]),
+                "variables": {}, "adopted": "made by liftoff"}
+        state_dir = os.path.join(exp_dir, QUEUE_FILE + ".cooperate")
+        try:
+            if records:
+                make_folder(state_dir)
+                _write_fsynced(os.path.join(state_dir, "journal"), journal.encode(records))
+            _write_fsynced(os.path.join(exp_dir, QUEUE_FILE), _queue_text(lines).encode("utf-8"))
+            _write_meta(exp_dir, meta, atomic=True)
+        except OSError as err:
+            raise _oserror(err, "cannot adopt the experiment liftoff made")
+
+
+def _run_dir(exp_dir, run):
+    return os.path.join(exp_dir, *run.split("/"))
+
+
+def _stamp_file(path):
+    """A file holding this second since the epoch, as `date +%s` writes it."""
+    _write_file(path, b"%d\n" % int(time.time()))
+
+
+def _remove(*paths):
+    for path in paths:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def mark_started(exp_dir, run, session):
+    """liftoff's marks as a run starts: .__lock (the session that claimed it)
+    and .__start; an earlier attempt's .__end or .__crash goes."""
+    folder = _run_dir(exp_dir, run)
+    _remove(os.path.join(folder, ".__end"), os.path.join(folder, ".__crash"))
+    _write_file(os.path.join(folder, ".__lock"), session.encode("utf-8", "replace"))
+    _stamp_file(os.path.join(folder, ".__start"))
+
+
+def mark_ended(exp_dir, run, outcome):
+    """liftoff's marks as a run ends: .__end when it is done, .__crash when it
+    failed or was aborted; a run that is pending again (interrupted, lost)
+    loses its .__start. The .__lock goes."""
+    folder = _run_dir(exp_dir, run)
+    if outcome == "done":
+        _stamp_file(os.path.join(folder, ".__end"))
+    elif outcome in ("failed", "aborted"):
+        _stamp_file(os.path.join(folder, ".__crash"))
+    else:
+        _remove(os.path.join(folder, ".__start"))
+    _remove(os.path.join(folder, ".__lock"))
+
+
+def mark_pending(exp_dir, run):
+    """A run made pending again (retry, liftoff-clean): liftoff's marks of
+    its last attempt go."""
+    folder = _run_dir(exp_dir, run)
+    _remove(*(os.path.join(folder, name)
+              for name in (".__lock", ".__start", ".__end", ".__crash")))
+
+
+def mark_launcher(exp_dir, session, pid):
+    """liftoff's mark of a launcher at work on the experiment: .__SESSION
+    holding its pid, removed when it is done (pid None)."""
+    path = os.path.join(exp_dir, ".__" + session)
+    if pid is None:
+        _remove(path)
+    else:
+        _write_file(path, b"%d\n" % pid)
+
+
+def mark_held(exp_dir, run, held, session):
+    """liftoff-lock's marks (.__lock and .__seal), or liftoff-unlock's."""
+    folder = _run_dir(exp_dir, run)
+    if held:
+        _write_file(os.path.join(folder, ".__lock"), session.encode("utf-8", "replace"))
+        _write_file(os.path.join(folder, ".__seal"), b"%s\n" % session.encode("utf-8", "replace"))
+    else:
+        _remove(os.path.join(folder, ".__lock"), os.path.join(folder, ".__seal"))

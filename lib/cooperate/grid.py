@@ -1,53 +1,55 @@
-"""liftoff-style YAML config grids: read, expand, name. A pure module: it
-reads YAML files and returns plain data; it never prints and never writes.
+"""liftoff's YAML config grids: read, expand, name, as liftoff 0.3.3 does.
+A pure module: it reads YAML files and returns plain data; it never prints
+and never writes.
 
 A config folder holds ``default.yaml`` (the base, required) and one or more
-``config*.yaml`` files (read in sorted order). In a ``config*.yaml`` every
-leaf is a list: the values of one variable. Each file gives the cartesian
-product of its variables, filtered by its constraints; the grids of all files
-are concatenated in file order and duplicate merged configs dropped (the
-first one is kept).
+``config*.yaml`` files, read in sorted order (liftoff took them in the order
+the filesystem listed them). In a ``config*.yaml`` every leaf is a list: the
+values of one variable. Each file gives the cartesian product of its
+variables, filtered by its constraints; the grids of all files are
+concatenated in file order and a variation whose merged config another one
+already has is dropped (the first is kept).
 
-Merging a variation into (a copy of) the defaults, key by key:
-  ``key``      dicts merge recursively into the default's dict; anything
-               else replaces the default's value.
-  ``_key``     replaces the default's whole ``key`` subtree; the merged
-               config has ``key`` without the underscore.
-  ``key_``     an ordinary key: merged as usual and kept *with* its trailing
-               underscore in the merged config (as liftoff keeps it in
-               cfg.yaml), so that the script-side loader hands it over as a
-               plain dict rather than a namespace.
-  ``delete``   (the string value) removes the key from the merged config.
-               Keys whose value is ``delete`` in default.yaml are removed too.
-Inside a dict value (a value of a variable, or a ``_key`` subtree) the same
-rules apply recursively (liftoff left ``_`` keys there unstripped; here the
-rule is the same at every depth).
+The variables of a file are taken in liftoff's order: the last key of a
+mapping first, depth first (``{seed: [..], optim: {lr: [..], name: [..]}}``
+gives optim.name, optim.lr, seed). The first variable varies slowest. A
+variation's title is ``path=value`` joined by ``"; "`` over its variables in
+that order (``path`` the full dotted path as written, ``value`` as Python's
+``str`` shows it), leaving out those whose value is ``delete``.
+
+Merging a variation into the defaults, liftoff's way: the variation's
+values form a nested mapping (keys as written), merged key by key:
+  ``_key``     replaces the defaults' ``key`` (without the underscore) with
+               the value as it is;
+  ``key``      a mapping merges into a mapping of the defaults (the same
+               rules inside); anything else, or a mapping where the defaults
+               have none, replaces (as it is: ``_`` keys inside stay);
+  ``key_``     an ordinary key (the script-side loader hands its value over
+               as a plain dict).
+Then every value ``delete``, at any depth, removes its key (those in
+default.yaml too).
 
 Constraints: a top-level ``liftoff:`` key in a config*.yaml holds a list of
 ``{vars: [a, b], OP: [[va, vb], ...], ...}``; OP is one of
-  ``->``   a = va implies b = vb (several pairs with the same va: b must be
-           one of their vb)
+  ``->``   a = va implies b = vb
   ``<=>``  a = va exactly when b = vb
   ``v``    a = va or b = vb
   ``!!``   not (a = va and b = vb)
-and every pair of every OP must hold. ``a`` and ``b`` name variables by their
-full dotted path as written (``optim.lr``, ``_optim``) or by any unambiguous
-dotted suffix of it (``lr``); a full path that is itself a variable wins over
-longer paths ending in it. A constraint value must be one of the variable's
-listed values, except ``delete`` (liftoff's rule): a ``delete`` that the
-list does not have is added to it, and a variation may use it only where an
-``->`` / ``<=>`` pair whose other side holds names it (``{vars: [optim.name,
-momentum], "->": [[adam, delete]]}`` drops momentum exactly for adam). Quote
-``"!!"`` in YAML (a bare ``!!`` starts a tag).
+decided as liftoff decides them: values compare as Python compares them
+(True == 1, 1 == 1.0); for ``->`` and ``<=>`` the first pair that names a
+value is the one that counts. ``a`` and ``b`` name variables by their full
+dotted path or by any unambiguous dotted suffix (``lr``). A constraint value
+must be one of the variable's values, except ``delete``, which is then added
+to them; a variation may use a ``delete`` value of a variable that a
+constraint names only where an ``->`` / ``<=>`` pair of that constraint
+leads to it (``{vars: [optim.name, momentum], "->": [[adam, delete]]}``
+drops momentum exactly for adam). Quote ``"!!"`` in YAML.
 
-Titles are ``path=value`` joined by ``"; "`` over all variables of the file,
-in the order they appear in it (``path`` as written, e.g. ``_optim``;
-``value`` as Python's ``str`` shows it, ``delete`` included). The folder name
-is the title with every character outside ``[-_.()A-Za-z0-9]`` turned into
-``_`` (``model.name_mlp__optim.lr_0.1``), ``..`` broken up, no leading dot,
-at most NAME_MAX characters (longer ones: a prefix plus ``_`` and 12 hex
-digits of the title's sha256). Names are folder-safe but not unique (``a/b``
-and ``a b`` give the same name): prefix them with an index.
+A variation's folder is ``NNNN_<title>`` with every character outside
+``[-_.()A-Za-z0-9]`` turned into ``_`` (``0003_model.name_mlp__optim.lr_0.1``),
+or ``NNNN_<cfg hash>`` when that is 255 characters or more (folder_name);
+its cfg hash (cfg_hash: sha224 of liftoff's uniqstr of the merged config) is
+what finds it again when a grid is appended to an experiment.
 
 Merged configs share unchanged sub-dicts and values with each other and with
 ``Grid.default`` (copying every config is what made liftoff slow). Each
@@ -66,8 +68,6 @@ from .errors import UserError
 DELETE = "delete"
 OPERATORS = ("->", "<=>", "v", "!!")
 CONSTRAINTS_KEY = "liftoff"
-NAME_MAX = 100
-HASH_DIGITS = 12
 
 _UNSAFE = re.compile(r"[^-_.()A-Za-z0-9]")
 
@@ -78,13 +78,12 @@ _UNSAFE = re.compile(r"[^-_.()A-Za-z0-9]")
 class Variable(object):
     """One varied leaf of a config*.yaml file."""
 
-    __slots__ = ("name", "path", "values", "added_delete")
+    __slots__ = ("name", "path", "values")
 
     def __init__(self, path, values):
         self.path = path  # tuple of keys as written
         self.name = ".".join(str(k) for k in path)  # dotted, as written
         self.values = values  # list; may end with a constraint-added "delete"
-        self.added_delete = None  # index of that added "delete", if any
 
     def __repr__(self):
         return "Variable(%r, %r)" % (self.name, self.values)
@@ -110,20 +109,20 @@ class GridFile(object):
 class Variation(object):
     """One point of the grid."""
 
-    __slots__ = ("config", "assignment", "title", "name", "key", "source")
+    __slots__ = ("config", "assignment", "title", "source", "arguments", "cfg_hash")
 
-    def __init__(self, config, assignment, title, name, key, source):
+    def __init__(self, config, assignment, title, source, arguments, config_hash):
         self.config = config  # merged config: plain dict
-        self.assignment = assignment  # {dotted variable name: value}, file order
+        self.assignment = assignment  # {dotted variable name: value}, variable order
         self.title = title  # "optim.lr=0.1; model.name=mlp"
-        self.name = name  # folder-safe form of the title
-        self.key = key  # canonical JSON of config (config_key)
         self.source = source  # the config*.yaml (or single yaml) path
+        # the variation's own values, nested (liftoff's experiment_arguments;
+        # empty for a single yaml file)
+        self.arguments = arguments
+        self.cfg_hash = config_hash  # cfg_hash(config)
 
-    @property
-    def digest(self):
-        """sha256 hex digest of key: a short fixed-size form of it."""
-        return hashlib.sha256(self.key.encode("utf-8")).hexdigest()
+    def folder(self, index):
+        return folder_name(index, self.title, self.cfg_hash)
 
     def __repr__(self):
         return "Variation(%r)" % (self.title,)
@@ -251,7 +250,7 @@ def load_single(path, default=None):
         title = title[:-5]
     elif title.endswith(".yml"):
         title = title[:-4]
-    variation = Variation(config, {}, title, safe_name(title), config_key(config), path)
+    variation = Variation(config, {}, title, path, {}, cfg_hash(config))
     gfile = GridFile(path, [], [], 1, 1)
     return Grid(path, default_path, base, [gfile], [variation], 0)
 
@@ -300,24 +299,40 @@ def expand(default, configs, path=None, default_path=None):
     """Expand already-loaded data: default is a dict, configs a list of
     (source name, dict). Returns a Grid (same as load_config_dir)."""
     base = _clean(default)
+    shared = _dict_ids(base)
     files = []
     variations = []
     seen = set()
     duplicates = 0
     for source, data in configs:
-        gfile, found = _expand_file(base, data, source)
+        gfile, found = _expand_file(base, shared, data, source)
         files.append(gfile)
         for variation in found:
-            if variation.key in seen:
+            if variation.cfg_hash in seen:
                 duplicates += 1
             else:
-                seen.add(variation.key)
+                seen.add(variation.cfg_hash)
                 variations.append(variation)
     return Grid(path, default_path, base, files, variations, duplicates)
 
 
+def _dict_ids(data, out=None):
+    """The ids of every dict in data (the shared, already clean defaults)."""
+    out = set() if out is None else out
+    if isinstance(data, dict):
+        out.add(id(data))
+        for value in data.values():
+            _dict_ids(value, out)
+    elif isinstance(data, list):
+        for value in data:
+            _dict_ids(value, out)
+    return out
+
+
 def _collect(node, prefix, out, source):
-    for key, value in node.items():
+    """The variables under node, in liftoff's order: the last key first, and
+    depth first (liftoff walks the file with a stack)."""
+    for key, value in reversed(list(node.items())):
         path = prefix + (key,)
         if isinstance(value, list):
             if not value:
@@ -341,7 +356,7 @@ def _show(value):
     return value if value.__class__ is str else str(value)
 
 
-def _expand_file(base, data, source):
+def _expand_file(base, shared, data, source):
     import itertools
 
     data = dict(data)
@@ -351,89 +366,72 @@ def _expand_file(base, data, source):
     if not variables:
         raise UserError("%s: no variables: every leaf of a config file must be a list"
                         " of values" % source)
-    checks, forced, described = _compile_constraints(raw_constraints, variables, source)
-
-    plan = _plan(variables)
-    frags = [["%s=%s" % (var.name, _show(v)) for v in var.values] for var in variables]
-    raw = [var.values for var in variables]
-    # dict values with the rules applied, for where they replace (no dict to merge into)
-    prepared = [[_merge(None, v) if isinstance(v, dict) else v for v in var.values]
-                for var in variables]
+    checks, described = _compile_constraints(raw_constraints, variables, source)
+    frags = [[None if _is_delete(v) else "%s=%s" % (var.name, _show(v)) for v in var.values]
+             for var in variables]
     names = [var.name for var in variables]
     size = 1
     for var in variables:
         size *= len(var.values)
 
     found = []
-    append = found.append
-    build = _build
     for choice in itertools.product(*[range(len(var.values)) for var in variables]):
-        if checks and not _passes(choice, checks, forced):
+        if checks and not _passes(choice, checks):
             continue
-        config = build(base, plan, choice, raw, prepared)
-        title = "; ".join([frags[i][j] for i, j in enumerate(choice)])
-        key = config_key(config)
-        assignment = dict(zip(names, [var.values[j] for var, j in zip(variables, choice)]))
-        append(Variation(config, assignment, title, safe_name(title), key, source))
+        values = [var.values[j] for var, j in zip(variables, choice)]
+        arguments = {}
+        for var, value in zip(variables, values):
+            node = arguments
+            for key in var.path[:-1]:
+                node = node.setdefault(key, {})
+            node[var.path[-1]] = value
+        config = _update(dict(base), arguments)
+        _clean_in_place(config, shared)
+        title = "; ".join([f for f in (frags[i][j] for i, j in enumerate(choice)) if f])
+        found.append(Variation(config, dict(zip(names, values)), title, source, arguments,
+                               cfg_hash(config)))
     if not found:
         raise UserError("%s: the constraints under '%s:' rule out all %d variations"
                         % (source, CONSTRAINTS_KEY, size))
     return GridFile(source, variables, described, size, len(found)), found
 
 
-def _plan(variables):
-    """A tree of merge steps: [(target key, replace?, variable index or None,
-    sub-plan or None)], in file order."""
-    root = []
-    index = {}  # id(plan list) -> {key: sub-plan list}
-    for i, var in enumerate(variables):
-        node = root
-        for key in var.path[:-1]:
-            children = index.setdefault(id(node), {})
-            sub = children.get(key)
-            if sub is None:
-                sub = children[key] = []
-                target, replace = _target(key)
-                node.append((target, replace, None, sub))
-            node = sub
-        target, replace = _target(var.path[-1])
-        node.append((target, replace, i, None))
-    return root
-
-
-def _build(base, plan, choice, raw, prepared):
-    """The merged config of one variation: base copied only along the paths
-    the plan changes."""
-    out = {} if base is None else base.copy()
-    for target, replace, i, sub in plan:
-        if sub is None:
-            j = choice[i]
-            value = prepared[i][j]
-            if value.__class__ is str and value == DELETE:
-                out.pop(target, None)
-            elif replace or value.__class__ is not dict:
-                out[target] = value
-            else:
-                cur = out.get(target)
-                out[target] = _merge(cur, raw[i][j]) if cur.__class__ is dict else value
+def _update(config, values):
+    """liftoff's merge of a variation's values into (a copy of) the defaults:
+    a key with a leading "_" replaces, without the underscore, whatever is
+    there; a dict merges into a dict that is there; anything else replaces.
+    config is a fresh dict; the dicts it shares with the defaults are copied
+    before they change."""
+    for key, value in values.items():
+        if key.__class__ is str and key.startswith("_"):
+            config[key[1:]] = value
+        elif value.__class__ is dict:
+            cur = config.get(key)
+            config[key] = _update(dict(cur), value) if cur.__class__ is dict else value
         else:
-            cur = None if replace else out.get(target)
-            out[target] = _build(cur if cur.__class__ is dict else None, sub, choice, raw,
-                                 prepared)
-    return out
+            config[key] = value
+    return config
 
 
-def _passes(choice, checks, forced):
+def _clean_in_place(data, shared):
+    """Remove "delete" values from the dicts of data, at every depth, in
+    place, as liftoff does after merging (a dict that came from a variable's
+    value is cleaned where it is: liftoff's experiment_arguments show it so).
+    The shared defaults are clean already."""
+    if id(data) in shared:
+        return
+    gone = [k for k, v in data.items() if _is_delete(v)]
+    for key in gone:
+        del data[key]
+    for value in data.values():
+        if value.__class__ is dict:
+            _clean_in_place(value, shared)
+
+
+def _passes(choice, checks):
     for ia, ib, width, allowed in checks:
         if not allowed[choice[ia] * width + choice[ib]]:
             return False
-    for iv, jdel, rules in forced:
-        if choice[iv] == jdel:
-            for io, jset in rules:
-                if choice[io] in jset:
-                    break
-            else:
-                return False
     return True
 
 
@@ -441,7 +439,7 @@ def _passes(choice, checks, forced):
 
 
 def _same(a, b):
-    """Equality as a YAML user means it: True is not 1, 1 is 1.0."""
+    """Equality as a YAML user means it: True is not 1, 1 is 1.0 (filters)."""
     if a.__class__ is bool or b.__class__ is bool:
         return a is b
     if isinstance(a, dict):
@@ -453,13 +451,6 @@ def _same(a, b):
     if isinstance(b, (dict, list)):
         return False
     return a == b
-
-
-def _index(values, value):
-    for j, v in enumerate(values):
-        if _same(v, value):
-            return j
-    return None
 
 
 def _resolve(name, variables, where):
@@ -481,12 +472,47 @@ def _resolve(name, variables, where):
     return hits[0]
 
 
+def _holds(rules, a, b):
+    """Does the pair of values (a, b) satisfy one constraint, as liftoff
+    decides it? rules: [(operator, pairs)] in the order written. Values
+    compare as Python compares them (True == 1); for "->" and "<=>" only the
+    first pair that names the value counts; a "delete" value is allowed only
+    where such a pair of this constraint leads to it."""
+    delete_a = delete_b = False
+    for op, pairs in rules:
+        if op == "->":
+            for va, vb in pairs:
+                if va == a:
+                    if b != vb:
+                        return False
+                    delete_b = delete_b or _is_delete(vb)
+                    break
+        elif op == "<=>":
+            for va, vb in pairs:
+                if va == a:
+                    if b != vb:
+                        return False
+                    delete_b = delete_b or _is_delete(vb)
+                    break
+                if vb == b:
+                    if a != va:
+                        return False
+                    delete_a = delete_a or _is_delete(va)
+                    break
+        elif op == "v":
+            if any(va != a and vb != b for va, vb in pairs):
+                return False
+        elif any(va == a and vb == b for va, vb in pairs):  # "!!"
+            return False
+    return not (_is_delete(a) and not delete_a or _is_delete(b) and not delete_b)
+
+
 def _compile_constraints(raw, variables, source):
-    """Checks for _passes: ([(ia, ib, width, allowed flags)], [(iv, delete
-    index, [(other index, {other value indexes that allow the delete})])],
-    [readable lines])."""
+    """Checks for _passes: [(index a, index b, width, allowed flags per pair
+    of value indexes)], and readable lines. A "delete" that a constraint
+    names and its variable lacks is added to the variable's values."""
     if raw is None:
-        return [], [], []
+        return [], []
     if not isinstance(raw, list):
         raise UserError("%s: '%s:' must be a list of constraints ({vars: [a, b], OP: [[va, vb], ...]}),"
                         " not %s" % (source, CONSTRAINTS_KEY, _kind(raw)))
@@ -503,10 +529,10 @@ def _compile_constraints(raw, variables, source):
         va, vb = _resolve(names[0], variables, where), _resolve(names[1], variables, where)
         if va is vb:
             raise UserError("%s: both names refer to the variable %s" % (where, va.name))
-        ops = [(op, pairs) for op, pairs in item.items() if op != "vars"]
-        if not ops:
-            raise UserError("%s: no operator; use one of %s" % (where, ", ".join(OPERATORS)))
-        for op, pairs in ops:
+        rules = []
+        for op, pairs in item.items():
+            if op == "vars":
+                continue
             if op not in OPERATORS:
                 raise UserError("%s: unknown operator %r; use one of %s"
                                 % (where, op, ", ".join(OPERATORS)))
@@ -514,121 +540,98 @@ def _compile_constraints(raw, variables, source):
                     isinstance(p, list) and len(p) == 2 for p in pairs):
                 raise UserError("%s: '%s' must be a list of [%s value, %s value] pairs"
                                 % (where, op, va.name, vb.name))
-            parsed.append((where, va, vb, op, pairs))
+            for pair in pairs:
+                _known(va, pair[0], where)
+                _known(vb, pair[1], where)
+            if op == "<=>":
+                _consistent(pairs, va, vb, where)
+            rules.append((op, [tuple(p) for p in pairs]))
+        if not rules:
+            raise UserError("%s: no operator; use one of %s" % (where, ", ".join(OPERATORS)))
+        parsed.append((va, vb, rules))
 
-    # Values named by constraints; a missing "delete" is added to its variable.
-    resolved = []
-    for where, va, vb, op, pairs in parsed:
-        index_pairs = []
-        for pair in pairs:
-            index_pairs.append((_value_index(va, pair[0], where),
-                                _value_index(vb, pair[1], where)))
-        resolved.append((where, va, vb, op, pairs, index_pairs))
-
-    checks = []
-    forcing = {}  # id(variable) -> [(other index, set of other value indexes)]
-    described = []
-    for where, va, vb, op, pairs, index_pairs in resolved:
-        na, nb = len(va.values), len(vb.values)
-        ia, ib = position[id(va)], position[id(vb)]
-        allowed = [True] * (na * nb)
-        if op == "->":
-            groups = {}
-            for ja, jb in index_pairs:
-                groups.setdefault(ja, set()).add(jb)
-            for ja, jbs in groups.items():
-                for y in range(nb):
-                    if y not in jbs:
-                        allowed[ja * nb + y] = False
-        elif op == "<=>":
-            left, right = {}, {}
-            for (ja, jb), pair in zip(index_pairs, pairs):
-                if ja in left and left[ja] != jb or jb in right and right[jb] != ja:
-                    raise UserError("%s: '<=>' pairs contradict each other at %s"
-                                    % (where, _pair_text(va, vb, pair)))
-                left[ja], right[jb] = jb, ja
-            for x in range(na):
-                for y in range(nb):
-                    for ja, jb in index_pairs:
-                        if (x == ja) != (y == jb):
-                            allowed[x * nb + y] = False
-                            break
-        elif op == "v":
-            for x in range(na):
-                for y in range(nb):
-                    for ja, jb in index_pairs:
-                        if x != ja and y != jb:
-                            allowed[x * nb + y] = False
-                            break
-        else:  # "!!"
-            for ja, jb in index_pairs:
-                allowed[ja * nb + jb] = False
-        checks.append((ia, ib, nb, allowed))
-        if op in ("->", "<=>"):
-            for ja, jb in index_pairs:
-                if jb == vb.added_delete:
-                    _add_forcing(forcing, vb, ia, ja)
-                if op == "<=>" and ja == va.added_delete:
-                    _add_forcing(forcing, va, ib, jb)
-        joiner = {"->": " -> ", "<=>": " <=> ", "v": " or "}.get(op)
-        if joiner:
-            text = " and ".join("(%s=%s%s%s=%s)" % (va.name, _show(p[0]), joiner, vb.name,
-                                                   _show(p[1])) for p in pairs)
-        else:
-            text = " and ".join("not (%s=%s and %s=%s)" % (va.name, _show(p[0]), vb.name,
-                                                          _show(p[1])) for p in pairs)
-        described.append(text)
-
-    forced = []
-    for i, var in enumerate(variables):
-        if var.added_delete is not None:
-            forced.append((i, var.added_delete, forcing.get(id(var), [])))
-    return checks, forced, described
+    checks, described = [], []
+    for va, vb, rules in parsed:
+        allowed = [_holds(rules, a, b) for a in va.values for b in vb.values]
+        checks.append((position[id(va)], position[id(vb)], len(vb.values), allowed))
+        for op, pairs in rules:
+            joiner = {"->": " -> ", "<=>": " <=> ", "v": " or "}.get(op)
+            if joiner:
+                described.append(" and ".join("(%s=%s%s%s=%s)" % (
+                    va.name, _show(a), joiner, vb.name, _show(b)) for a, b in pairs))
+            else:
+                described.append(" and ".join("not (%s=%s and %s=%s)" % (
+                    va.name, _show(a), vb.name, _show(b)) for a, b in pairs))
+    return checks, described
 
 
-def _add_forcing(forcing, var, other, j):
-    rules = forcing.setdefault(id(var), [])
-    for o, jset in rules:
-        if o == other:
-            jset.add(j)
-            return
-    rules.append((other, set([j])))
-
-
-def _pair_text(va, vb, pair):
-    return "[%s, %s]" % (_show(pair[0]), _show(pair[1]))
-
-
-def _value_index(var, value, where):
-    j = _index(var.values, value)
-    if j is not None:
-        return j
+def _known(var, value, where):
+    """A constraint's value must be one of the variable's (compared as
+    Python compares, True == 1), or "delete", which is then added to them."""
+    if any(value == v for v in var.values):
+        return
     if _is_delete(value):
         var.values.append(DELETE)
-        var.added_delete = len(var.values) - 1
-        return var.added_delete
+        return
     raise UserError("%s: %s is not one of the values of %s (%s)" % (
         where, _show(value), var.name, ", ".join(_show(v) for v in var.values)))
+
+
+def _consistent(pairs, va, vb, where):
+    """'<=>' pairs must not tie one value to two."""
+    for i, (a, b) in enumerate(pairs):
+        for a2, b2 in pairs[:i]:
+            if (a == a2) != (b == b2):
+                raise UserError("%s: '<=>' pairs contradict each other at [%s, %s]"
+                                % (where, _show(a), _show(b)))
 
 
 # ---------------------------------------------------------------- names, keys
 
 
-def safe_name(title, limit=NAME_MAX):
-    """A folder-safe name for a title: characters outside [-_.()A-Za-z0-9]
-    become "_", no "..", no leading ".", at most limit characters (a longer
-    one keeps a prefix and ends with "_" + 12 hex digits of sha256(title))."""
-    name = _UNSAFE.sub("_", title)
-    if ".." in name:
-        name = name.replace("..", "._")
+# liftoff's limit for a variation's folder name (index included); a longer
+# one is the index and the config's hash
+NAME_LIMIT = 255
+_HASH_NAME = "%04d_%s"
+
+
+def folder_name(index, title, config_hash):
+    """liftoff's folder name for a variation: NNNN_<title> with every
+    character outside [-_.()A-Za-z0-9] turned into "_", or NNNN_<hash> when
+    that reaches NAME_LIMIT characters."""
+    name = _UNSAFE.sub("_", "%04d_%s" % (index, title))
+    return name if len(name) < NAME_LIMIT else _HASH_NAME % (index, config_hash)
+
+
+def safe_name(text):
+    """A folder-safe form of a name: characters outside [-_.()A-Za-z0-9]
+    become "_", and it neither starts with "." nor is empty (experiment
+    names)."""
+    name = _UNSAFE.sub("_", text)
     if name.startswith("."):
         name = "_" + name[1:]
-    if not name:
-        name = "_"
-    if len(name) > limit:
-        digest = hashlib.sha256(title.encode("utf-8", "surrogatepass")).hexdigest()
-        name = name[:limit - HASH_DIGITS - 1] + "_" + digest[:HASH_DIGITS]
-    return name
+    return name or "_"
+
+
+def uniqstr(value):
+    """liftoff's text of a config, the same whatever order its keys are in:
+    dict items sorted by key as "key_value" joined by ",", lists' items
+    joined by ",", anything else Python's repr."""
+    if isinstance(value, dict):
+        try:
+            items = sorted(value.items(), key=lambda item: item[0])
+        except TypeError:  # keys of mixed types (liftoff fails there)
+            items = sorted(value.items(), key=lambda item: repr(item[0]))
+        return ",".join("%s_%s" % (uniqstr(k), uniqstr(v)) for k, v in items)
+    if isinstance(value, list):
+        return ",".join(uniqstr(v) for v in value)
+    return repr(value)
+
+
+def cfg_hash(config):
+    """What liftoff writes into a variation's .__cfg_hash and uses to find a
+    variation that an experiment already has: sha224 of uniqstr(config)."""
+    return hashlib.sha224(uniqstr(config).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _json_default(value):

@@ -135,17 +135,28 @@ class Slots:
             os.close(slot.fd)
 
 
-def command_of(entry, experiment=None, script=None):
+def script_command(script, session, optimize=False):
+    """How a run of an experiment runs its script on its cfg.yaml: (argv
+    before the cfg's path, argv after it). A Python script as liftoff ran
+    it, with this Python: `python -u [-OO] SCRIPT CFG --session-id SESSION`;
+    any other program: `SCRIPT CFG`."""
+    if script.endswith(".py"):
+        return ([sys.executable, "-u"] + (["-OO"] if optimize else []) + [script],
+                ["--session-id", session])
+    return [script], []
+
+
+def command_of(entry, experiment=None, runner=None):
     """(argv, cwd, env) of a list entry; strings are split like a shell
-    would split them, but never run by one. A run of an experiment runs the
-    experiment's script on its cfg.yaml, Python scripts with this Python."""
+    would split them, but never run by one. A run of an experiment runs
+    `runner` (script_command) on its cfg.yaml."""
     cwd, env = None, {}
     if isinstance(entry, dict) and "run" in entry:
-        if experiment is None or not script:
+        if experiment is None or not runner:
             raise UserError("%s: no script recorded for this experiment: start it once with "
                             "`liftoff SCRIPT EXP`, or prepare it with --script" % entry["run"])
-        cfg = os.path.join(experiment, entry["run"], "cfg.yaml")
-        argv = [sys.executable, script, cfg] if script.endswith(".py") else [script, cfg]
+        before, after = runner
+        argv = before + [os.path.join(experiment, entry["run"], "cfg.yaml")] + after
         return argv, entry.get("cwd"), entry.get("env", {})
     if isinstance(entry, dict):
         if entry.get("shell"):
@@ -222,13 +233,13 @@ def find_program(name, path):
     return _FOUND[key]
 
 
-def start(claim, slot, base_env, extra_env, detach=True, experiment=None, script=None,
+def start(claim, slot, base_env, extra_env, detach=True, experiment=None, runner=None,
           log_mode=0o644):
     """Start the claimed entry. Returns a Run, or raises OSError/UserError
     when the program cannot be started (the caller records a failed run).
     Its logs are never written through a symbolic link or into a file of
     someone else's (files.open_own)."""
-    argv, cwd, env = command_of(claim.entry, experiment, script)
+    argv, cwd, env = command_of(claim.entry, experiment, runner)
     run_env = dict(base_env)
     run_env.update(env)
     run_env.update(extra_env)

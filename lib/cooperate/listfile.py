@@ -57,6 +57,11 @@ def entry_key(entry):
     return "o\0" + json.dumps(entry, sort_keys=True, separators=(",", ":"))
 
 
+def entry_id(entry):
+    """The id of the first (or only) copy of an entry in a list."""
+    return _digest(entry_key(entry))
+
+
 def _digest(key, sha1=None):
     if sha1 is None:
         from hashlib import sha1

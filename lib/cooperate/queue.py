@@ -59,9 +59,6 @@ def heartbeat_every(lease):
     return min(10.0, lease / 4)
 
 
-EXPERIMENT_META, EXPERIMENT_QUEUE = "experiment.json", "queue.json"
-
-
 def default_state_dir(path):
     """LIST.cooperate beside the list file itself: through symbolic links
     (as given when there are none, so that messages show the user's path)."""
@@ -71,16 +68,25 @@ def default_state_dir(path):
 
 def locate(target):
     """(list path, experiment folder or None) for a list file or a liftoff
-    experiment folder (whose queue is its queue.json)."""
+    experiment folder (whose queue is its .cooperate/queue.json; a folder
+    that liftoff made is adopted first)."""
     if os.path.isdir(target):
-        if os.path.exists(os.path.join(target, EXPERIMENT_META)):
-            return os.path.join(target, EXPERIMENT_QUEUE), target
-        raise UserError("%s: is a folder, not a list file or an experiment (no %s in it)"
-                        % (target, EXPERIMENT_META))
+        from . import experiment
+
+        if not experiment.is_experiment(target):
+            raise UserError("%s: is a folder, not a list file or an experiment (no %s in it)"
+                            % (target, experiment.MARKER))
+        path = os.path.join(target, experiment.QUEUE_FILE)
+        if not os.path.exists(path):
+            experiment.load_meta(target)
+        return path, target
     folder = os.path.dirname(os.path.abspath(target))
-    if (os.path.basename(target) == EXPERIMENT_QUEUE
-            and os.path.exists(os.path.join(folder, EXPERIMENT_META))):
-        return target, os.path.dirname(target) or "."
+    if os.path.basename(target) == "queue.json" and os.path.basename(folder) == ".cooperate":
+        from . import experiment
+
+        exp_dir = os.path.dirname(folder)
+        if experiment.is_experiment(exp_dir):
+            return target, exp_dir
     return target, None
 
 
@@ -270,7 +276,9 @@ class Queue:
         self.shuffled = False
 
     def _check_list(self, path):
-        trust.check_paths([path] + ([os.path.join(self.experiment, EXPERIMENT_META)]
+        from .experiment import META_FILE
+
+        trust.check_paths([path] + ([os.path.join(self.experiment, META_FILE)]
                                     if self.experiment else []))
 
     # -- reading (no lock) ------------------------------------------------

@@ -22,6 +22,7 @@ import select
 import signal
 import time
 
+from . import experiment as exp
 from . import files, guard, host, launcher
 from .errors import UserError
 from .queue import ABORTED, DONE, FAILED, INTERRUPTED, LEASE, LOST, RUNNING, heartbeat_every
@@ -66,7 +67,8 @@ class Limits:
 
 class Worker:
     def __init__(self, queue, slots, report, limits=None, wait=False, poll=2.0, detach=True,
-                 grace=10.0, accept=None, script=None, comment=None, retries=0, lease=LEASE):
+                 grace=10.0, accept=None, script=None, comment=None, retries=0, lease=LEASE,
+                 optimize=False):
         self.queue = queue
         self.slots = slots
         self.report = report
@@ -77,6 +79,8 @@ class Worker:
         self.grace = grace
         self.accept = accept
         self.script = script
+        self.optimize = optimize
+        self.runner = None
         self.comment = comment
         self.retries = retries
         self.lease = lease
@@ -190,13 +194,15 @@ class Worker:
                  "COOPERATE_WORKER": self.id}
         if self.limits.end_by is not None:
             extra["ENDBY"] = str(max(0, int(self.limits.end_by - time.monotonic())))
+        experiment = self.queue.experiment
         try:
             if claim.problem:
                 raise UserError(claim.problem)
-            if self.queue.experiment is not None:
-                launcher.link_logs(self.queue.experiment, claim)
+            if experiment is not None:
+                launcher.link_logs(experiment, claim)
+                self._mark(exp.mark_started, claim.entry["run"], self.id)
             run = launcher.start(claim, slot, self.base_env, extra, self.detach,
-                                 self.queue.experiment, self.script, self.queue.file_mode)
+                                 experiment, self.runner, self.queue.file_mode)
         except (OSError, UserError) as error:
             # the program cannot be started: a failed run, not a failed worker
             code = 126 if isinstance(error, PermissionError) else 127
@@ -227,8 +233,19 @@ class Worker:
                 self.failed = True
                 self.no_more = self.no_more or self.limits.stop_on_error
         self.ends.append((claim.id, claim.attempt, outcome, code, again))
+        if self.queue.experiment is not None and not claim.problem:
+            self._mark(exp.mark_ended, claim.entry["run"], outcome)
         self.report("end", claim=claim, outcome=outcome, code=code, seconds=seconds,
                     message=message, again=again)
+
+    def _mark(self, mark, *args):
+        """liftoff's marks in the experiment's folders (experiment.py): for
+        liftoff's tools and analysis code, so a failure to write them is not
+        the run's."""
+        try:
+            mark(self.queue.experiment, *args)
+        except OSError:
+            pass
 
     def _collect(self):
         """Record the runs that ended (those that end meanwhile too); True if
@@ -351,8 +368,14 @@ class Worker:
         if keeper is not None:
             # this is a new process
             self.id = new_worker_id()
+        if self.script:
+            self.runner = launcher.script_command(self.script, self.id, self.optimize)
         self.renewed = time.monotonic()
         queue.join(self.id, self.info())
+        if queue.experiment is not None:
+            # liftoff's launcher mark: the pid the user started, by session
+            self._mark(exp.mark_launcher, self.id,
+                       keeper.pid if keeper is not None else os.getpid())
         self.next_beat = 0.0
         queue.flush_every = 1.0
         self.look_now = False
@@ -404,6 +427,8 @@ class Worker:
                 # to the whole job, may reach this worker twice
                 self._record()
                 queue.leave(self.id, code)
+                if queue.experiment is not None:
+                    self._mark(exp.mark_launcher, self.id, None)
             except UserError:
                 if clean:
                     raise

@@ -9,6 +9,18 @@ where nothing is installed. The script does, as it did with liftoff::
     from liftoff import parse_opts
     opts = parse_opts()
 
+The package offers every name of liftoff 0.3.3's (``__version__`` is that
+API level, "0.3.3"): ``parse_opts``, ``dict_to_namespace``, ``OptionParser``,
+the modules ``liftoff.common`` (``LIFTOFF_FILES``), ``liftoff.common.dict_utils``
+(uniqstr, hashstr, deep_update_dict, clean_dict, dict_to_namespace),
+``liftoff.common.options_parser`` (OptionParser),
+``liftoff.common.experiment_info`` (is_yaml, is_experiment,
+get_experiment_paths, experiment_matches), ``liftoff.common.liftoff_config``
+(LiftoffConfig) and ``liftoff.version``, which give what liftoff 0.3.3's give,
+its quirks included (see each module); and its own: ``read_config``,
+``collect_results``, ``ConfigError``, ``namespace_to_dict`` and the module
+``liftoff.config``.
+
 Guarantees:
 
 - ``parse_opts(args=None)`` reads ``args`` (default ``sys.argv[1:]``): the
@@ -19,6 +31,7 @@ Guarantees:
   unless that starts with ``-``, so the path is the first positional
   argument ending in ``.yaml`` or ``.yml``, else the first option value
   ending so (``--verbose cfg.yaml``), else the first positional argument.
+  (liftoff's own parse_opts required ``--session-id``.)
 - The file is read with ``yaml.safe_load`` and turned into an
   ``argparse.Namespace`` by ``dict_to_namespace`` (below): ``opts.yz.y``.
 - ``opts.out_dir`` is the absolute path of the folder that holds the file,
@@ -28,31 +41,37 @@ Guarantees:
   as written (the launcher writes them all; nothing is invented when a
   hand-written file lacks them).
 - Errors that are the caller's (no path given, a file that is missing or
-  unreadable, bad YAML, a file that is not a mapping, keys that cannot be
-  attributes) print one line ``<prog>: error: ...`` on stderr and raise
-  ``SystemExit(2)``, as argparse does: no traceback.
+  unreadable, bad YAML, a file that is not a mapping, a key that is not a
+  string in a mapping that becomes a Namespace) print one line
+  ``<prog>: error: ...`` on stderr and raise ``SystemExit(2)``, as argparse
+  does: no traceback.
 - Importing liftoff imports nothing beyond the standard library's argparse;
-  yaml is imported when a file is read.
+  yaml is imported when a file is read, and the other modules of the package
+  when they (or ``OptionParser``) are first asked for: ``liftoff.common``,
+  ``liftoff.version`` and ``liftoff.OptionParser`` work after a bare
+  ``import liftoff``, as they did with liftoff, which imported them all.
 
-``dict_to_namespace(d)``: every mapping value becomes a Namespace, except
-that of a key with a trailing underscore, which stays a plain dict; like
-liftoff, the attribute name drops the trailing underscores
-(``optim_: {lr: 0.1}`` gives ``opts.optim == {"lr": 0.1}``, and
+``dict_to_namespace(d)``, as liftoff 0.3.3's: the attribute name of a key is
+the key without its trailing underscores, and every mapping value becomes a
+Namespace except that of a key with a trailing underscore, which stays a
+plain dict (``optim_: {lr: 0.1}`` gives ``opts.optim == {"lr": 0.1}``, and
 ``opts.optim_`` does not exist). Lists stay lists and their items are left
-as they are: a mapping inside a list stays a plain dict (liftoff's
-behaviour, which scripts index as ``item["key"]``). Keys are checked: two
-keys giving the same attribute (``optim`` and ``optim_``), an empty
-attribute name, or a key that is not a string in a mapping that becomes a
-Namespace (write the mapping's key with a trailing ``_`` to keep such a
-mapping a dict) raise ValueError.
+as they are: a mapping inside a list stays a plain dict (scripts index it as
+``item["key"]``). When two keys give the same attribute (``optim`` and
+``optim_``) the later one wins, silently; ``__`` gives the attribute ``""``.
+A key that is not a string in a mapping that becomes a Namespace (write the
+mapping's key with a trailing ``_`` to keep such a mapping a dict) raises an
+exception that is both the AttributeError liftoff raised and a ValueError;
+so does something without ``items()`` in place of the dict, with TypeError.
 
 ``namespace_to_dict(ns)`` is the inverse: Namespaces become dicts, and a
 plain dict value comes back under its key with a trailing underscore, so
-``namespace_to_dict(dict_to_namespace(d)) == d`` whenever every trailing-_
-key of ``d`` holds a mapping, and ``dict_to_namespace(namespace_to_dict(ns))
-== ns`` for any Namespace that dict_to_namespace made. (liftoff's own
-namespace_to_dict dropped the underscore.) The result has fresh dicts and
-lists; Namespaces inside lists become dicts too.
+``namespace_to_dict(dict_to_namespace(d)) == d`` whenever no two keys of
+``d`` give the same attribute and every key of ``d`` that ends with ``_``
+ends with one ``_`` and holds a mapping, and ``dict_to_namespace(
+namespace_to_dict(ns)) == ns`` for any Namespace that dict_to_namespace
+made. (liftoff's own namespace_to_dict dropped the underscore.) The result
+has fresh dicts and lists; Namespaces inside lists become dicts too.
 
 ``read_config(path)`` (liftoff's older API): the Namespace of one config
 file, as parse_opts gives it, but raising ConfigError (a ValueError with a
@@ -64,10 +83,14 @@ import argparse
 import os
 import sys
 
-__version__ = "0.3.2+cooperate"  # liftoff's API level, then whose copy it is
+__version__ = "0.3.3"  # the liftoff API level this package offers
 
-__all__ = ["ConfigError", "parse_opts", "read_config", "dict_to_namespace",
-           "namespace_to_dict"]
+# What ``from liftoff import *`` gives: liftoff 0.3.3's names (it had no
+# __all__, so its star import also gave the modules it had imported, os and
+# yaml among them), then the shim's own.
+__all__ = ["OptionParser", "dict_to_namespace", "parse_opts", "common", "version",
+           "os", "yaml",
+           "ConfigError", "read_config", "namespace_to_dict"]
 
 Namespace = argparse.Namespace
 
@@ -76,41 +99,81 @@ class ConfigError(ValueError):
     """A config file that cannot be used; the message is one line."""
 
 
+# ---------------------------------------------------------------- lazy names
+
+
+class _LazyModule(type(sys)):
+    """The class of a module whose table ``_LAZY`` names attributes imported
+    the first time they are asked for: ``{name: "module"}`` for a module,
+    ``{name: "module:attribute"}`` for something in one. (A module class
+    rather than PEP 562's module __getattr__, which Python 3.6 lacks.)"""
+
+    def __getattr__(self, name):
+        where = self.__dict__.get("_LAZY", {}).get(name)
+        if where is None:
+            raise AttributeError("module %r has no attribute %r" % (self.__name__, name))
+        module_name, _, attribute = where.partition(":")
+        __import__(module_name)
+        value = sys.modules[module_name]
+        if attribute:
+            value = getattr(value, attribute)
+        setattr(self, name, value)
+        return value
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | set(self.__dict__.get("_LAZY", {})))
+
+
+def _make_lazy(module_name):
+    sys.modules[module_name].__class__ = _LazyModule
+
+
+_LAZY = {
+    "OptionParser": __name__ + ".common.options_parser:OptionParser",
+    "common": __name__ + ".common",
+    "version": __name__ + ".version",
+    "config": __name__ + ".config",
+    "yaml": "yaml",
+}
+_make_lazy(__name__)
+
+
 # ---------------------------------------------------------------- conversion
 
 
-def _attribute(key, path):
-    """The attribute name of ``key`` in the mapping at dotted ``path``."""
-    where = "in %s: " % path if path else ""
-    if not isinstance(key, str):
-        raise ValueError(
-            "%skey %r is not a string, so it cannot be an attribute (end the name of the "
-            "mapping holding it with '_' to keep that mapping a plain dict)" % (where, key))
-    name = key.rstrip("_")
-    if not name:
-        raise ValueError("%skey %r leaves no attribute name" % (where, key))
-    return name
+class _NotAnAttribute(AttributeError, ValueError):
+    """A key that cannot name an attribute: liftoff raised AttributeError,
+    the shim documents ValueError; this is both."""
+
+
+class _NotAMapping(AttributeError, TypeError):
+    """dict_to_namespace given something without items(): liftoff raised
+    AttributeError, the shim documents TypeError; this is both."""
 
 
 def _to_namespace(mapping, path):
     namespace = Namespace()
-    keys = {}
     for key, value in mapping.items():
-        name = _attribute(key, path)
-        if name in keys:
-            raise ValueError("%skeys %r and %r both give the same attribute %r"
-                             % ("in %s: " % path if path else "", keys[name], key, name))
-        keys[name] = key
+        try:
+            strip = key.rstrip
+        except AttributeError:
+            raise _NotAnAttribute(
+                "%skey %r is not a string, so it cannot be an attribute (end the name of the "
+                "mapping holding it with '_' to keep that mapping a plain dict)"
+                % ("in %s: " % path if path else "", key)) from None
+        name = strip("_")
         if isinstance(value, dict) and not key.endswith("_"):
-            value = _to_namespace(value, path + "." + name if path else name)
+            value = _to_namespace(value, "%s.%s" % (path, name) if path else str(name))
+        # a later key giving the same name wins, as in liftoff
         setattr(namespace, name, value)
     return namespace
 
 
 def dict_to_namespace(dct):
-    """Nested argparse.Namespace of a dict (see the module's docstring)."""
-    if not isinstance(dct, dict):
-        raise TypeError("dict_to_namespace takes a dict, not %s" % type(dct).__name__)
+    """Nested argparse.Namespace of a dict, as liftoff 0.3.3's (see the
+    module's docstring)."""
+    if not hasattr(dct, "items"):
+        raise _NotAMapping("dict_to_namespace takes a dict, not %s" % type(dct).__name__)
     return _to_namespace(dct, "")
 
 

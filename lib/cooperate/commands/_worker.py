@@ -65,13 +65,18 @@ def slots(args):
 
 def experiment_script(queue):
     """The script an experiment's runs execute, as recorded in it (refused,
-    unless trusted, if another user could change it)."""
+    unless trusted, if another user could change it). An experiment
+    without one is refused: its runs could not start."""
     if queue.experiment is None:
         return None
     from ..experiment import load_meta
 
     script = load_meta(queue.experiment).get("script")
-    if script and not queue.trusted:
+    if not script:
+        raise UserError("%s: no script recorded for its runs: start it once with `liftoff "
+                        "SCRIPT %s` (that records SCRIPT; then `cooperate-run %s` works on "
+                        "every machine)" % (queue.experiment, queue.experiment, queue.experiment))
+    if not queue.trusted:
         from ..trust import check_paths
 
         check_paths([script])

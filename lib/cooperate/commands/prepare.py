@@ -10,11 +10,11 @@ from ..args import Parser, positive_int
 from ..errors import UserError
 
 DESCRIPTION = """\
-Expand CONFIG_PATH into an experiment: one folder per variation, one run
-folder with its cfg.yaml per run, and queue.json, the list of runs that
-`liftoff SCRIPT EXP` (on this machine) and `cooperate-run EXP` (on any
-machine that shares the folder) work through. Without --do it only shows
-what it would write.
+Expand CONFIG_PATH into an experiment, as liftoff 0.3.3 does: one folder
+per variation, one run folder with its cfg.yaml per run, and (hidden in
+.cooperate/) the queue of runs that `liftoff SCRIPT EXP` (on this machine)
+and `cooperate-run EXP` (on any machine that shares the folder) work
+through. Without --do it only shows what it would write.
 
 CONFIG_PATH is a folder or one yaml file:
   folder     default.yaml (the base) and config*.yaml files. In a config
@@ -23,6 +23,7 @@ CONFIG_PATH is a folder or one yaml file:
              merged into the defaults; the files' variations are added up
              and duplicates dropped.
   yaml file  one variation: the file as it is (lists are values).
+config*.yaml files are taken in sorted order.
 
 In a config file, `_key: [...]` replaces the default's whole `key` subtree
 instead of merging into it; the value `delete` removes the key. Constraints
@@ -41,10 +42,11 @@ config.yaml
       name: [mlp, cnn]
     optim:
       lr: [0.1, 0.01]
-gives 4 variations, folders 0000_model.name_mlp__optim.lr_0.1 ... each
-with runs 0 .. N-1 (--runs-no N) holding cfg.yaml: the merged config plus
-out_dir, run_id, cfg_id, title ("model.name=mlp; optim.lr=0.1") and
-full_title (the title and "(run 0)")."""
+gives 4 variations, folders 0000_optim.lr_0.1__model.name_mlp ... (the
+last key first, as liftoff orders them), each with runs 0 .. N-1 (--runs-no
+N) holding cfg.yaml: the merged config plus out_dir, run_id, cfg_id, title
+("optim.lr=0.1; model.name=mlp"), full_title ("<experiment folder>_<title>")
+and experiment_arguments (the variation's own values)."""
 
 EPILOG = """\
 examples:
@@ -73,6 +75,12 @@ def main(argv, prog):
                    help="add to this experiment (its folder, or part of its name under "
                         "--results-path) the variations it does not have yet")
     p.add_argument("--do", action="store_true", help="write (without it: a dry run)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="with --append-to: write the cfg.yaml of runs the experiment has again "
+                        "(not of those that started or ended)")
+    p.add_argument("--cc", action="store_true", dest="copy_to_clipboard",
+                   help="liftoff's copy to the clipboard: the experiment's path is printed "
+                        "last, on a line of its own, instead")
     p.add_argument("--script", metavar="SCRIPT",
                    help="record the script the runs execute (python SCRIPT .../cfg.yaml)")
     p.add_argument("-v", "--verbose", action="count", default=0,
@@ -125,6 +133,10 @@ def main(argv, prog):
         if args.script is not None:
             experiment.set_script(exp_dir, args.script)
         print("added to " + line)
+        if args.overwrite:
+            written = experiment.rewrite(exp_dir, g)
+            print("wrote again the cfg.yaml of %d run%s that had not started" % (
+                written, _s(written)))
     script = args.script or experiment.load_meta(exp_dir).get("script")
     run_here = "liftoff %s %s" % (shlex.quote(show(script)) if script else "SCRIPT",
                                   shlex.quote(show(exp_dir)))
@@ -133,6 +145,8 @@ def main(argv, prog):
     print("next:")
     print("  %-*s  # run it on this machine" % (width, run_here))
     print("  %-*s  # and on every other machine that shares the folder" % (width, run_there))
+    if args.copy_to_clipboard:
+        print(exp_dir)
     return 0
 
 
