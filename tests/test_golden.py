@@ -12,6 +12,7 @@ toolkit's own state is hidden in .cooperate/."""
 
 import glob
 import json
+import re
 import os
 import shutil
 
@@ -119,3 +120,48 @@ def test_prepare_makes_what_liftoff_made(tmp_path, name):
         return
     assert [v["folder"] for v in variations] == [v["folder"] for v in expected]
     assert variations == expected
+
+
+def test_launch_gives_runs_what_liftoff_gave_them(tmp_path):
+    """The three launches of launch.json (plain; GPUs, -O and --end-by; one
+    run crashing), each on a fresh experiment of cases/basic: what the probe
+    script saw while it ran (its command line, -u, -O, the environment, the
+    marks in its folder, what parse_opts gave it) and the marks afterwards.
+    Liftoff's shell wrapper also left nohup.out and nohup.err: there is no
+    such wrapper here."""
+    case = golden("launch")
+    for launch in case["launches"]:
+        cwd = tmp_path / launch["label"]
+        cwd.mkdir()
+        shutil.copytree(os.path.join(GOLDEN, "cases", "basic"), str(cwd / "basic"))
+        shutil.copy(os.path.join(GOLDEN, "cases", "probe.py"), str(cwd))
+        assert prepare(cwd, launch["prepare_command"]).returncode == 0
+        exp = our_experiment(cwd)
+        log = cwd / "probe.jsonl"
+        env = dict(os.environ, PROBE_LOG=str(log), PROBE_ROOT=str(cwd))
+        if "PROBE_CRASH_SEED" in launch["probe_env"]:
+            env["PROBE_CRASH_SEED"] = "2"
+        args = [a.replace("{experiment}", os.path.basename(exp)) for a in launch["command"][1:]]
+        result = util.run("launch", *args, "-q", cwd=cwd, env=env)
+        assert result.returncode == (1 if "PROBE_CRASH_SEED" in env else 0), result.stderr
+        probes = sorted((json.loads(line) for line in log.read_text().splitlines()),
+                        key=lambda p: p["run"])
+        for ours, theirs_ in zip(probes, launch["probe"]):
+            if theirs_["CUDA_VISIBLE_DEVICES"] == "<gpu>":
+                assert ours["CUDA_VISIBLE_DEVICES"] in ("0", "1")
+                ours["CUDA_VISIBLE_DEVICES"] = "<gpu>"
+            theirs_ = dict(theirs_, run_files=[
+                n for n in theirs_["run_files"] if not n.startswith("nohup.")])
+            assert ours == theirs_, launch["label"]
+        assert len(probes) == len(launch["probe"])
+        for run_name, expected in launch["runs"].items():
+            folder = os.path.join(exp, run_name)
+            files = sorted(os.listdir(folder))
+            assert files == [n for n in expected["files"] if not n.startswith("nohup.")]
+            for name, text in expected["contents"].items():
+                if name.startswith("nohup."):
+                    continue
+                with open(os.path.join(folder, name)) as f:
+                    assert re.sub(r"\d+", "<int>", f.read()) == text, (run_name, name)
+        assert sorted(n for n in os.listdir(exp) if not os.path.isdir(os.path.join(exp, n))) == \
+            launch["experiment_files"]
