@@ -229,10 +229,8 @@ def experiment_name(grid, name=None):
 
     if name is None:
         name = os.path.basename(os.path.normpath(os.path.abspath(grid.path)))
-        for ext in (".yaml", ".yml"):
-            if name.endswith(ext) and len(name) > len(ext):
-                name = name[:-len(ext)]
-                break
+        if name.endswith(".yaml") and len(name) > 5:  # liftoff's rule: .yml stays
+            name = name[:-5]
     return safe_name(name)
 
 

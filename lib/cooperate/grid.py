@@ -59,7 +59,6 @@ it is safe; copy.deepcopy it before changing anything nested.
 
 import glob
 import hashlib
-import json
 import os
 import re
 
@@ -246,10 +245,8 @@ def load_single(path, default=None):
     else:
         config = _merge(base, data)
     title = os.path.basename(os.path.normpath(path))
-    if title.endswith(".yaml"):
+    if title.endswith(".yaml"):  # liftoff's rule: a .yml keeps its extension
         title = title[:-5]
-    elif title.endswith(".yml"):
-        title = title[:-4]
     variation = Variation(config, {}, title, path, {}, cfg_hash(config))
     gfile = GridFile(path, [], [], 1, 1)
     return Grid(path, default_path, base, [gfile], [variation], 0)
@@ -367,9 +364,9 @@ def _expand_file(base, shared, data, source):
         raise UserError("%s: no variables: every leaf of a config file must be a list"
                         " of values" % source)
     checks, described = _compile_constraints(raw_constraints, variables, source)
-    frags = [[None if _is_delete(v) else "%s=%s" % (var.name, _show(v)) for v in var.values]
-             for var in variables]
     names = [var.name for var in variables]
+    # the variables' dict values, which liftoff's merge may change in place
+    changeable = set(id(v) for var in variables for v in var.values if v.__class__ is dict)
     size = 1
     for var in variables:
         size *= len(var.values)
@@ -379,15 +376,22 @@ def _expand_file(base, shared, data, source):
         if checks and not _passes(choice, checks):
             continue
         values = [var.values[j] for var, j in zip(variables, choice)]
+        # the title as the values show now: liftoff's merge below may change
+        # a dict value in place, and the next variations show it changed
+        title = "; ".join(["%s=%s" % (name, _show(v)) for name, v in zip(names, values)
+                           if not _is_delete(v)])
         arguments = {}
         for var, value in zip(variables, values):
             node = arguments
             for key in var.path[:-1]:
                 node = node.setdefault(key, {})
             node[var.path[-1]] = value
-        config = _update(dict(base), arguments)
+        config = _update(dict(base), arguments, shared)
         _clean_in_place(config, shared)
-        title = "; ".join([f for f in (frags[i][j] for i, j in enumerate(choice)) if f])
+        if changeable:
+            # liftoff wrote each variation out before the next one could
+            # change its dict values further: keep them as they are now
+            config, arguments = _frozen(config, changeable), _frozen(arguments, changeable)
         found.append(Variation(config, dict(zip(names, values)), title, source, arguments,
                                cfg_hash(config)))
     if not found:
@@ -396,21 +400,38 @@ def _expand_file(base, shared, data, source):
     return GridFile(source, variables, described, size, len(found)), found
 
 
-def _update(config, values):
+def _update(config, values, shared):
     """liftoff's merge of a variation's values into (a copy of) the defaults:
     a key with a leading "_" replaces, without the underscore, whatever is
     there; a dict merges into a dict that is there; anything else replaces.
-    config is a fresh dict; the dicts it shares with the defaults are copied
-    before they change."""
+    config is a fresh dict; the dicts it shares with the defaults (`shared`
+    ids) are copied before they change. Like liftoff, a variable's dict
+    value is put in as it is, and a later merge into it changes it in place
+    (so the next variations see it changed)."""
     for key, value in values.items():
         if key.__class__ is str and key.startswith("_"):
             config[key[1:]] = value
         elif value.__class__ is dict:
             cur = config.get(key)
-            config[key] = _update(dict(cur), value) if cur.__class__ is dict else value
+            if cur.__class__ is dict:
+                config[key] = _update(dict(cur) if id(cur) in shared else cur, value, shared)
+            else:
+                config[key] = value
         else:
             config[key] = value
     return config
+
+
+def _frozen(data, changeable):
+    """data with every dict in it that is one of the `changeable` ones
+    replaced by a deep copy."""
+    import copy
+
+    if id(data) in changeable:
+        return copy.deepcopy(data)
+    if data.__class__ is dict:
+        return dict((k, _frozen(v, changeable)) for k, v in data.items())
+    return data
 
 
 def _clean_in_place(data, shared):
@@ -578,12 +599,14 @@ def _known(var, value, where):
 
 
 def _consistent(pairs, va, vb, where):
-    """'<=>' pairs must not tie one value to two."""
+    """'<=>' pairs must name each value once (liftoff's rule: a pair that
+    repeats one is refused, even the same pair twice)."""
     for i, (a, b) in enumerate(pairs):
         for a2, b2 in pairs[:i]:
-            if (a == a2) != (b == b2):
-                raise UserError("%s: '<=>' pairs contradict each other at [%s, %s]"
-                                % (where, _show(a), _show(b)))
+            if a == a2 or b == b2:
+                raise UserError("%s: '<=>' pairs name a value twice at [%s, %s] (each value "
+                                "of %s and of %s at most once)"
+                                % (where, _show(a), _show(b), va.name, vb.name))
 
 
 # ---------------------------------------------------------------- names, keys
@@ -632,45 +655,6 @@ def cfg_hash(config):
     """What liftoff writes into a variation's .__cfg_hash and uses to find a
     variation that an experiment already has: sha224 of uniqstr(config)."""
     return hashlib.sha224(uniqstr(config).encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _json_default(value):
-    import datetime
-
-    if isinstance(value, (datetime.date, datetime.datetime)):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.decode("latin-1")
-    if isinstance(value, (set, frozenset, tuple)):
-        return sorted((_canonical(v) for v in value), key=repr)
-    raise TypeError("%r is not JSON serialisable" % (value,))
-
-
-def _canonical(value):
-    """value with every dict key a string (so keys of mixed types sort)."""
-    if isinstance(value, dict):
-        return dict((k if k.__class__ is str else json.dumps(k, default=str), _canonical(v))
-                    for k, v in value.items())
-    if isinstance(value, list):
-        return [_canonical(v) for v in value]
-    return value
-
-
-_ENCODER = []
-
-
-def config_key(config):
-    """A stable string identity of a config: canonical JSON (sorted keys, no
-    spaces). Identical for a config written to YAML and read back, so an
-    existing experiment's cfg.yaml (minus the fields the layout adds) can be
-    matched against Variation.key."""
-    if not _ENCODER:
-        _ENCODER.append(json.JSONEncoder(sort_keys=True, separators=(",", ":"),
-                                         ensure_ascii=False, default=_json_default))
-    try:
-        return _ENCODER[0].encode(config)
-    except TypeError:  # dict keys of mixed types do not sort
-        return _ENCODER[0].encode(_canonical(config))
 
 
 # ---------------------------------------------------------------- command line
