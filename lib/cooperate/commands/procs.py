@@ -1,35 +1,55 @@
 """liftoff-procs: the workers and their runs, from the toolkit's records."""
 
+import os
 import sys
 import time
 
 from .. import fmt, host
 from ..args import Parser
 from ..queue import RUNNING, Queue
-from ._select import add_trust
+from ._select import add_timestamp_fmt, add_trust, is_path, parse_mixed, worked_on
 
 DESCRIPTION = """\
 List the live workers on this machine (-a: on every machine) and the runs
-each holds, for the experiments under ./results or the TARGETs given (list
-files or experiment folders). It reads the shared records the workers keep
-(never `ps`), so it also sees workers on other machines."""
+each holds, for the experiments under ./results, or the TARGETs given:
+list files, experiment folders, or a part of experiments' names (as
+liftoff-procs EXPERIMENT). A worker's pid is the process that was started
+(its guard, if it has one): liftoff-abort PID stops it. It reads the shared
+records the workers keep (never `ps`), so it also sees workers on other
+machines."""
 
 
 def main(argv, prog):
     p = Parser(prog, DESCRIPTION)
     p.add_argument("targets", nargs="*", metavar="TARGET",
-                   help="list files or experiment folders (default: every experiment)")
+                   help="list files, experiment folders, or parts of experiments' names "
+                        "(default: every experiment)")
     p.add_argument("-a", "--all", action="store_true", help="workers on every machine")
     p.add_argument("--results-path", default="results", metavar="DIR",
                    help="where experiments are (default ./results)")
+    add_timestamp_fmt(p, "accepted, as liftoff-procs accepts it")
+    p.add_argument("--do", action="store_true", help="accepted and ignored, as liftoff-procs "
+                                                     "ignores it")
     add_trust(p)
-    args = p.parse_args(argv)
+    args = parse_mixed(p, argv)
 
-    targets = args.targets
-    if not targets:
+    targets, unmatched = [], []
+    names = [t for t in args.targets if not is_path(t, args.results_path)]
+    experiments = []
+    if names or not args.targets:
         from ..experiment import list_experiments
 
-        targets = list_experiments(args.results_path)
+        experiments = list_experiments(args.results_path)
+    for t in args.targets:
+        if is_path(t, args.results_path):
+            targets.append(t)
+        else:
+            found = [e for e in experiments if t in os.path.basename(e)]
+            targets += [e for e in found if e not in targets]
+            if not found:
+                unmatched.append(t)
+    if not args.targets:
+        targets = [e for e in experiments if worked_on(e)]
     here = host.hostname()
     now = time.time()
     lines = []
@@ -55,5 +75,7 @@ def main(argv, prog):
                                                     fmt.shorten(queue.list.describe(index), 60)))
     if not lines:
         lines.append("no live workers%s" % ("" if args.all else " on this machine (-a: all machines)"))
+    for name in unmatched:
+        lines.append("(no experiment under %s matches %r)" % (args.results_path, name))
     sys.stdout.write("\n".join(lines) + "\n")
     return 0

@@ -1,6 +1,7 @@
 """cooperate-status / liftoff-status: how far lists and experiments are,
 read from their shared state."""
 
+import datetime
 import json
 import os
 import sys
@@ -9,7 +10,7 @@ import time
 from .. import fmt
 from ..args import Parser, seconds
 from ..queue import ABORTED, DONE, FAILED, HELD, PENDING, RUNNING, STATUSES, Queue
-from ._select import add_trust, is_path
+from ._select import add_timestamp_fmt, add_trust, called_as, is_path, parse_mixed
 
 DESCRIPTION = """\
 Show how far a list or a liftoff experiment is: how many entries are
@@ -23,12 +24,30 @@ them); a TARGET that is not a path picks experiments by name.
 It reads only the shared state, so it shows every machine's work, and it
 takes no lock: it is safe to run under `watch`."""
 
+LIFTOFF_DESCRIPTION = """\
+Show how far liftoff experiments are, as liftoff-status does: one row per
+experiment (the latest under ./results; -a: all of them; EXPERIMENT: those
+whose name contains it, or an experiment folder) with liftoff's columns:
+  Total     runs
+  Locked    running, and held (liftoff-lock)
+  Done      ended well
+  Dead      failed or aborted (liftoff-clean makes them pending again)
+  Lost      stale: running on a worker that looks dead (only when some are)
+  Progress  the share of runs that ended
+  ETL       the time left (H:MM:SS) at the pace of the runs that ended, on as
+            many slots as are busy; - before the first one ends
+--details shows cooperate-status's view instead (per running run its host,
+pid and time, per failed run its exit code and log), --json the same for
+scripts. It reads only the shared state, so it shows every machine's work,
+and it takes no lock: it is safe to run under `watch`."""
+
 COLUMNS = (PENDING, RUNNING, DONE, FAILED, "stale", ABORTED, HELD)
 
 
 def main(argv, prog):
-    p = Parser(prog, DESCRIPTION)
-    p.add_argument("target", nargs="?", metavar="TARGET",
+    liftoff = called_as(prog, "liftoff-status")
+    p = Parser(prog, LIFTOFF_DESCRIPTION if liftoff else DESCRIPTION)
+    p.add_argument("target", nargs="?", metavar="EXPERIMENT" if liftoff else "TARGET",
                    help="a list file, an experiment folder, or part of experiments' names")
     p.add_argument("-a", "--all", action="store_true", help="every matching experiment")
     p.add_argument("--results-path", default="results", metavar="DIR",
@@ -36,10 +55,17 @@ def main(argv, prog):
     p.add_argument("--state", metavar="DIR",
                    help="the state folder (default LIST.cooperate beside the list)")
     p.add_argument("--json", action="store_true", help="print JSON, for scripts")
+    if liftoff:
+        p.add_argument("--details", action="store_true",
+                       help="cooperate-status's view: per running run its host, pid and time, "
+                            "per failed run its exit code and log")
+    add_timestamp_fmt(p, "accepted: the latest experiment is the one made last, whatever its "
+                         "name")
     add_trust(p)
     p.add_argument("--watch", type=seconds, nargs="?", const=2.0, metavar="S",
                    help="show it again every S seconds (default 2) until Ctrl-C")
-    args = p.parse_args(argv)
+    args = parse_mixed(p, argv)
+    args.liftoff_table = liftoff and not args.details
     if args.watch is None:
         return show(args)
     terminal = sys.stdout.isatty()
@@ -59,7 +85,7 @@ def main(argv, prog):
 
 def show(args):
 
-    if args.target is not None and is_path(args.target):
+    if args.target is not None and is_path(args.target, args.results_path):
         targets = [args.target]
     else:
         from ..experiment import list_experiments
@@ -81,6 +107,8 @@ def show(args):
     if args.json:
         json.dump(reports[0] if len(reports) == 1 else reports, sys.stdout, indent=1)
         sys.stdout.write("\n")
+    elif args.liftoff_table:
+        sys.stdout.write(liftoff_table(reports))
     elif len(reports) == 1:
         sys.stdout.write(render(reports[0], sys.stdout.isatty()))
     else:
@@ -228,3 +256,36 @@ def table(reports):
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     return "".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() + "\n"
                    for row in rows)
+
+
+def liftoff_table(reports):
+    """liftoff-status's table: its columns, rows sorted by name, numbers
+    right-aligned, as tabulate aligns them."""
+    lost = any(r["counts"]["stale"] for r in reports)
+    header = ["Experiment", "Total", "Locked", "Done", "Dead"] + (["Lost"] if lost else []) + [
+        "Progress", "ETL"]
+    numeric = [False, True, True, True, True] + ([True] if lost else []) + [False, False]
+    rows = []
+    for r in sorted(reports, key=_name):
+        c = r["counts"]
+        row = [_name(r), r["total"], c[RUNNING] + c[HELD], c[DONE], c[FAILED] + c[ABORTED]]
+        row += [c["stale"]] if lost else []
+        rows.append([str(v) for v in row] + ["%.3f%%" % (100.0 * r["progress"]), _left(r)])
+    # tabulate's "simple" format: a column is 2 wider than its header at least
+    widths = [max([len(h) + 2] + [len(row[i]) for row in rows]) for i, h in enumerate(header)]
+
+    def line(cells):
+        return "  ".join(cell.rjust(w) if right else cell.ljust(w)
+                         for cell, w, right in zip(cells, widths, numeric)).rstrip() + "\n"
+
+    return line(header) + line(["-" * w for w in widths]) + "".join(line(row) for row in rows)
+
+
+def _left(report):
+    """ETL as liftoff shows it (H:MM:SS), or - when it cannot be told yet."""
+    c = report["counts"]
+    if not c[PENDING] + c[RUNNING] + c["stale"]:
+        return str(datetime.timedelta(0))
+    if report["left"] is None:
+        return "-"
+    return str(datetime.timedelta(seconds=int(round(report["left"]))))
