@@ -9,7 +9,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 
 import pytest
 
@@ -180,3 +179,32 @@ def test_dry_run_prints_the_script(tmp_path):
         assert line + "\n" in text
     assert text.rstrip().splitlines()[-1].endswith("run %s --procs-no 2" % (tmp_path / "l.json"))
     assert not (tmp_path / "l.json.cooperate").exists(), "a dry run writes nothing"
+
+
+def test_the_script_written_through_a_command_s_link_starts_a_worker(tmp_path):
+    """`cooperate-submit` is a link to the archive named after a command:
+    the script must start the archive as itself, and its worker must run
+    (no Slurm needed: the script is run as an array task would run it)."""
+    import sys
+
+    from util import TOP
+
+    archive = tmp_path / "bin" / "cooperate.pyz"
+    archive.parent.mkdir()
+    shutil.copy(os.path.join(TOP, "dist", "cooperate.pyz"), str(archive))
+    os.symlink("cooperate.pyz", str(tmp_path / "bin" / "cooperate-submit"))
+    write_list(tmp_path / "l.json", [["sh", "-c", "echo $COOPERATE_ENTRY >> ran", str(i)]
+                                     for i in range(3)])
+    dry = subprocess.run([sys.executable, str(tmp_path / "bin" / "cooperate-submit"), "l.json",
+                          "--slurm", "--workers", "1", "--dry-run"], cwd=str(tmp_path),
+                         capture_output=True, text=True)
+    assert dry.returncode == 0, dry.stderr
+    assert "cooperate-submit" not in dry.stdout
+    (tmp_path / "job.sh").write_text(dry.stdout)
+    env = dict(os.environ, SLURM_JOB_ID="41", SLURM_ARRAY_JOB_ID="41", SLURM_ARRAY_TASK_ID="0")
+    task = subprocess.run(["sh", str(tmp_path / "job.sh")], cwd=str(tmp_path), env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert task.returncode == 0, task.stderr
+    assert len((tmp_path / "ran").read_text().split()) == 3
+    (worker,) = [r[2] for r in journal(tmp_path / "l.json.cooperate") if r[0] == "w"]
+    assert worker["slurm_array_task_id"] == "0"

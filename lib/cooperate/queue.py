@@ -364,6 +364,19 @@ class Queue:
             return DONE
         return self.state.status(id_)
 
+    def counts(self):
+        """{status: how many entries of the list have it} (a pass over the
+        list: for summaries, not for every claim)."""
+        counts = dict.fromkeys(STATUSES, 0)
+        codes, executed = self.state.codes, self.list.executed
+        for id_ in self.list.ids:
+            code = codes.get(id_)
+            if id_ in executed:
+                counts[DONE] += 1
+            else:
+                counts[PENDING if code is None else STATUSES[code & 7]] += 1
+        return counts
+
     def log_paths(self, id_, attempt):
         base = os.path.join(self.dir, "logs", "%s.%d" % (id_, attempt))
         return base + ".out", base + ".err"

@@ -14,13 +14,14 @@ from .errors import UserError
 
 def toolkit_command():
     """How to start this toolkit again: this Python and the archive (or the
-    checkout's bin/cooperate)."""
+    checkout's bin/cooperate), by its own name: called through a link named
+    after a command (cooperate-submit), the archive would run that command."""
     import cooperate
 
     package = os.path.dirname(os.path.abspath(cooperate.__file__))
     root = os.path.dirname(package)
     if os.path.isfile(root):
-        return [sys.executable, root]
+        return [sys.executable, os.path.realpath(root)]
     return [sys.executable, os.path.join(os.path.dirname(root), "bin", "cooperate")]
 
 

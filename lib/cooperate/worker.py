@@ -58,11 +58,15 @@ class Limits:
         self.start_until = now + min(budgets) if budgets else None
 
     def reached(self, claimed):
+        """Why nothing more may start (a sentence), or None."""
         if self.max_runs is not None and claimed >= self.max_runs:
-            return True
+            return "it started the %d run%s --max-runs allows" % (
+                self.max_runs, "" if self.max_runs == 1 else "s")
         if self.start_until is not None and time.monotonic() >= self.start_until:
-            return True
-        return self.stop_file is not None and os.path.exists(self.stop_file)
+            return "the time of --start-by / --end-by is up"
+        if self.stop_file is not None and os.path.exists(self.stop_file):
+            return "%s exists (remove it to start runs again)" % self.stop_file
+        return None
 
 
 class Worker:
@@ -92,7 +96,14 @@ class Worker:
         self.signum = None
         self.stop_since = None
         self.claimed = 0
-        self.no_more = False
+        # why this worker starts nothing more (a sentence), or None
+        self.no_more = None
+        self.waiting_for_slot = False
+        # the outcomes of the runs this worker ended
+        self.outcomes = {}
+        # the reporter keeps a live progress line (on a terminal)
+        self.live = getattr(report, "live", False)
+        self.next_progress = 0.0
         self.told_unreadable = False
         self.base_env = dict(os.environ)
         if queue.experiment is not None:
@@ -231,8 +242,10 @@ class Worker:
             again = claim.attempt <= retries
             if not again:
                 self.failed = True
-                self.no_more = self.no_more or self.limits.stop_on_error
+                if self.limits.stop_on_error and not self.no_more:
+                    self.no_more = "a run failed, and --stop-on-error"
         self.ends.append((claim.id, claim.attempt, outcome, code, again))
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
         if self.queue.experiment is not None and not claim.problem:
             self._mark(exp.mark_ended, claim.entry["run"], outcome)
         self.report("end", claim=claim, outcome=outcome, code=code, seconds=seconds,
@@ -323,22 +336,53 @@ class Worker:
         """Claim and start entries while slots are free. Returns False when
         the queue had nothing pending (for this worker)."""
         while len(self.running) < self.slots.capacity and not self.no_more:
-            if self.limits.reached(self.claimed):
-                self.no_more = True
+            self.no_more = self.limits.reached(self.claimed)
+            if self.no_more:
                 break
             slot = self.slots.acquire()
             if slot is None:
+                if not self.running and not self.waiting_for_slot:
+                    self.waiting_for_slot = True
+                    self.report("note", text="waiting for a GPU slot: all %d slots of GPUs %s "
+                                "are held by other runs on this host" % (
+                                    self.slots.capacity, ",".join(self.slots.gpus)))
                 break
+            self.waiting_for_slot = False
             claim = self.queue.take(self.id, self.ends, accept=self.accept, retries=self.retries,
                                     procs=self._all_processes())
             self.ends = []
             if claim is None:
                 self.slots.release(slot)
-                self.no_more = host.hostname() in self.queue.state.drained
+                here = host.hostname()
+                if here in self.queue.state.drained:
+                    self.no_more = ("this host (%s) is drained: it takes nothing new "
+                                    "(`cooperate-drain LIST --undo` lets it)" % here)
                 return False
             self.claimed += 1
             self._start(claim, slot)
         return True
+
+    def _progress(self):
+        """Keep the reporter's live line up to date, at most every second."""
+        now = time.monotonic()
+        if self.live and now >= self.next_progress:
+            self.next_progress = now + 1.0
+            self.report("progress", counts=self.queue.counts(), here=len(self.running))
+
+    def _nothing_pending(self):
+        """Why nothing was pending, for the user."""
+        counts = self.queue.counts()
+        path = self.queue.experiment or self.queue.list.path
+        if not sum(counts.values()):
+            return "%s is empty" % path
+        parts = ", ".join("%d %s" % (n, status) for status, n in counts.items() if n)
+        if counts["held"]:
+            return "%s has %s (`cooperate-release %s --all` lets the held ones start)" % (
+                path, parts, path)
+        if counts["failed"]:
+            return "%s has %s (`cooperate-retry %s --failed` runs the failed ones again)" % (
+                path, parts, path)
+        return "%s has %s" % (path, parts)
 
     def _watch_list(self):
         """Say when the list has not read for a while, and when it reads again."""
@@ -401,18 +445,23 @@ class Worker:
                     self._watch_list()
                     if not self.running and (self.no_more or (
                             nothing_pending and not self.wait and not queue.list.unreadable)):
+                        self.report("note", text="nothing more to start: %s" % (
+                            self.no_more or self._nothing_pending()))
                         break
                 # wake on a run's end or a signal; look at the queue every
                 # `poll` seconds for new entries and abort requests
                 now = time.monotonic()
                 wake = [self.next_beat, now + self.poll]
                 wake += [r.kill_at for r in self.running if r.stopped_as is not None]
+                if self.live:
+                    wake.append(self.next_progress)
                 self._sleep(min(wake) - now)
                 ended = self._collect()
                 if self.running or self.look_now:
                     self.look_now = False
                     queue.read()
                     self._check_claims()
+                self._progress()
                 if ended or not self.running or len(self.running) < self.slots.capacity:
                     nothing_pending = False
             clean = True
@@ -429,6 +478,8 @@ class Worker:
                 queue.leave(self.id, code)
                 if queue.experiment is not None:
                     self._mark(exp.mark_launcher, self.id, None)
+                if self.live:
+                    self.report("summary", counts=queue.counts(), mine=self.outcomes)
             except UserError:
                 if clean:
                     raise

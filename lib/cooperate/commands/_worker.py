@@ -8,7 +8,8 @@ from .. import fmt
 from ..args import int_list, non_negative_int, positive_int, seconds
 from ..errors import UserError
 from ..launcher import Slots
-from ..queue import ABORTED, DEFAULT_LOCK_TIMEOUT, DONE, FAILED, LEASE, LOST_RETRIES
+from ..queue import (ABORTED, DEFAULT_LOCK_TIMEOUT, DONE, FAILED, HELD, LEASE, LOST_RETRIES,
+                     PENDING, RUNNING)
 from ._select import add_trust
 
 
@@ -84,57 +85,120 @@ def experiment_script(queue):
 
 
 class Reporter:
-    """One line per event on stderr, with a time stamp."""
+    """One line per event on stderr, with a time stamp. On a terminal
+    (`live`), also one line below them that keeps the progress up to date
+    (done of total, failed, running, pending, time left), and a summary when
+    the worker is done; off a terminal, plain lines only."""
 
-    def __init__(self, quiet):
+    # how far back the rate of finished runs is measured for the time left
+    RATE_WINDOW = 60.0
+
+    def __init__(self, quiet, live=None):
         self.quiet = quiet
+        self.live = sys.stderr.isatty() if live is None else live
+        self.status = ""
+        self.finished = []  # (monotonic time, runs finished in the list)
+
+    def _write(self, text):
+        if self.status:
+            text = "\r\033[K" + text
+        sys.stderr.write(text + self.status)
+        sys.stderr.flush()
 
     def __call__(self, event, **info):
+        if event == "progress":
+            self.status = self._status(info["counts"], info["here"])
+            self._write("")
+            return
+        if event == "summary":
+            if self.live:
+                self.status = ""
+                self._write("\r\033[K%s\n" % self._summary(info["counts"], info["mine"]))
+            return
+        line = self._line(event, info)
+        if line is not None:
+            self._write("%s %s\n" % (fmt.clock(), line))
+
+    def _status(self, counts, here):
+        import time
+
+        done = counts[DONE]
+        finished = done + counts[FAILED] + counts[ABORTED]
+        total = sum(counts.values())
+        now = time.monotonic()
+        self.finished = [(t, n) for t, n in self.finished if now - t <= self.RATE_WINDOW]
+        self.finished.append((now, finished))
+        text = "%d/%d done" % (done, total)
+        for status in (FAILED, RUNNING, PENDING, HELD, ABORTED):
+            if counts[status] or status in (RUNNING, PENDING):
+                text += ", %d %s" % (counts[status], status)
+                if status == RUNNING and here:
+                    text += " (%d here)" % here
+        (t0, n0), (t1, n1) = self.finished[0], self.finished[-1]
+        left = counts[PENDING] + counts[RUNNING]
+        if left and n1 > n0 and t1 > t0:
+            text += ", about %s left" % fmt.duration(left * (t1 - t0) / (n1 - n0))
+        try:
+            width = os.get_terminal_size(sys.stderr.fileno()).columns - 1
+        except OSError:
+            width = 79
+        return fmt.shorten(text, max(width, 20))
+
+    @staticmethod
+    def _summary(counts, mine):
+        ran = ", ".join("%d %s" % (n, outcome) for outcome, n in sorted(mine.items()))
+        total = sum(counts.values())
+        left = ", ".join("%d %s" % (n, status) for status, n in counts.items() if n)
+        return "this worker ran %d run%s%s; the list: %d entr%s: %s" % (
+            sum(mine.values()), "" if sum(mine.values()) == 1 else "s",
+            " (%s)" % ran if ran else "", total, "y" if total == 1 else "ies", left or "none")
+
+    def _line(self, event, info):
+        """The line of one event, or None."""
         claim = info.get("claim")
         if event == "start":
             if self.quiet:
-                return
+                return None
             where = "" if info["gpu"] is None else " on GPU %s" % info["gpu"]
-            line = "start %s#%d%s: %s" % (claim.id, claim.attempt, where,
+            return "start %s#%d%s: %s" % (claim.id, claim.attempt, where,
                                           fmt.shorten(claim.label, 100))
-        elif event == "end":
+        if event == "end":
             outcome = info["outcome"]
             if outcome == DONE:
                 if self.quiet:
-                    return
-                line = "done  %s#%d in %s" % (claim.id, claim.attempt, fmt.duration(info["seconds"]))
-            elif outcome == FAILED:
+                    return None
+                return "done  %s#%d in %s" % (claim.id, claim.attempt,
+                                              fmt.duration(info["seconds"]))
+            if outcome == FAILED:
                 line = "%s %s#%d: %s" % ("failed" if info.get("again") else "FAILED", claim.id,
                                          claim.attempt, info["message"] or fmt.exit_text(info["code"]))
                 if os.path.exists(claim.err):
                     line += ", log %s" % claim.err
                 if info.get("again"):
                     line += " (it will be retried)"
-            elif outcome == ABORTED:
-                line = "aborted %s#%d after %s" % (claim.id, claim.attempt,
+                return line
+            if outcome == ABORTED:
+                return "aborted %s#%d after %s" % (claim.id, claim.attempt,
                                                    fmt.duration(info["seconds"]))
-            else:
-                line = "%s %s#%d after %s (pending again)" % (
-                    outcome, claim.id, claim.attempt, fmt.duration(info["seconds"]))
-        elif event == "abort":
-            line = "abort requested for %s#%d: stopping it" % (claim.id, claim.attempt)
-        elif event == "lost":
-            line = ("%s#%d was taken back by another worker while this one was silent past its "
+            return "%s %s#%d after %s (pending again)" % (
+                outcome, claim.id, claim.attempt, fmt.duration(info["seconds"]))
+        if event == "abort":
+            return "abort requested for %s#%d: stopping it" % (claim.id, claim.attempt)
+        if event == "lost":
+            return ("%s#%d was taken back by another worker while this one was silent past its "
                     "lease: killed it, its end is not recorded" % (claim.id, claim.attempt))
-        elif event == "stopping":
-            line = ("stopping (signal %d): %d run%s get SIGTERM, SIGKILL after %s; a second "
+        if event == "stopping":
+            return ("stopping (signal %d): %d run%s get SIGTERM, SIGKILL after %s; a second "
                     "Ctrl-C kills them now" % (info["signum"], info["runs"],
                                                "" if info["runs"] == 1 else "s",
                                                fmt.duration(info["grace"])))
-        elif event == "list":
+        if event == "note":
+            return None if self.quiet else info["text"]
+        if event == "list":
             if info["problem"] is None:
-                line = "%s can be used again: taking entries from it again" % info["path"]
-            else:
-                line = ("the list cannot be used since %s: %s; runs go on, their ends are "
-                        "recorded, and new entries start once it can be used again (write "
-                        "lists to a temporary file, then rename it over the list)"
-                        % (fmt.duration(info["seconds"]), info["problem"]))
-        else:
-            line = "stopped by signal %d: runs interrupted, they are pending again" % info["signum"]
-        sys.stderr.write("%s %s\n" % (fmt.clock(), line))
-        sys.stderr.flush()
+                return "%s can be used again: taking entries from it again" % info["path"]
+            return ("the list cannot be used since %s: %s; runs go on, their ends are "
+                    "recorded, and new entries start once it can be used again (write "
+                    "lists to a temporary file, then rename it over the list)"
+                    % (fmt.duration(info["seconds"]), info["problem"]))
+        return "stopped by signal %d: runs interrupted, they are pending again" % info["signum"]
