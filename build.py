@@ -48,9 +48,10 @@ DEPENDENCIES = [
     },
     {
         "name": "portalocker",
-        "pip": ["--only-binary", ":all:", "portalocker==2.10.1"],
-        "file": "portalocker-2.10.1-py3-none-any.whl",
-        "sha256": "53a5984ebc86a025552264b459b46a2086e269b21823cb572f8f28ee759e45bf",
+        # the last release that runs on Python 3.6 (2.8 and later need 3.8)
+        "pip": ["--only-binary", ":all:", "portalocker==2.7.0"],
+        "file": "portalocker-2.7.0-py2.py3-none-any.whl",
+        "sha256": "a07c5b4f3985c3cf4798369631fb7011adb498e2a46d8440efc75a8f29a0f983",
     },
 ]
 

@@ -1,7 +1,8 @@
 """The zipapp dist/cooperate.pyz, its build and its installation, tried for
-real: built by build.py, run by every python3.X (X >= 8) on this machine in
-isolated mode (-I -S: no site-packages, so only what the archive carries), and
-installed with `make install`."""
+real: built by build.py, run by every python3.X (X >= 6) on this machine in
+isolated mode (-I -S: no site-packages, so only what the archive carries),
+refused in one line by older ones (Python 2 included), and installed with
+`make install`."""
 import glob
 import importlib.util
 import json
@@ -34,7 +35,7 @@ def ok(command, **kwargs):
 
 
 def find_pythons():
-    """{minor: path}: the first working python3.X (X >= 8) for each X, from
+    """{minor: path}: the first working python3.X (X >= 6) for each X, from
     PATH (pyenv shims included) and from pyenv's versions, whose shims fail
     for versions that are not selected."""
     folders = os.environ.get("PATH", "").split(os.pathsep)
@@ -58,7 +59,7 @@ def find_pythons():
         if result.returncode != 0 or not result.stdout.strip().isdigit():
             continue
         minor = int(result.stdout)
-        if minor >= 8 and (not match or int(match.group(1)) == minor):
+        if minor >= 6 and (not match or int(match.group(1)) == minor):
             found.setdefault(minor, path)
     return found
 
@@ -145,7 +146,7 @@ def test_a_wrong_hash_is_one_line_and_fails(archive, tmp_path):
     downloads = tmp_path / "downloads"
     downloads.mkdir()
     (downloads / "pyyaml-6.0.3.tar.gz").write_bytes(b"not the sdist")
-    shutil.copy(os.path.join(TOP, "build", "downloads", "portalocker-2.10.1-py3-none-any.whl"),
+    shutil.copy(os.path.join(TOP, "build", "downloads", "portalocker-2.7.0-py2.py3-none-any.whl"),
                 str(downloads))
     result = run([sys.executable, BUILD, "--vendor", "--downloads", str(downloads)])
     assert result.returncode == 1
@@ -194,6 +195,58 @@ def test_doe_run_status(python, archive, tmp_path):
     assert report["counts"]["done"] == 2
 
 
+GRID_SCRIPT = """\
+import os
+from liftoff import parse_opts
+opts = parse_opts()
+with open(os.path.join(opts.out_dir, "result.txt"), "w") as f:
+    f.write("%s\\n" % opts.lr)
+"""
+
+
+@pytest.mark.parametrize("python", PYTHON_PARAMS)
+def test_a_liftoff_sweep_from_prepare_to_report(python, archive, tmp_path):
+    """Each command a sweep goes through, on this Python, from the archive
+    alone: what the runs wrote is checked, not only what was recorded."""
+    pyz = [python, "-I", "-S", archive]
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "default.yaml").write_text("lr: 0.1\nseed: 0\n")
+    (tmp_path / "configs" / "config.yaml").write_text("lr: [0.1, 0.2, 0.3]\n")
+    (tmp_path / "train.py").write_text(GRID_SCRIPT)
+    cwd = str(tmp_path)
+    ok(pyz + ["prepare", "configs", "--do"], cwd=cwd)
+    (exp,) = (tmp_path / "results").iterdir()
+    ok(pyz + ["hold", str(exp), "--all"], cwd=cwd)
+    ok(pyz + ["release", str(exp), "--all"], cwd=cwd)
+    ok(pyz + ["launch", "train.py", str(exp), "--procs-no", "2"], cwd=cwd)
+    written = sorted(p.read_text() for p in exp.glob("*/0/result.txt"))
+    assert written == ["0.1\n", "0.2\n", "0.3\n"]
+    report = json.loads(ok(pyz + ["status", str(exp), "--json"], cwd=cwd).stdout)
+    assert report["counts"]["done"] == 3
+    rows = ok(pyz + ["collect", str(exp)], cwd=cwd).stdout.splitlines()
+    assert len(rows) == 4 and "lr" in rows[0].split(",")
+    ok(pyz + ["report", str(exp), "-o", "r.html"], cwd=cwd)
+    assert (tmp_path / "r.html").read_text().startswith("<!DOCTYPE html>")
+    assert "no live workers" in ok(pyz + ["procs", "-a"], cwd=cwd).stdout
+    script = ok(pyz + ["submit", str(exp), "--slurm", "--workers", "2", "--dry-run"],
+                cwd=cwd).stdout
+    assert "#SBATCH --array=0-1" in script
+
+
+OLD_PYTHONS = sorted(glob.glob(os.path.join(
+    os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv"), "versions", "2.*", "bin",
+    "python2.*"))) + [p for p in (shutil.which("python2"),) if p]
+
+
+@pytest.mark.skipif(not OLD_PYTHONS, reason="no Python 2 on this machine")
+def test_python_2_is_told_in_one_line_which_python_it_needs(archive):
+    result = run([OLD_PYTHONS[0], "-S", archive, "--version"])
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert re.match(r"cooperate needs Python 3\.6 or later; \S+ is Python 2\.\d+: run it with "
+                    r"python3 \(3\.6 to 3\.13\)\n$", result.stderr), result.stderr
+
+
 @pytest.mark.parametrize("python", PYTHON_PARAMS)
 def test_vendored_yaml_and_portalocker_are_pure_python(python, archive):
     script = (
@@ -209,7 +262,7 @@ def test_vendored_yaml_and_portalocker_are_pure_python(python, archive):
     )
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": archive}
     result = ok([python, "-S", "-s", "-c", script, archive], env=env)
-    assert result.stdout == "6.0.3 2.10.1\n"
+    assert result.stdout == "6.0.3 2.7.0\n"
 
 
 # -- run directly, installed ---------------------------------------------------

@@ -414,7 +414,7 @@ def test_liftoff_lock_and_unlock(tmp_path):
     # --filters: only the runs whose config matches
     result = ok("liftoff-unlock", exp, "--runs", "0", "1", "--filters", "x=2", "--do",
                 cwd=tmp_path)
-    assert "1 entries released" in result.stdout
+    assert "1 entry released" in result.stdout
     (two,) = [r for r in ones if "x_2" in r]
     assert ".__lock" not in marks(folder(exp, two)) and ".__seal" not in marks(folder(exp, two))
     assert counts(exp)["held"] == 2

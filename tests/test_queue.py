@@ -295,7 +295,7 @@ def test_status_watch_repeats_until_interrupted(tmp_path):
     try:
         lines = []
         wait_for(lambda: lines.append(watcher.stdout.readline()) or
-                 sum(line.startswith("l.json: 1 entries") for line in lines) >= 2,
+                 sum(line.startswith("l.json: 1 entry:") for line in lines) >= 2,
                  what="two reports")
         watcher.send_signal(signal.SIGINT)
         assert watcher.wait(timeout=30) == 0

@@ -32,6 +32,11 @@ def exit_text(code):
     return "exit %d" % code
 
 
+def count(n, singular, plural=None):
+    """`1 entry`, `2 entries`, `0 runs`."""
+    return "%d %s" % (n, singular if n == 1 else plural or singular + "s")
+
+
 def clock(t=None):
     return time.strftime("%H:%M:%S", time.localtime(t))
 

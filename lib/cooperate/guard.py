@@ -21,9 +21,12 @@ worker, the parent stays as its guard, a child subreaper
   of the others.
 - The worker has a process group of its own: the terminal's signals reach
   the guard only, which passes Ctrl-C, SIGTERM, SIGHUP, SIGQUIT and SIGUSR1
-  on to the worker. Ctrl-Z suspends the runs and the worker with the guard.
-  Signals sent to every process of a job (Slurm, systemd) reach the worker
-  twice: it takes two stop signals within REPEAT seconds for one.
+  on to the worker, the stop signals as FORWARDED ones (real-time signals
+  that name the signal passed on). Ctrl-Z suspends the runs and the worker
+  with the guard. A signal sent to every process of a job (Slurm, systemd)
+  reaches the worker twice, directly and forwarded: a direct and a forwarded
+  one within REPEAT seconds are one request; two of the same kind are two
+  (a second Ctrl-C, however quick).
 
 What it cannot cover: a guard and a worker killed at the same instant (kill
 -9 to both) leave the runs to init; the next worker on this machine that
@@ -37,9 +40,14 @@ import sys
 import time
 
 PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
-# stop signals closer together than this are one request sent to the whole job
-REPEAT = 0.5
+# a direct and a forwarded stop signal closer together than this are one
+# request sent to the whole job (the guard may be slow to pass it on)
+REPEAT = 2.0
 _PASSED_ON = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1)
+# the stop signals, as the guard passes them on: {real-time signal: signal}
+FORWARDED = {signal.SIGRTMIN + 1 + i: s
+             for i, s in enumerate((signal.SIGINT, signal.SIGTERM, signal.SIGHUP))}
+_FORWARD_AS = {s: rt for rt, s in FORWARDED.items()}
 _WATCHED = {signal.SIGCHLD, signal.SIGTSTP, signal.SIGUSR2} | set(_PASSED_ON)
 
 
@@ -131,7 +139,7 @@ def _watch(worker, suspend_after, ignored_hup):
             os.kill(os.getpid(), signal.SIGSTOP)
             _send(worker, signal.SIGCONT)
         elif not (signum == signal.SIGHUP and ignored_hup):
-            _send(worker, signum)
+            _send(worker, _FORWARD_AS.get(signum, signum))
     _end_orphans()
     return status
 

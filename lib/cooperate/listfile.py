@@ -33,7 +33,10 @@ from . import limits
 from .errors import UserError
 from .files import atomic_write
 
-OBJECT_KEYS = ("cmd", "shell", "run", "cfg", "cwd", "env", "name", "retries")
+# the keys of a list's object entries; an experiment's own list
+# (.cooperate/queue.json, written by prepare) has "run" and "cfg" too
+USER_KEYS = ("cmd", "cwd", "env", "name", "retries", "shell")
+OBJECT_KEYS = USER_KEYS + ("run", "cfg")
 ID_LENGTH = 12
 CACHE_VERSION = 2
 # a list that does not read and is changing is being written: its first
@@ -158,7 +161,7 @@ def _problem(entry):
     if isinstance(entry, dict):
         unknown = [k for k in entry if k not in OBJECT_KEYS]
         if unknown:
-            return "unknown key %r (allowed: %s)" % (unknown[0], ", ".join(OBJECT_KEYS))
+            return "unknown key %r (an entry's keys: %s)" % (unknown[0], ", ".join(USER_KEYS))
         if ("cmd" in entry) == ("run" in entry):
             return "an object entry needs a 'cmd' (or, in an experiment, a 'run')"
         if limits.depth(entry) > limits.MAX_DEPTH:
@@ -216,6 +219,14 @@ def is_executed(entry):
     if isinstance(entry, list):
         return entry[0] == "executed"
     return entry.split(None, 1)[0] == "executed"
+
+
+def _is_ascii(text):
+    """str.isascii(), which takes no time but is Python 3.7's."""
+    try:
+        return text.isascii()
+    except AttributeError:
+        return len(text) == len(text.encode("utf-8", "surrogatepass"))
 
 
 def read_text(path):
@@ -366,7 +377,7 @@ class CommandList:
         text = read_text(self.path)
         offsets, ids, executed, problems = scan(self.path, text, strict)
         self._offsets, self.ids, self.problems = offsets, ids, problems
-        self._text = None if text.isascii() else text
+        self._text = None if _is_ascii(text) else text
         self.executed = {ids[i] for i in executed}
         self.signature = signature
         self._entries = None

@@ -8,6 +8,7 @@ bounded: a holder that froze, or an NFS server that stopped answering, makes
 the others fail with a message naming the lock file instead of hanging.
 """
 
+import errno
 import os
 import time
 
@@ -17,6 +18,17 @@ from .errors import UserError
 # millisecond); later ones back off so many waiters do not spin.
 FIRST_POLL = 0.0002
 LAST_POLL = 0.05
+
+
+def _busy(error):
+    """Does portalocker's LockException mean that another process holds the
+    lock? portalocker 2.7 (the last for Python 3.6) raises it with flock's
+    OSError; later versions raise its subclass AlreadyLocked."""
+    import portalocker
+
+    cause = error.args[0] if error.args else None
+    return (isinstance(error, portalocker.AlreadyLocked)
+            or getattr(cause, "errno", None) in (errno.EAGAIN, errno.EACCES))
 
 
 class QueueLock:
@@ -42,7 +54,11 @@ class QueueLock:
             try:
                 portalocker.lock(self.file, portalocker.LOCK_EX | portalocker.LOCK_NB)
                 return self
-            except portalocker.AlreadyLocked:
+            except portalocker.LockException as error:
+                if not _busy(error):
+                    self.file.close()
+                    raise UserError("cannot lock %s: %s (is the filesystem mounted with "
+                                    "locking enabled?)" % (self.path, error))
                 if time.monotonic() >= deadline:
                     self.file.close()
                     raise UserError(
@@ -53,10 +69,6 @@ class QueueLock:
                         % (self.timeout, self.path))
                 time.sleep(poll)
                 poll = min(poll * 2, LAST_POLL)
-            except portalocker.LockException as error:
-                self.file.close()
-                raise UserError("cannot lock %s: %s (is the filesystem mounted with locking "
-                                "enabled?)" % (self.path, error))
 
     def __exit__(self, *exc):
         # closing the descriptor releases the flock

@@ -50,7 +50,8 @@ def script(target, workers, log_dir, worker_args=(), name=None, partition=None, 
 def submit(path):
     """sbatch the script; returns the job id."""
     try:
-        result = subprocess.run(["sbatch", "--parsable", path], capture_output=True, text=True)
+        result = subprocess.run(["sbatch", "--parsable", path], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, universal_newlines=True)
     except FileNotFoundError:
         raise UserError("sbatch not found: is this a Slurm login node? (--dry-run writes the "
                         "script without submitting)")

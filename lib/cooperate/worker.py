@@ -23,7 +23,7 @@ import signal
 import time
 
 from . import experiment as exp
-from . import files, guard, host, launcher
+from . import files, guard, host, launcher, recent
 from .errors import UserError
 from .queue import ABORTED, DONE, FAILED, INTERRUPTED, LEASE, LOST, RUNNING, heartbeat_every
 
@@ -34,6 +34,9 @@ RECORD_PROCESS_AFTER = 1.0
 # a list that does not read (being rewritten in place) is reported once it
 # has not read for this long
 SAY_UNREADABLE_AFTER = 5.0
+# a run killed by a signal, while none reached this worker, may have been
+# signalled with its whole job: this worker's own signal is awaited this long
+SIGNAL_LAG = 0.5
 
 
 def new_worker_id():
@@ -94,6 +97,9 @@ class Worker:
         self.ends = []
         self.failed = False
         self.signum = None
+        # how the stop signals came: {forwarded by the guard?}
+        self.stop_kinds = set()
+        self.stop_again = False
         self.stop_since = None
         self.claimed = 0
         # why this worker starts nothing more (a sentence), or None
@@ -128,14 +134,21 @@ class Worker:
 
     # -- signals -----------------------------------------------------------
     def _on_stop(self, signum, frame):
+        forwarded = signum in guard.FORWARDED
+        signum = guard.FORWARDED.get(signum, signum)
         now = time.monotonic()
         if self.signum is None:
             self.signum, self.stop_since = signum, now
-        elif now - self.stop_since >= guard.REPEAT:
-            # a second Ctrl-C: no more grace
+            self.stop_kinds = {forwarded}
+        elif forwarded in self.stop_kinds or now - self.stop_since >= guard.REPEAT:
+            # a second request (not the same one reaching this worker both
+            # directly and through the guard): no more grace
             self.grace = 0
             for run in self.running:
                 run.kill_at = now
+            self.stop_again = True
+        else:
+            self.stop_kinds.add(forwarded)
 
     def _on_look(self, signum, frame):
         self.look_now = True
@@ -150,6 +163,7 @@ class Worker:
             os.set_blocking(fd, False)
         handlers = {signal.SIGCHLD: lambda *a: None, signal.SIGINT: self._on_stop,
                     signal.SIGTERM: self._on_stop, signal.SIGUSR1: self._on_look,
+                    **dict.fromkeys(guard.FORWARDED, self._on_stop),
                     signal.SIGCONT: self._on_continue,
                     # the terminal belongs to the guard's process group: writing to it
                     # from ours must not stop this worker (stty tostop)
@@ -282,8 +296,8 @@ class Worker:
     def _stopped_with_run(self, code):
         """Did a run that failed end because this worker is being stopped?
         Slurm and systemd signal every process of a job, the runs may get it
-        first: one killed by a signal waits up to REPEAT for this worker's."""
-        deadline = time.monotonic() + guard.REPEAT
+        first: one killed by a signal waits up to SIGNAL_LAG for this worker's."""
+        deadline = time.monotonic() + SIGNAL_LAG
         while code < 0 and self.signum is None and time.monotonic() < deadline:
             self._sleep(deadline - time.monotonic())
         return self.signum is not None
@@ -356,7 +370,8 @@ class Worker:
                 here = host.hostname()
                 if here in self.queue.state.drained:
                     self.no_more = ("this host (%s) is drained: it takes nothing new "
-                                    "(`cooperate-drain LIST --undo` lets it)" % here)
+                                    "(`cooperate-drain %s --undo` lets it)" % (
+                                        here, self.queue.experiment or self.queue.list.path))
                 return False
             self.claimed += 1
             self._start(claim, slot)
@@ -416,6 +431,7 @@ class Worker:
             self.runner = launcher.script_command(self.script, self.id, self.optimize)
         self.renewed = time.monotonic()
         queue.join(self.id, self.info())
+        recent.remember(queue.experiment or queue.list.path)
         if queue.experiment is not None:
             # liftoff's launcher mark: the pid the user started, by session
             self._mark(exp.mark_launcher, self.id,
@@ -430,6 +446,10 @@ class Worker:
             while True:
                 self._keep_lease()
                 if self.signum is not None:
+                    if self.stop_again and self.running:
+                        self.report("note", text="stopping now: SIGKILL to %d run%s" % (
+                            len(self.running), "" if len(self.running) == 1 else "s"))
+                    self.stop_again = False
                     stopping = [r for r in self.running if r.stopped_as is None]
                     if stopping:
                         self.report("stopping", signum=self.signum, runs=len(stopping),

@@ -7,7 +7,7 @@ liftoff-unlock)."""
 import datetime
 import os
 
-from .. import host
+from .. import fmt, host
 
 TIMESTAMP_FMT = "%Y%b%d-%H%M%S"  # liftoff's (experiment.TIMESTAMP_FMT)
 
@@ -276,8 +276,8 @@ def hold_or_release(argv, prog, release):
 
     verb = "released" if release else "held"
     if liftoff and not args.do:
-        print("%d entries would be %s%s" % (len(chosen), verb, _listing(chosen, run_of,
-                                                                          args.verbose)))
+        print("%s would be %s%s" % (fmt.count(len(chosen), "entry", "entries"), verb,
+                                     _listing(chosen, run_of, args.verbose)))
         if others:
             print("%d left alone (%s)" % (others, "not held" if release
                                           else "already started, ended or held"))
@@ -303,7 +303,8 @@ def hold_or_release(argv, prog, release):
                 _mark(mark_held, experiment, run, True, session)
                 journal.write(run_dir(experiment, run), ["Locked and sealed %s."
                                                          % run_dir(experiment, run)])
-    print("%d entries %s%s" % (len(changed), verb, _listing(changed, run_of, args.verbose)))
+    print("%s %s%s" % (fmt.count(len(changed), "entry", "entries"), verb,
+                       _listing(changed, run_of, args.verbose)))
     if others:
         print("%d left alone (%s)" % (others, "not held" if release
                                       else "already started, ended or held"))

@@ -139,19 +139,19 @@ class Reporter:
         if left and n1 > n0 and t1 > t0:
             text += ", about %s left" % fmt.duration(left * (t1 - t0) / (n1 - n0))
         try:
-            width = os.get_terminal_size(sys.stderr.fileno()).columns - 1
+            # a terminal that does not tell its size says 0
+            width = os.get_terminal_size(sys.stderr.fileno()).columns or 80
         except OSError:
-            width = 79
-        return fmt.shorten(text, max(width, 20))
+            width = 80
+        return fmt.shorten(text, max(width - 1, 20))
 
     @staticmethod
     def _summary(counts, mine):
         ran = ", ".join("%d %s" % (n, outcome) for outcome, n in sorted(mine.items()))
-        total = sum(counts.values())
         left = ", ".join("%d %s" % (n, status) for status, n in counts.items() if n)
-        return "this worker ran %d run%s%s; the list: %d entr%s: %s" % (
-            sum(mine.values()), "" if sum(mine.values()) == 1 else "s",
-            " (%s)" % ran if ran else "", total, "y" if total == 1 else "ies", left or "none")
+        return "this worker ran %s%s; the list: %s: %s" % (
+            fmt.count(sum(mine.values()), "run"), " (%s)" % ran if ran else "",
+            fmt.count(sum(counts.values()), "entry", "entries"), left or "none")
 
     def _line(self, event, info):
         """The line of one event, or None."""
@@ -188,10 +188,11 @@ class Reporter:
             return ("%s#%d was taken back by another worker while this one was silent past its "
                     "lease: killed it, its end is not recorded" % (claim.id, claim.attempt))
         if event == "stopping":
-            return ("stopping (signal %d): %d run%s get SIGTERM, SIGKILL after %s; a second "
-                    "Ctrl-C kills them now" % (info["signum"], info["runs"],
-                                               "" if info["runs"] == 1 else "s",
-                                               fmt.duration(info["grace"])))
+            one = info["runs"] == 1
+            return ("stopping (signal %d): %d run%s SIGTERM, SIGKILL after %s; a second "
+                    "Ctrl-C kills %s now" % (info["signum"], info["runs"],
+                                             " gets" if one else "s get",
+                                             fmt.duration(info["grace"]), "it" if one else "them"))
         if event == "note":
             return None if self.quiet else info["text"]
         if event == "list":

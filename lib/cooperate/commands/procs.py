@@ -6,14 +6,17 @@ import time
 
 from .. import fmt, host
 from ..args import Parser
+from ..errors import UserError
 from ..queue import RUNNING, Queue
 from ._select import add_timestamp_fmt, add_trust, is_path, parse_mixed, worked_on
 
 DESCRIPTION = """\
 List the live workers on this machine (-a: on every machine) and the runs
-each holds, for the experiments under ./results, or the TARGETs given:
-list files, experiment folders, or a part of experiments' names (as
-liftoff-procs EXPERIMENT). A worker's pid is the process that was started
+each holds, for the experiments under ./results and the lists and
+experiments your workers joined lately (wherever they are; remembered in
+~/.local/state/cooperate/recent), or for the TARGETs given: list files,
+experiment folders, or a part of experiments' names (as liftoff-procs
+EXPERIMENT). A worker's pid is the process that was started
 (its guard, if it has one): liftoff-abort PID stops it. It reads the shared
 records the workers keep (never `ps`), so it also sees workers on other
 machines."""
@@ -48,14 +51,29 @@ def main(argv, prog):
             targets += [e for e in found if e not in targets]
             if not found:
                 unmatched.append(t)
+    # lists remembered by workers may have gone or gone bad since: skipped
+    remembered = set()
     if not args.targets:
+        from .. import recent
+
         targets = [e for e in experiments if worked_on(e)]
+        seen = {os.path.realpath(t) for t in targets}
+        for path in recent.paths():
+            if os.path.realpath(path) not in seen and os.path.exists(path):
+                seen.add(os.path.realpath(path))
+                targets.append(path)
+                remembered.add(path)
     here = host.hostname()
     now = time.time()
     lines = []
     for target in targets:
-        queue = Queue(target, reader=True, trusted=args.trust_writable)
-        queue.read()
+        try:
+            queue = Queue(target, reader=True, trusted=args.trust_writable)
+            queue.read()
+        except UserError:
+            if target in remembered:
+                continue
+            raise
         held = {}
         for index, id_ in enumerate(queue.list.ids):
             if queue.status_of(id_) == RUNNING:
@@ -74,7 +92,10 @@ def main(argv, prog):
                 lines.append("    %s#%d  %s  %s" % (id_, a.number, fmt.duration(now - a.start),
                                                     fmt.shorten(queue.list.describe(index), 60)))
     if not lines:
-        lines.append("no live workers%s" % ("" if args.all else " on this machine (-a: all machines)"))
+        lines.append("no live workers%s for %s" % (
+            "" if args.all else " on this machine (-a: all machines)",
+            ", ".join(args.targets) if args.targets else "the experiments under %s or the lists "
+            "your workers joined lately (name a list: procs LIST)" % args.results_path))
     for name in unmatched:
         lines.append("(no experiment under %s matches %r)" % (args.results_path, name))
     sys.stdout.write("\n".join(lines) + "\n")

@@ -4,6 +4,7 @@ import os
 import shutil
 import time
 
+from .. import fmt
 from ..args import Parser
 from ..queue import ABORTED, DEFAULT_LOCK_TIMEOUT, FAILED, HELD, PENDING, RUNNING, Queue
 from . import _select
@@ -210,8 +211,8 @@ class Plan:
             print("nothing to make pending again")
         else:
             total = len(self.changed) + len(self.lost)
-            print("%d entries pending again%s%s" % (
-                total, " (%d recorded as lost first)" % len(self.lost) if self.lost else "",
+            print("%s pending again%s%s" % (
+                fmt.count(total, "entry", "entries"), " (%d recorded as lost first)" % len(self.lost) if self.lost else "",
                 ": " + " ".join(self.changed + self.lost) if 0 < total <= 20 else ""))
             # the entries named that stay as they are
             left = self.running + self.pending + self.skipped + self.safe if self.names else []

@@ -17,7 +17,8 @@ Show how far a list or a liftoff experiment is: how many entries are
 pending, running, done, failed, aborted, held, and stale (running on a
 worker that looks dead: it and its guard are gone, its machine rebooted, or it has
 not been heard from for its lease). For one list or experiment, also per
-running entry its host, pid and elapsed time, per failed entry its exit code
+running entry its host, the worker's and the run's pids and elapsed time,
+per failed entry its exit code
 and log. Without TARGET: the latest experiment under ./results (-a: all of
 them); a TARGET that is not a path picks experiments by name.
 
@@ -146,13 +147,14 @@ def summarise(queue):
                             "started": a.start, "elapsed": now - a.start, "stale": stale,
                             "command": queue.list.describe(index)})
         elif status == FAILED:
-            out, err = queue.log_paths(id_, a.number)
+            out, err = _existing(queue.log_paths(id_, a.number))
             failed.append({"id": id_, "attempt": a.number, "code": a.code,
                            "host": workers.get(a.worker, {}).get("host"),
                            "ended": a.end, "out": out, "err": err,
                            "slurm": _slurm(workers.get(a.worker, {})),
                            "attempts": [{"attempt": t.number, "outcome": t.outcome,
-                                         "code": t.code, "err": queue.log_paths(id_, t.number)[1],
+                                         "code": t.code,
+                                         "err": _existing(queue.log_paths(id_, t.number))[1],
                                          "host": workers.get(t.worker, {}).get("host")}
                                         for t in a.chain()],
                            "command": queue.list.describe(index)})
@@ -162,15 +164,17 @@ def summarise(queue):
     total = len(queue.list.ids)
     finished = counts[DONE] + counts[FAILED] + counts[ABORTED]
     left = None
-    if durations:
+    if durations and counts[RUNNING]:
         # mean duration of finished runs, over as many slots as are busy now
+        # (nothing running: no pace to tell the time left by)
         mean = sum(durations) / len(durations)
         left = mean * (counts[PENDING] + counts[RUNNING]) / max(1, counts[RUNNING])
     comments = sorted((w.get("since", 0), w["comment"]) for w in workers.values() if w.get("comment"))
     report = {"list": queue.list.path, "experiment": queue.experiment, "state": queue.dir,
               "total": total, "counts": counts,
               "progress": finished / total if total else 1.0, "left": left,
-              "hosts": sorted(h for h in hosts if h), "comment": comments[-1][1] if comments else None,
+              "hosts": sorted(h for h in hosts if h), "drained": sorted(state.drained),
+              "comment": comments[-1][1] if comments else None,
               "running": running, "failed": failed,
               "workers": [{"worker": w, "host": workers.get(w, {}).get("host"),
                            "slurm": _slurm(workers.get(w, {})), "entries": made}
@@ -178,6 +182,12 @@ def summarise(queue):
     if queue.unreadable:
         report["unreadable_records"] = queue.unreadable
     return report
+
+
+def _existing(paths):
+    """The log paths, None for those never written (a worker started with
+    --no-detach sends its runs' output to its terminal)."""
+    return tuple(p if os.path.exists(p) else None for p in paths)
 
 
 def _slurm(info):
@@ -195,13 +205,19 @@ def _name(report):
 
 def render(report, terminal):
     counts, total = report["counts"], report["total"]
-    lines = ["%s: %d entries: %s" % (_name(report), total, ", ".join(
-        "%d %s" % (counts[k], k) for k in COLUMNS if counts[k] or k in (PENDING, RUNNING, DONE, FAILED)))]
+    shown = ", ".join("%d %s" % (counts[k], k) for k in COLUMNS
+                      if counts[k] or k in (PENDING, RUNNING, DONE, FAILED))
+    lines = ["%s: %s: %s" % (_name(report), fmt.count(total, "entry", "entries"), shown)]
     extra = []
     if report["left"] is not None and counts[PENDING] + counts[RUNNING]:
         extra.append("about %s left" % fmt.duration(report["left"]))
     if report["hosts"]:
         extra.append("working: %s" % ", ".join(report["hosts"]))
+    if report["drained"]:
+        extra.append("drained (taking nothing new): %s" % ", ".join(report["drained"]))
+    if counts[PENDING] and not counts[RUNNING]:
+        extra.append("nothing running: start a worker (cooperate-run %s)"
+                     % (report["experiment"] or report["list"]))
     if report["comment"]:
         extra.append("comment: %s" % report["comment"])
     if extra:
@@ -213,9 +229,9 @@ def render(report, terminal):
     if report["running"]:
         lines.append("running:")
         for r in report["running"]:
-            lines.append("  %s#%d  %s pid %s%s%s  %s%s  %s" % (
+            lines.append("  %s#%d  %s worker pid %s%s%s  %s%s  %s" % (
                 r["id"], r["attempt"], r["host"], r["pid"],
-                " (run %s)" % r["run_pid"] if r["run_pid"] else "",
+                ", run pid %s" % r["run_pid"] if r["run_pid"] else "",
                 "  slurm %s" % r["slurm"] if r["slurm"] else "", fmt.duration(r["elapsed"]),
                 "  STALE (worker looks dead)" if r["stale"] else "",
                 fmt.shorten(r["command"], 60)))
@@ -223,9 +239,10 @@ def render(report, terminal):
         lines.append("failed:")
         for r in report["failed"]:
             lines.append("  %s#%d  %s  %s  %s" % (r["id"], r["attempt"], _ending(r),
-                                                  r["err"], fmt.shorten(r["command"], 50)))
+                                                  _log(r["err"]), fmt.shorten(r["command"], 50)))
             for t in r["attempts"][:-1]:
-                lines.append("      attempt %d: %s  %s" % (t["attempt"], _ending(t), t["err"]))
+                lines.append("      attempt %d: %s  %s" % (t["attempt"], _ending(t),
+                                                          _log(t["err"])))
     if 0 < len(report["workers"]) <= 10:
         lines.append("by worker (latest attempts):")
         for w in report["workers"]:
@@ -237,6 +254,10 @@ def render(report, terminal):
         lines.append("warning: %d unreadable records in %s/journal were skipped"
                      % (report["unreadable_records"], report["state"]))
     return "\n".join(lines) + "\n"
+
+
+def _log(path):
+    return path or "no log (--no-detach: output went to the worker's terminal)"
 
 
 def _ending(attempt):
