@@ -230,3 +230,168 @@ def test_link(exp):
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert len(read_csv(result.stdout)) == 2
+
+
+# -- one row per variation (--aggregate) ---------------------------------------
+
+# acc = lr * 10 + run_id / 10 (three runs per variation: lr * 10 + 0, 0.1,
+# 0.2), loss constant; cnn writes nothing; the text "v1" is no number
+SEED_SCRIPT = """\
+import json, os
+from liftoff import parse_opts
+opts = parse_opts()
+if opts.model.name != "cnn":
+    with open(os.path.join(opts.out_dir, "results.json"), "w") as f:
+        json.dump({"acc": opts.lr * 10 + opts.run_id / 10, "loss": 0.5, "tag": "v1"}, f)
+"""
+
+
+def drained_experiment(tmp_path, config, runs_no, script=SEED_SCRIPT):
+    configs = tmp_path / "cfg"
+    configs.mkdir()
+    (configs / "default.yaml").write_text(DEFAULT)
+    (configs / "config.yaml").write_text(config)
+    (tmp_path / "train.py").write_text(script)
+    ok("prepare", "cfg", "--do", "--name", "sweep", "--script", "train.py", "--runs-no",
+       str(runs_no), cwd=str(tmp_path))
+    (folder,) = [p for p in (tmp_path / "results").iterdir()]
+    ok("run", str(folder), "-q", cwd=str(tmp_path))
+    return folder
+
+
+def test_aggregate_an_experiment_per_variation_folder(tmp_path):
+    exp = drained_experiment(tmp_path, CONFIG, 3)
+    out = ok("collect", str(exp), "--aggregate").stdout
+    table = read_csv(out)
+    assert out.splitlines()[0].split(",") == [
+        "variation", "lr", "model.name", "runs", "status",
+        "duration.mean", "duration.std", "duration.n",
+        "acc.mean", "acc.std", "acc.n", "loss.mean", "loss.std", "loss.n"]
+    assert len(table) == 6
+    for row in table:
+        # one variation folder, holding the group's three runs
+        folders = {os.path.dirname(r["run"]) for r in read_csv(ok("collect", str(exp)).stdout)
+                   if (r["lr"], r["model.name"]) == (row["lr"], row["model.name"])}
+        assert folders == {row["variation"]} and (exp / row["variation"]).is_dir()
+        assert (row["runs"], row["status"], row["duration.n"]) == ("3", "3 done", "3")
+        if row["model.name"] == "cnn":
+            assert (row["acc.mean"], row["acc.std"], row["acc.n"]) == ("", "", "0")
+            continue
+        # lr 0.1: 1.0, 1.1, 1.2000000000000002; lr 0.01: 0.1, 0.2, 0.30000000000000004 as
+        # the script wrote them: the mean and deviation without binary noise
+        assert (row["acc.mean"], row["acc.std"], row["acc.n"]) == (
+            {"0.1": "1.1", "0.01": "0.2"}[row["lr"]], "0.1", "3")
+        assert (row["loss.mean"], row["loss.std"], row["loss.n"]) == ("0.5", "0.0", "3")
+    # the runs themselves keep the values as written
+    runs = read_csv(ok("collect", str(exp), "--where", "lr=0.01", "--where", "model.name=mlp").stdout)
+    assert sorted(r["acc"] for r in runs) == ["0.1", "0.2", "0.30000000000000004"]
+    # --where picks the runs first; JSON lines have numbers
+    got = [json.loads(line) for line in ok("collect", str(exp), "--aggregate", "--format", "jsonl",
+                                           "--where", "model.name=rnn").stdout.splitlines()]
+    assert [(r["lr"], r["runs"], r["acc.mean"], r["acc.n"]) for r in got] == [
+        (0.1, 3, 1.1, 3), (0.01, 3, 0.2, 3)]
+    assert got == rows(str(exp), where={"model.name": "rnn"}, aggregate=True)
+
+
+def test_aggregate_over_a_seed_that_is_a_grid_variable(tmp_path):
+    exp = drained_experiment(tmp_path, "lr: [0.1, 0.01]\nseed: [1, 2, 3]\n", 1)
+    table = read_csv(ok("collect", str(exp), "--aggregate").stdout)
+    # seed (the default --over) joins the variations that differ only in it
+    assert [(r["lr"], r["runs"], len(r["variation"].split())) for r in table] == [
+        ("0.1", "3", 3), ("0.01", "3", 3)]
+    assert "seed" not in table[0]
+    assert all("seed_%d_" % (i + 1) in folder and folder.endswith("lr_0.1")
+               for i, folder in enumerate(table[0]["variation"].split()))
+    # --over run_id alone: one row per variation folder, seed a column
+    table = read_csv(ok("collect", str(exp), "--aggregate", "--over", "run_id").stdout)
+    assert len(table) == 6 and all(r["runs"] == "1" for r in table)
+    assert sorted((r["lr"], r["seed"]) for r in table) == sorted(
+        (lr, s) for lr in ("0.1", "0.01") for s in ("1", "2", "3"))
+    assert all(r["acc.std"] == "" and r["acc.n"] == "1" for r in table)
+    # --over lr,seed: one group
+    table = read_csv(ok("collect", str(exp), "--aggregate", "--over", "lr,seed").stdout)
+    assert [(r["runs"], r["status"]) for r in table] == [("6", "6 done")]
+
+
+WRITER = """\
+import json, os, sys
+args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
+os.makedirs("out", exist_ok=True)
+score = float(args["--lr"]) + float(args["--seed"]) / 10
+with open(os.path.join("out", os.environ["COOPERATE_ENTRY"] + ".json"), "w") as f:
+    json.dump({"score": score, "note": "seed %s" % args["--seed"]}, f)
+"""
+
+
+def test_aggregate_a_plain_list_over_seed(tmp_path):
+    (tmp_path / "w.py").write_text(WRITER)
+    entries = [[sys.executable, "w.py", "--lr", lr, "--seed", seed]
+               for lr in ("0.1", "0.2") for seed in ("1", "2", "3")]
+    write_list(str(tmp_path / "jobs.json"), entries)
+    ok("run", "jobs.json", "-q", cwd=str(tmp_path))
+    runs = read_csv(ok("collect", "jobs.json", "--results-dir", "out/{id}.json",
+                       cwd=str(tmp_path)).stdout)
+    # as the runs wrote them: 0.1 + 0.2 is 0.30000000000000004 in Python
+    assert [r["score"] for r in runs[:3]] == ["0.2", "0.30000000000000004", "0.4"]
+    out = ok("collect", "jobs.json", "--results-dir", "out/{id}.json", "--aggregate",
+             cwd=str(tmp_path)).stdout
+    assert out.splitlines()[0] == ("command,lr,runs,status,duration.mean,duration.std,"
+                                   "duration.n,score.mean,score.std,score.n")
+    table = read_csv(out)
+    assert [(r["command"], r["lr"], r["runs"], r["status"]) for r in table] == [
+        ("%s w.py --lr %s --seed {seed}" % (sys.executable, lr), lr, "3", "3 done")
+        for lr in ("0.1", "0.2")]
+    # statistics.mean would give 0.30000000000000004 and 0.4000000000000001
+    assert [(r["score.mean"], r["score.std"], r["score.n"]) for r in table] == [
+        ("0.3", "0.1", "3"), ("0.4", "0.1", "3")]
+    # --over lr: one row per seed
+    table = read_csv(ok("collect", "jobs.json", "--results-dir", "out/{id}.json", "--aggregate",
+                        "--over", "lr", cwd=str(tmp_path)).stdout)
+    assert [(r["seed"], r["runs"]) for r in table] == [("1", "2"), ("2", "2"), ("3", "2")]
+    assert table[0]["command"] == "%s w.py --lr {lr} --seed 1" % sys.executable
+    # nothing to average over: a warning says why
+    result = run("collect", "jobs.json", "--aggregate", "--over", "fold", cwd=str(tmp_path))
+    assert result.returncode == 0 and len(read_csv(result.stdout)) == 6
+    assert "--over NAME" in result.stderr and "no parameter is named fold" in result.stderr
+    # --over without --aggregate
+    result = run("collect", "jobs.json", "--over", "seed", cwd=str(tmp_path))
+    assert result.returncode == 2 and "--over goes with --aggregate" in result.stderr
+
+
+def test_identical_entries_are_one_variation(tmp_path):
+    write_list(str(tmp_path / "l.json"), [["true"]] * 3 + [["false"]])
+    assert run("run", "l.json", "-q", cwd=str(tmp_path)).returncode == 1
+    got = rows(str(tmp_path / "l.json"), aggregate=True)
+    assert [(r["command"], r["runs"], r["status"], r["duration.n"]) for r in got] == [
+        ("true", 3, "3 done", 3), ("false", 1, "1 failed", 1)]
+
+
+def test_command_parameters():
+    from cooperate.collect import command_parameters
+
+    words = ["python", "-u", "main.py", "--lr", "0.1", "--bs=32", "--fp16", "--shift", "-2",
+             "model.depth=3", "--name", "a b", "data.csv", "--last"]
+    assert [(n, v) for n, v, _, _ in command_parameters(words)] == [
+        ("lr", 0.1), ("bs", 32), ("fp16", True), ("shift", -2), ("model.depth", 3),
+        ("name", "a b"), ("last", True)]
+
+
+def test_summary_stats_are_exact_then_rounded_to_15_digits():
+    import math
+    import statistics
+
+    from cooperate.collect import summary_stats
+
+    assert statistics.mean([0.1, 0.2]) == 0.15000000000000002  # the noise we avoid
+    assert summary_stats([0.1, 0.2]) == (0.15, 0.0707106781186548, 2)
+    assert summary_stats([1.1, 1.2, 1.3]) == (1.2, 0.1, 3)
+    # computed values have 15 significant digits, whatever the inputs
+    assert summary_stats([0.30000000000000004] * 2) == (0.3, 0.0, 2)
+    assert summary_stats([0.30000000000000004, 0.4, 0.5]) == (0.4, 0.1, 3)
+    assert summary_stats([1, 2]) == (1.5, 0.707106781186548, 2)
+    assert summary_stats([3, 5]) == (4.0, 1.4142135623731, 2)
+    assert summary_stats([2]) == (2.0, None, 1)
+    assert summary_stats([]) == (None, None, 0)
+    mean, std, n = summary_stats([1.0, float("nan")])
+    assert math.isnan(mean) and math.isnan(std) and n == 2
+    assert summary_stats([1.0, float("inf")])[0] == float("inf")

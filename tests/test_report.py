@@ -8,6 +8,7 @@ with no network; the page's own script writes any error into #js-errors and
 the computed colour of a bar of each outcome into #self-check."""
 
 import collections
+import html
 import json
 import os
 import re
@@ -15,6 +16,8 @@ import shutil
 import subprocess
 import sys
 import time
+from urllib.parse import urljoin, urlparse
+from urllib.request import url2pathname
 
 import pytest
 
@@ -59,6 +62,12 @@ def dump_dom(page, tmp_path):
     dom = browse(page, tmp_path, "--dump-dom")
     assert "</html>" in dom
     return dom
+
+
+def table_html(page, id_):
+    """The HTML of the table with this id."""
+    start = page.index('<table class="sortable" id="%s">' % id_)
+    return page[start:page.index("</table>", start)]
 
 
 def bars(dom):
@@ -186,9 +195,15 @@ def test_report_of_a_sweep_over_three_hosts_in_chromium(tmp_path):
     assert "ValueError: bad value" in dom and "CUDA out of memory" in dom
     assert len(re.findall(r'<li class="failure-run"', dom)) == 3
 
-    # the sortable table: a row per entry
+    # the progress bar: a part per outcome, as many entries as it counts
+    parts = dict(re.findall(r'<div class="seg outcome-(\w+)" data-part="\1" data-count="(\d+)"', dom))
+    assert parts == {"done": "7", "failed": "3", "aborted": "1"}, parts
+
+    # the sortable table: a row per entry; the table per variation: each
+    # entry is one (no seed)
     assert re.search(r'<table class="sortable" id="runs">', dom)
-    assert len(re.findall(r"<tr>", dom)) == 1 + len(sweep_entries())
+    assert len(re.findall(r"<tr>", table_html(dom, "runs"))) == 1 + len(sweep_entries())
+    assert len(re.findall(r"<tr>", table_html(dom, "variations"))) == 1 + len(sweep_entries())
     assert "Throughput" in dom and '<svg class="throughput"' in dom
 
     shot = tmp_path / "shot.png"
@@ -216,7 +231,7 @@ def test_the_table_sorts_by_a_clicked_column_and_an_experiment_shows_its_paramet
                                             ".click();</script></body>" % col[0]))
     dom = dump_dom(page, tmp_path)
     assert '<pre id="js-errors"></pre>' in dom
-    rows = re.findall(r"<tr>((?:<td>[^<]*</td>)+)</tr>", dom)
+    rows = re.findall(r"<tr>((?:<td>[^<]*</td>)+)</tr>", table_html(dom, "runs"))
     column = [re.findall(r"<td>([^<]*)</td>", r)[col[0]] for r in rows]
     assert column == ["0.01", "0.2", "0.3", "10"], column
 
@@ -234,7 +249,10 @@ def test_ten_thousand_runs_are_aggregated_and_the_page_is_well_formed(tmp_path):
     drawn = len(re.findall(r'class="bar ', text))
     assert 0 < drawn < 1000 and 'data-aggregated="yes"' in text
     assert sum(int(c) for c in re.findall(r'data-count="(\d+)"', text)) >= n
-    assert text.count("<tr>") == n + 1
+    assert table_html(text, "runs").count("<tr>") == n + 1
+    # identical entries: one variation of n runs
+    assert table_html(text, "variations").count("<tr>") == 2
+    assert made["variations"] == 1
     if chromium() is not None:
         dom = dump_dom(page, tmp_path)
         assert '<pre id="js-errors"></pre>' in dom
@@ -247,3 +265,285 @@ def test_the_command_without_a_list_is_a_user_error(tmp_path):
     assert result.returncode == 2 and "error" in result.stderr
     assert not (tmp_path / "r.html").exists()
     assert command("report")[-1] == "report"
+
+
+# -- what the page shows, measured in Chromium ---------------------------------
+
+def probe(page, tmp_path, script, *flags):
+    """Run `script` (the body of a function returning something JSON can
+    write) in Chromium after the page's own script, in a copy of the page
+    beside it (so that its relative links stay right); its result."""
+    page = str(page)
+    copy = page[:-len(".html")] + "-probe.html"
+    with open(page) as f:
+        text = f.read()
+    with open(copy, "w") as f:
+        f.write(text.replace("</body>", '<pre id="probe"></pre><script>'
+                             "document.getElementById('probe').textContent=JSON.stringify("
+                             "(function(){%s})());</script></body>" % script))
+    dom = browse(copy, tmp_path, "--dump-dom", *flags)
+    assert re.search(r'<pre id="js-errors"></pre>', dom), "a script error in the page"
+    found = re.search(r'<pre id="probe">([^<]*)</pre>', dom)
+    assert found and found.group(1), "the probe wrote nothing"
+    return json.loads(html.unescape(found.group(1)))
+
+
+def drained(folder, entries):
+    """A list of `entries` in `folder`, run to the end by one worker; its path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_list(folder / "l.json", entries)
+    result = run("run", "l.json", "-q", cwd=folder)
+    assert result.returncode in (0, 1), result.stderr
+    return folder / "l.json"
+
+
+def rgb(colour):
+    return "rgb(%d, %d, %d)" % tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
+
+
+def test_the_progress_bar_shows_failed_runs_in_their_colour(tmp_path):
+    """4 of 18 failed: not a solid green bar at 100%, but 14/18 green and
+    4/18 red, as wide as their counts."""
+    path = drained(tmp_path, [["true", str(i)] for i in range(14)]
+                   + [["false", str(i)] for i in range(4)])
+    page = tmp_path / "report.html"
+    assert run("report", path, "-o", page).returncode == 0
+    got = probe(page, tmp_path, """
+        var bar=document.querySelector('.progress');
+        return {width: bar.getBoundingClientRect().width,
+                legend: document.querySelector('.progress-legend').textContent,
+                parts: [].map.call(bar.querySelectorAll('.seg'), function(s){
+                  return {part: s.getAttribute('data-part'), title: s.title,
+                          width: s.getBoundingClientRect().width,
+                          colour: getComputedStyle(s).backgroundColor};})};""")
+    parts = {p["part"]: p for p in got["parts"]}
+    assert list(parts) == ["done", "failed"], got
+    for part, count in (("done", 14), ("failed", 4)):
+        assert abs(parts[part]["width"] - got["width"] * count / 18) <= 1.5, got
+        assert parts[part]["colour"] == rgb(report.COLOURS[part])
+        assert parts[part]["title"].startswith("%d %s" % (count, part))
+    assert "14 done" in got["legend"] and "4 failed" in got["legend"]
+
+
+def test_progress_parts_tell_lost_and_interrupted_apart(tmp_path):
+    """Every part of the bar, from a journal written by hand: an entry's
+    status, and for failed and pending ones how their latest attempt ended."""
+    from cooperate.queue import Queue
+
+    write_list(tmp_path / "l.json", [["true", str(i)] for i in range(9)])
+    queue = Queue(str(tmp_path / "l.json"), reader=True)
+    queue.read()
+    ids = list(queue.list.ids)
+    t = time.time() - 100
+    info = {"host": "gone", "pid": 1, "boot": "another-boot", "pidns": "x", "start": 1,
+            "since": t, "cwd": "/", "lease": 1.0, "slots": 1}
+    records = [["w", "w1", info]]
+    ends = [("done", 0, False), ("failed", 1, False), ("lost", None, False),
+            ("interrupted", None, False), ("lost", None, True), ("aborted", None, False)]
+    for id_, (outcome, code, again) in zip(ids, ends):
+        records += [["c", id_, 1, "w1", t], ["e", id_, 1, "w1", t + 1, outcome, code, again]]
+    records += [["h", ids[6], t], ["c", ids[7], 1, "w1", t]]  # held; running on a dead worker
+    (tmp_path / "l.json.cooperate").mkdir(exist_ok=True)
+    with open(str(tmp_path / "l.json.cooperate" / "journal"), "a") as f:
+        f.write("".join(json.dumps(r) + "\n" for r in records))
+    model = report.gather(str(tmp_path / "l.json"))
+    # lost: one failed for good, one pending again
+    expected = dict(dict.fromkeys(report.PROGRESS, 1), lost=2, running=0)
+    assert model["progress"] == expected, model["progress"]
+    page = report.render(model)
+    segs = re.findall(r'<div class="seg outcome-(\w+)" data-part="\1" data-count="(\d)" '
+                      r'style="width:([\d.]+)%"', page)
+    assert [p for p, _, _ in segs] == [p for p in report.PROGRESS if p != "running"]
+    assert all(int(k) == expected[p] and abs(float(w) - 100.0 * int(k) / 9) < 1e-3
+               for p, k, w in segs)
+    for part in report.PROGRESS:
+        assert ".outcome-%s{background:%s}" % (part, report.COLOURS[part]) in page
+
+
+def experiment(tmp_path, runs, results):
+    """An experiment folder made by hand: runs (run folder, cfg) and the
+    results.json of each run folder (None: none)."""
+    exp = tmp_path / "exp"
+    (exp / ".cooperate").mkdir(parents=True)
+    (exp / ".__experiment").write_text("")
+    (exp / ".cooperate" / "experiment.json").write_text("{}")
+    write_list(exp / ".cooperate" / "queue.json", [{"run": r, "cfg": c} for r, c in runs])
+    for (folder, _), found in zip(runs, results):
+        (exp / folder).mkdir(parents=True)
+        if found is not None:
+            (exp / folder / "results.json").write_text(json.dumps(found))
+    return exp
+
+
+def test_floats_show_six_significant_digits_and_keep_the_whole_value(tmp_path):
+    results = [{"acc": 0.1 + 0.2, "big": 1234567.891, "even": 100.0, "k": 7, "x": 0.1234561},
+               {"acc": 0.2, "big": 2.5, "even": 3.0, "k": 8, "x": 0.1234559}]
+    exp = experiment(tmp_path, [("0000_a/0", {"a": 1}), ("0000_a/1", {"a": 1})], results)
+    page = report.build(str(exp))
+    runs = table_html(page, "runs")
+    assert results[0]["acc"] == 0.30000000000000004
+    assert '<td title="0.30000000000000004" data-v="0.30000000000000004">0.3</td>' in runs
+    assert '<td title="1234567.891" data-v="1234567.891">1.23457e+06</td>' in runs
+    assert "<td>100</td>" in runs and "<td>7</td>" in runs and "<td>2.5</td>" in runs
+    assert not re.search(r">[^<]*0\.30000000000000004", page)  # shown nowhere as text
+    # the variation's mean, as collect --aggregate gives it: no noise either
+    variations = table_html(page, "variations")
+    assert "<td>0.25</td>" in variations and "<td>7.5</td>" in variations
+    # sorting uses the whole value: 0.123456 and 0.123456 in order
+    path = tmp_path / "r.html"
+    path.write_text(page)
+    got = probe(path, tmp_path, """
+        var th=[].filter.call(document.querySelectorAll('#runs th'),
+                              function(h){return h.textContent==='x';})[0];
+        th.click();
+        return [].map.call(document.querySelectorAll('#runs tbody tr'), function(r){
+          return r.cells[th.cellIndex].getAttribute('data-v');});""")
+    assert got == ["0.1234559", "0.1234561"]
+
+
+def test_the_table_per_variation_in_chromium(tmp_path):
+    runs, results = [], []
+    for v, lr in enumerate((0.1, 0.01)):
+        for r, acc in enumerate((0.5, 0.6, 0.7)):
+            runs.append(("%04d_lr_%s/%d" % (v, lr, r), {"lr": lr, "seed": 1}))
+            results.append({"acc": acc + v, "note": "text"})
+    exp = experiment(tmp_path, runs, results)
+    page = tmp_path / "r.html"
+    report.write(str(exp), str(page))
+    script = """
+        function shown(id){var t=document.getElementById(id);
+          return t.getBoundingClientRect().height>0;}
+        function cells(id){return [].map.call(document.querySelectorAll('#'+id+' tr'),
+          function(r){return [].map.call(r.cells,function(c){return c.textContent;});});}
+        var before=[shown('runs'),shown('variations')];
+        document.getElementById('view-variations').click();
+        return {before: before, after: [shown('runs'), shown('variations')],
+                table: cells('variations')};"""
+    got = probe(page, tmp_path, script)
+    assert got["before"] == [True, False] and got["after"] == [False, True], got
+    table = got["table"]
+    assert table[0] == ["variation", "lr", "runs", "status", "acc.mean", "acc.std", "acc.n"]
+    assert table[1:] == [["0000_lr_0.1", "0.1", "3", "3 pending", "0.6", "0.1", "3"],
+                         ["0001_lr_0.01", "0.01", "3", "3 pending", "1.6", "0.1", "3"]]
+
+
+LONG = "x" * 300
+
+
+def long_named_sweep(folder):
+    """A list with very long words everywhere: commands, entry names,
+    result names and values, stderr lines; some entries fail."""
+    script = ("import json, os, sys; os.makedirs('out', exist_ok=True); "
+              "r = {'metric_%%d_%s' %% i: 'v' * 200 for i in range(12)}; "
+              "r.update(('score_%%d_%s' %% i, i / 2) for i in range(12)); json.dump(r, "
+              "open('out/' + os.environ['COOPERATE_ENTRY'] + '.json', 'w')); "
+              "sys.stderr.write('RuntimeError: ' + 'y' * 500 + '\\n'); "
+              "sys.exit(int(sys.argv[1]))" % (LONG[:40], LONG[:40]))
+    entries = [{"cmd": [sys.executable, "-c", script, str(i % 2), "--path=" + LONG, "--seed", "1"],
+                "name": "entry-%d-%s" % (i, LONG)} for i in range(6)]
+    return drained(folder, entries)
+
+
+def test_the_page_fits_a_1000_px_window(tmp_path):
+    path = long_named_sweep(tmp_path / LONG[:100])
+    script = """
+        var root=document.documentElement, out={inner: window.innerWidth};
+        function measure(name){
+          var box=document.querySelector('.view-' + name + ' .scroll');
+          out[name]={scroll: root.scrollWidth, client: root.clientWidth,
+                     table: box ? box.scrollWidth : null, box: box ? box.clientWidth : null};}
+        measure('runs');
+        var other=document.getElementById('view-variations');
+        if(other){other.click(); measure('variations');}
+        return out;"""
+    # the entries' table (long commands), then with the results (many columns)
+    for extra in ([], ["--results-dir", "out/{id}.json"]):
+        page = tmp_path / ("report%d.html" % len(extra))
+        result = run("report", path, "-o", page, *extra, cwd=path.parent)
+        assert result.returncode == 0, result.stderr
+        got = probe(page, tmp_path, script, "--window-size=1000,800")
+        assert got["inner"] == 1000, got
+        for view in ("runs", "variations"):
+            m = got[view]
+            assert m["scroll"] <= m["client"], (view, got)
+            if extra:
+                # the wide table is there, scrolling in its own box
+                assert m["table"] > m["box"] > 0, (view, got)
+
+
+def test_log_links_are_relative_to_where_the_report_is(tmp_path):
+    long_named_sweep(tmp_path / "my lists")
+    out = tmp_path / "reports here" / "deep"
+    out.mkdir(parents=True)
+    # -o relative to the current folder, which is neither the list's nor the page's
+    result = run("report", "my lists/l.json", "-o", "reports here/deep/r.html", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    page = out / "r.html"
+    text = page.read_text()
+    hrefs = re.findall(r'<a class="(log|log-err|log-out)" href="([^"]+)"', text)
+    assert len([h for k, h in hrefs if k == "log-err"]) == 3 and len(hrefs) == 7, hrefs
+    base = page.as_uri()
+    for kind, href in hrefs:
+        assert not href.startswith(("/", "file:")), href
+        target = url2pathname(urlparse(urljoin(base, html.unescape(href))).path)
+        assert os.path.isfile(target), (href, target)
+        assert os.path.samefile(os.path.dirname(target), str(tmp_path / "my lists" / "l.json.cooperate" / "logs"))
+        if kind != "log-out":
+            assert "RuntimeError: yyy" in open(target).read()
+    # and as Chromium resolves them
+    got = probe(page, tmp_path, """
+        return [].map.call(document.querySelectorAll('a.log, a.log-err, a.log-out'),
+                           function(a){return a.href;});""")
+    assert len(got) == 7
+    for url in got:
+        assert url.startswith("file:///") and os.path.isfile(url2pathname(urlparse(url).path)), url
+
+
+def test_the_throughput_chart_has_a_labelled_y_axis(tmp_path):
+    path = drained(tmp_path, [["sh", "-c", "sleep 0.05", str(i)] for i in range(12)]
+                   + [["false", str(i)] for i in range(3)])
+    page = tmp_path / "report.html"
+    assert run("report", path, "-o", page).returncode == 0
+    got = probe(page, tmp_path, """
+        var svg=document.querySelector('svg.throughput').getBoundingClientRect();
+        return {label: document.querySelector('.chart .ylabel').textContent,
+                unit: document.querySelector('.chart').getAttribute('data-unit'),
+                svg: {top: svg.top, bottom: svg.bottom},
+                ticks: [].map.call(document.querySelectorAll('.yaxis .tick'), function(t){
+                  var r=t.getBoundingClientRect();
+                  return {value: parseFloat(t.getAttribute('data-value')), text: t.textContent,
+                          middle: (r.top + r.bottom) / 2, width: r.width};}),
+                bars: [].map.call(document.querySelectorAll('svg.throughput rect'), function(b){
+                  var r=b.getBoundingClientRect();
+                  return {rate: parseFloat(b.getAttribute('data-rate')), height: r.height};})};""")
+    assert got["unit"] in ("minute", "hour") and got["label"] == "runs / " + got["unit"], got
+    ticks = got["ticks"]
+    assert len(ticks) >= 3 and all(t["text"] and t["width"] > 0 for t in ticks), ticks
+    assert ticks[0]["value"] == 0
+    values = [t["value"] for t in ticks]
+    assert values == sorted(values) and len(set(values)) == len(values)
+    # higher values higher up, from the chart's bottom to its top
+    middles = [t["middle"] for t in ticks]
+    assert middles == sorted(middles, reverse=True)
+    assert abs(middles[0] - got["svg"]["bottom"]) <= 2 and abs(middles[-1] - got["svg"]["top"]) <= 2
+    # every bar below the top tick, drawn to its scale
+    height = got["svg"]["bottom"] - got["svg"]["top"]
+    top = values[-1]
+    assert got["bars"] and all(b["rate"] <= top for b in got["bars"])
+    for b in got["bars"]:
+        assert abs(b["height"] - height * b["rate"] / top) <= 1.5, (b, top)
+
+
+def test_axis_ticks_are_round_numbers():
+    assert report.nice_ticks(7) == [0, 2, 4, 6, 8]
+    assert report.nice_ticks(10) == [0, 2, 4, 6, 8, 10]
+    assert report.nice_ticks(0.3) == [0, 0.1, 0.2, 0.3]  # not 0.30000000000000004
+    assert report.nice_ticks(1234) == [0, 250, 500, 750, 1000, 1250]
+    assert report.nice_ticks(1) == [0, 0.2, 0.4, 0.6, 0.8, 1]
+
+
+def test_slow_runs_are_counted_per_hour():
+    t0 = 1700000000.0
+    runs = [{"outcome": "done", "end": t0 + h * 3600, "start": t0} for h in range(0, 10, 3)]
+    chart = report._throughput({"runs": runs, "t0": t0, "t1": t0 + 10 * 3600})
+    assert 'data-unit="hour"' in chart and ">runs / hour<" in chart

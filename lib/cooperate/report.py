@@ -1,28 +1,43 @@
 """A self-contained HTML report of a list or an experiment: a timeline of
-every attempt (one lane per host and worker slot), the summary and
-throughput, failures grouped by the tail of their stderr, and a sortable
-table of the runs (with their parameters, for an experiment).
+every attempt (one lane per host and worker slot), the summary (a progress
+bar split by outcome) and throughput (runs finished per minute or hour, with
+a labelled axis), failures grouped by the tail of their stderr (with links
+to the logs, relative to where the page is written), and a sortable table of
+the runs (with their parameters, for an experiment) beside the same table
+aggregated per variation (collect.aggregate).
 
 The page needs nothing from the network: inline CSS, inline SVG and a
 little inline JS (column sorting; any script error is written into the
-page, in #js-errors). With many attempts the timeline draws one bar per
-lane and time bucket (coloured by the majority outcome) instead of one per
+page, in #js-errors); switching between the two tables is CSS only. It fits
+a 1,000 px wide window: tables scroll in their own box and long cells are
+cut with an ellipsis (the whole text on hover), other long words wrap.
+Floats show at most 6 significant digits (the whole value on hover, and
+sorting uses it). With many attempts the timeline draws one bar per lane
+and time bucket (coloured by the majority outcome) instead of one per
 attempt, so that it stays readable and small at 10,000 runs.
 """
 
 import html
 import json
+import math
 import os
 import re
 import time
 
+from . import collect
 from .errors import UserError
 from .files import atomic_write
-from .queue import FAILED, Queue
+from .queue import FAILED, INTERRUPTED, LOST, PENDING, RUNNING, Queue
 
 OUTCOMES = ("done", "failed", "lost", "aborted", "interrupted", "running")
 COLOURS = {"done": "#2e9d4a", "failed": "#d23c3c", "lost": "#8a4fd0", "aborted": "#e8871e",
-           "interrupted": "#c9b400", "running": "#2f7fe0"}
+           "interrupted": "#c9b400", "running": "#2f7fe0", "stale": "#c3a6ea",
+           "held": "#8c8c8c", "pending": "#d9d9d9"}
+# the parts of the progress bar, in order: an entry's status, told apart by
+# its latest attempt (a failed entry whose attempt was lost; a pending one
+# whose attempt was interrupted or lost, waiting to run again)
+PROGRESS = ("done", "failed", "aborted", "lost", "interrupted", "running", "stale", "held",
+            "pending")
 # above this many attempts the timeline aggregates them per time bucket
 MAX_BARS = 600
 # aggregated timeline: at most this many bars in all (lanes x buckets)
@@ -125,7 +140,7 @@ def failure_groups(queue):
         a = queue.state.last(id_)
         if a is None:
             continue
-        err = queue.log_paths(id_, a.number)[1]
+        out, err = queue.log_paths(id_, a.number)
         lines = tail(err)
         if a.outcome == "lost":
             lines = lines or ["(lost: its worker died)"]
@@ -136,7 +151,7 @@ def failure_groups(queue):
         key = "\n".join(normalise(line) for line in lines)
         group = groups.setdefault(key, {"key": key, "tail": lines, "err": err, "runs": []})
         group["runs"].append({"id": id_, "attempt": a.number, "code": a.code,
-                              "outcome": a.outcome, "err": err,
+                              "outcome": a.outcome, "err": err, "out": out,
                               "host": workers.get(a.worker, {}).get("host"),
                               "label": queue.list.describe(index)})
     return sorted(groups.values(), key=lambda g: (-len(g["runs"]), g["key"]))
@@ -154,34 +169,32 @@ def _flatten(cfg, prefix=""):
     return out
 
 
-def _collected(target):
-    """The results table of the collect command, if there is one:
-    (header, rows) or None."""
+def _collected(queue, results_file=collect.DEFAULT_RESULTS_FILE, results_dir=None):
+    """(collect's Table of the queue, None) or (None, why not): the report
+    still shows the rest when the results cannot be read (but a bad
+    results_file or results_dir is a UserError)."""
     try:
-        from . import collect
-        rows = list(collect.rows(target))
-    except Exception:  # noqa: BLE001 - another module's table is optional here
-        return None
-    if not rows:
-        return None
-    if all(isinstance(r, dict) for r in rows):
-        header = []
-        for r in rows:
-            header += [k for k in r if k not in header]
-        return header, [[r.get(k, "") for k in header] for r in rows]
-    if all(isinstance(r, (list, tuple)) for r in rows):
-        return list(rows[0]), [list(r) for r in rows[1:]]
-    return None
+        return collect.from_queue(queue, results_file, None, results_dir), None
+    except UserError:
+        raise  # a bad results_file or results_dir: the user's to fix
+    except Exception as error:  # noqa: BLE001 - the results table is optional here
+        return None, "%s: %s" % (type(error).__name__, error)
 
 
-def runs_table(queue, target, runs):
-    """(header, rows, note) of the runs table: each entry's status, attempts,
-    host, duration and exit code of its latest attempt; for an experiment
-    the parameters that vary between its runs (or collect's results)."""
-    if queue.experiment:
-        collected = _collected(target)
-        if collected is not None:
-            return collected[0], collected[1], "results from collect"
+def runs_table(queue, collected, runs):
+    """(header, rows, note) of the runs table: for an experiment collect's
+    table (status, attempts, host, duration, the parameters that vary
+    between its runs and the results); for a list, and when collect could
+    not read an experiment, each entry's status, attempts, host, duration
+    and exit code of its latest attempt (and, for an experiment, the
+    parameters that vary; for a list, the results collect read)."""
+    if queue.experiment and collected is not None:
+        header = collected.columns
+        rows = [[r.get(c) for c in header] for r in collected.rows[:MAX_TABLE_ROWS]]
+        note = "results from collect"
+        if len(collected.rows) > MAX_TABLE_ROWS:
+            note += "; first %d of %d runs" % (MAX_TABLE_ROWS, len(collected.rows))
+        return header, rows, note
     latest = {}
     for r in runs:
         latest[r["id"]] = r
@@ -201,8 +214,13 @@ def runs_table(queue, target, runs):
         varying = [k for k in names if len({json.dumps(f.get(k), sort_keys=True) for f in flat}) > 1]
         names = varying or names
         params = flat
+    results, found = [], {}
+    if collected is not None and collected.results:
+        # a list's results (collect's --results-dir): after the other columns
+        results = collected.results
+        found = {r["id"]: r for r in collected.rows}
     header = ["#", "run" if queue.experiment else "command", "status", "attempts", "host",
-              "duration (s)", "exit"] + names
+              "duration (s)", "exit"] + names + results
     rows = []
     for i in range(n):
         id_ = ids[i]
@@ -214,9 +232,50 @@ def runs_table(queue, target, runs):
                "" if not r or r["code"] is None else r["code"]]
         if params:
             row += [params[i].get(k, "") if i < len(params) else "" for k in names]
+        if results:
+            mine = found.get(id_) or {}
+            row += [mine.get(k) for k in results]
         rows.append(row)
     note = "first %d of %d entries" % (n, len(ids)) if n < len(ids) else ""
     return header, rows, note
+
+
+def variations_table(collected, over):
+    """(header, rows, note) of collect's table aggregated per variation, or
+    None without one."""
+    if collected is None or not collected.rows:
+        return None
+    table = collect.aggregate(collected, over)
+    header = table.columns
+    rows = [[r.get(c) for c in header] for r in table.rows[:MAX_TABLE_ROWS]]
+    note = "; ".join(table.warnings[len(collected.warnings):])
+    if len(table.rows) > MAX_TABLE_ROWS:
+        note = "first %d of %d variations" % (MAX_TABLE_ROWS, len(table.rows))
+    return header, rows, note
+
+
+def progress(queue, summary):
+    """{part: how many entries} for the progress bar (PROGRESS)."""
+    stale = {r["id"] for r in summary["running"] if r["stale"]}
+    counts = dict.fromkeys(PROGRESS, 0)
+    state, codes, executed = queue.state, queue.state.codes, queue.list.executed
+    for id_ in queue.list.ids:
+        code = codes.get(id_)
+        if id_ in executed:
+            part = "done"
+        elif code is None:
+            part = PENDING
+        else:
+            part = state.status(id_)
+            if part == RUNNING:
+                part = "stale" if id_ in stale else RUNNING
+            elif part in (FAILED, PENDING):
+                a = state.last(id_)
+                if a is not None and a.end is not None and (
+                        a.outcome == LOST or part == PENDING and a.outcome == INTERRUPTED):
+                    part = a.outcome
+        counts[part] = counts.get(part, 0) + 1
+    return counts
 
 
 _STEPS = (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600,
@@ -231,9 +290,11 @@ def bucket_size(span, most):
     return span / most
 
 
-def gather(target, state_dir=None, now=None, trusted=True):
+def gather(target, state_dir=None, now=None, trusted=True, over=collect.DEFAULT_OVER,
+           results_file=collect.DEFAULT_RESULTS_FILE, results_dir=None):
     """Everything the report shows, as plain data (`trusted`: see
-    collect.collect)."""
+    collect.collect; `over`, `results_file`, `results_dir`: see
+    collect.aggregate and collect.collect)."""
     from .commands.status import summarise
 
     queue = Queue(target, state_dir, reader=True, trusted=trusted)
@@ -246,10 +307,15 @@ def gather(target, state_dir=None, now=None, trusted=True):
     lane_keys = lanes(queue, runs)
     t0 = min((r["start"] for r in runs), default=now)
     t1 = max((r["end"] for r in runs), default=now)
-    header, rows, note = runs_table(queue, target, runs)
+    collected, why = _collected(queue, results_file, results_dir)
+    header, rows, note = runs_table(queue, collected, runs)
+    if why:
+        note = "; ".join(n for n in (note, "no results: " + why) if n)
     return {"target": target, "now": now, "summary": summary, "runs": runs, "lanes": lane_keys,
             "t0": t0, "t1": max(t1, t0 + 1e-3), "failures": failure_groups(queue),
             "labels": queue.list, "table": (header, rows, note),
+            "variations": variations_table(collected, over), "over": list(over),
+            "progress": progress(queue, summary),
             "name": os.path.basename(queue.experiment.rstrip("/")) if queue.experiment
             else queue.list.path}
 
@@ -333,8 +399,32 @@ def _timeline(model):
     return "".join(out)
 
 
+def nice_ticks(peak, most=5):
+    """Round tick values from 0 to at least `peak` (> 0): 0, step, 2 step,
+    ... with step 1, 2, 2.5 or 5 times a power of ten, at most `most`
+    intervals."""
+    raw = peak / float(most)
+    power = 10.0 ** math.floor(math.log10(raw))
+    for m in (1, 2, 2.5, 5, 10):
+        step = m * power
+        if step * most >= peak:
+            break
+    top = step * math.ceil(peak / step - 1e-9)
+    count = int(round(top / step))
+    # 0.1 * 3 is 0.30000000000000004: make each tick from its decimal text
+    return [float("%.12g" % (step * k)) for k in range(count + 1)]
+
+
+def _tick(value):
+    if value == int(value):
+        return "{:,}".format(int(value))
+    return "%g" % value
+
+
 def _throughput(model):
-    """Runs finished per time bucket, as an inline SVG stacked bar chart."""
+    """Runs finished per time bucket, as an inline SVG stacked bar chart with
+    a y axis in runs per minute (or per hour, when fewer than one a minute
+    is the most)."""
     ended = [r for r in model["runs"] if r["outcome"] != "running"]
     if not ended:
         return '<p class="empty">No run has finished yet.</p>'
@@ -346,25 +436,42 @@ def _throughput(model):
         b = min(n - 1, int((r["end"] - t0) // step))
         counts[b][r["outcome"]] = counts[b].get(r["outcome"], 0) + 1
     peak = max(sum(c.values()) for c in counts) or 1
+    unit, per = 60.0, "minute"
+    if peak * unit / step < 1:
+        unit, per = 3600.0, "hour"
+    rate = unit / step  # runs per unit for one run in a bucket
+    ticks = nice_ticks(peak * rate)
+    top = ticks[-1]
     w, h, bw = 800, 160, 800.0 / n
     parts = ['<svg class="throughput" viewBox="0 0 %d %d" width="100%%" height="%d" '
-             'preserveAspectRatio="none" role="img">' % (w, h, h)]
+             'preserveAspectRatio="none" role="img" aria-label="runs finished per %s">'
+             % (w, h, h, per)]
+    for value in ticks[1:]:
+        y = h - h * value / top
+        parts.append('<line class="grid" x1="0" x2="%d" y1="%.2f" y2="%.2f" stroke="#e4e4e4" '
+                     'vector-effect="non-scaling-stroke"/>' % (w, y, y))
     for b, c in enumerate(counts):
         y = h
         for o in OUTCOMES:
             k = c.get(o, 0)
             if not k:
                 continue
-            bh = h * k / peak
+            bh = h * k * rate / top
             y -= bh
             parts.append('<rect class="tp outcome-%s" x="%.2f" y="%.2f" width="%.2f" height="%.2f" '
-                         'fill="%s"><title>%s: %d %s</title></rect>'
+                         'fill="%s" data-rate="%s"><title>%s: %d %s (%s per %s)</title></rect>'
                          % (o, b * bw + 0.5, y, max(bw - 1, 0.5), bh, COLOURS[o],
-                            _e(_clock(t0 + b * step)), k, o))
+                            _short(k * rate), _e(_clock(t0 + b * step)), k, o,
+                            _short(k * rate), per))
     parts.append('</svg><div class="axis flush"><span>%s</span><span>%s</span></div>'
                  % (_e(_clock(t0)), _e(_clock(t1))))
-    return ('<p>Runs finished per %s (the highest bar: %d).</p>' % (_dur(step), peak)
-            + "".join(parts))
+    axis = "".join('<span class="tick" data-value="%s" style="bottom:%.3f%%">%s</span>'
+                   % (_short(v), 100.0 * v / top, _tick(v)) for v in ticks)
+    return ('<p>Runs finished per %s, counted in buckets of %s (the busiest: %d run%s).</p>'
+            '<div class="chart" data-unit="%s"><div class="ylabel">runs / %s</div>'
+            '<div class="chart-body"><div class="yaxis">%s</div><div class="plot">%s</div></div>'
+            '</div>' % (per, _dur(step), peak, "" if peak == 1 else "s", per, per, axis,
+                        "".join(parts)))
 
 
 def _summary(model):
@@ -376,69 +483,170 @@ def _summary(model):
     if s["left"] is not None and counts.get("pending", 0) + counts.get("running", 0):
         left = '<p class="left">About <b>%s</b> left.</p>' % _e(_dur(s["left"]))
     hosts = ", ".join(sorted({h for h, _, _ in model["lanes"]}))
-    return ('<ul class="counts">%s</ul><div class="progress"><div style="width:%.1f%%"></div></div>'
+    parts = model["progress"]
+    total = sum(parts.values())
+    notes = {"lost": "lost (their workers died)", "interrupted": "interrupted (pending again)",
+             "stale": "stale (running on a worker that looks dead)"}
+    bar, legend = [], []
+    for part in PROGRESS:
+        k = parts.get(part, 0)
+        if not k:
+            continue
+        share = 100.0 * k / total
+        title = "%d %s (%.1f%%)" % (k, notes.get(part, part), share)
+        bar.append('<div class="seg outcome-%s" data-part="%s" data-count="%d" '
+                   'style="width:%.4f%%" title="%s"></div>' % (part, part, k, share, _e(title)))
+        legend.append('<span data-part="%s"><i class="outcome-%s"></i>%d %s</span>'
+                      % (part, part, k, _e(notes.get(part, part))))
+    return ('<ul class="counts">%s</ul><div class="progress" role="img" aria-label="%s">%s</div>'
+            '<div class="legend progress-legend">%s</div>'
             '<p><span class="progress-text">%.1f%%</span> of %d entries finished; '
             '%d attempts on %s.</p>%s'
-            % (items, 100 * s["progress"], 100 * s["progress"], s["total"], len(model["runs"]),
+            % (items, _e(", ".join(re.sub("<[^>]+>", "", x) for x in legend)), "".join(bar),
+               "".join(legend), 100 * s["progress"], s["total"], len(model["runs"]),
                _e(hosts or "no host yet"), left))
 
 
-def _failures(model):
+def _href(path, base):
+    """A link to a file, relative to the folder `base` (where the page is)."""
+    from urllib.parse import quote
+
+    rel = os.path.relpath(os.path.abspath(path), base)
+    return _e(quote(rel.replace(os.sep, "/")))
+
+
+def _failures(model, base):
     groups = model["failures"]
     if not groups:
         return '<p class="empty">No failed run.</p>'
     out = []
     for g in groups:
         runs = g["runs"]
-        items = "".join('<li class="failure-run" data-id="%s">%s#%d %s on %s: %s</li>'
+        items = "".join('<li class="failure-run" data-id="%s">%s#%d %s on %s: %s '
+                        '<span class="logs">(<a class="log-err" href="%s">err</a>, '
+                        '<a class="log-out" href="%s">out</a>)</span></li>'
                         % (_e(r["id"]), _e(r["id"]), r["attempt"],
                            "lost" if r["outcome"] == "lost" else _e(_code(r["code"])),
-                           _e(r["host"] or "?"), _e(r["label"]))
+                           _e(r["host"] or "?"), _e(r["label"]), _href(r["err"], base),
+                           _href(r["out"], base))
                         for r in runs[:MAX_RUNS_PER_GROUP])
         if len(runs) > MAX_RUNS_PER_GROUP:
             items += "<li>... and %d more</li>" % (len(runs) - MAX_RUNS_PER_GROUP)
         out.append('<details class="failure-group" data-count="%d" open><summary><b>%d run%s</b>: '
-                   '<code>%s</code></summary><ul>%s</ul><p>The tail of %s:</p><pre>%s</pre>'
-                   '</details>' % (len(runs), len(runs), "" if len(runs) == 1 else "s",
-                                   _e(g["tail"][-1] if g["tail"] else ""), items, _e(g["err"]),
-                                   _e("\n".join(g["tail"]))))
+                   '<code>%s</code></summary><ul>%s</ul><p>The tail of <a class="log" href="%s">'
+                   '%s</a>:</p><pre>%s</pre></details>'
+                   % (len(runs), len(runs), "" if len(runs) == 1 else "s",
+                      _e(g["tail"][-1] if g["tail"] else ""), items, _href(g["err"], base),
+                      _e(g["err"]), _e("\n".join(g["tail"]))))
     return "".join(out)
 
 
-def _table(model):
-    header, rows, note = model["table"]
+def _short(value):
+    """A float with at most 6 significant digits."""
+    if not math.isfinite(value):
+        return repr(value)
+    return "%.6g" % value
+
+
+# a cell's text longer than this has its whole text as a title (the cell
+# may be cut with an ellipsis)
+LONG_CELL = 40
+
+
+def _td(value):
+    cls = value.__class__
+    if value is None or value == "":
+        return "<td></td>"
+    if cls is int:
+        return "<td>%d</td>" % value
+    if cls is float:
+        text = _short(value)
+        if math.isfinite(value) and float(text) != value:
+            full = repr(value)
+            return '<td title="%s" data-v="%s">%s</td>' % (full, full, text)
+        return "<td>%s</td>" % text
+    if cls is bool:
+        return "<td>%s</td>" % ("true" if value else "false")
+    if isinstance(value, (list, dict)):
+        value = json.dumps(value, default=str)
+    text = _e(value)
+    if len(text) > LONG_CELL:
+        return '<td title="%s">%s</td>' % (text, text)
+    return "<td>%s</td>" % text
+
+
+def _table(table, id_, empty):
+    header, rows, note = table
     if not rows:
-        return '<p class="empty">The list is empty.</p>'
+        return '<p class="empty">%s</p>' % empty
     head = "".join('<th data-col="%d">%s</th>' % (i, _e(h)) for i, h in enumerate(header))
-    body = "".join("<tr>%s</tr>" % "".join("<td>%s</td>" % _e("" if c is None else c) for c in row)
-                   for row in rows)
-    return ('%s<table class="sortable" id="runs"><thead><tr>%s</tr></thead><tbody>%s</tbody>'
-            '</table>' % ('<p class="note">%s</p>' % _e(note) if note else "", head, body))
+    body = "".join("<tr>%s</tr>" % "".join([_td(c) for c in row]) for row in rows)
+    return ('%s<div class="scroll"><table class="sortable" id="%s"><thead><tr>%s</tr></thead>'
+            '<tbody>%s</tbody></table></div>'
+            % ('<p class="note">%s</p>' % _e(note) if note else "", id_, head, body))
+
+
+def _tables(model):
+    """The runs table and, beside it, the same aggregated per variation (a
+    CSS-only switch between the two)."""
+    rows = model["table"][1]
+    runs = _table(model["table"], "runs", "The list is empty.")
+    variations = model["variations"]
+    if not rows or variations is None:
+        return ("<p>Click a column header to sort.</p>" if rows else "") + runs
+    over = ", ".join(model["over"]) or "nothing"
+    return ('<div class="views"><input type="radio" name="view" id="view-runs" checked>'
+            '<label for="view-runs">one row per run (%d)</label>'
+            '<input type="radio" name="view" id="view-variations">'
+            '<label for="view-variations">one row per variation (%d): the runs that differ only '
+            'in %s, with each number&#39;s mean, standard deviation and count</label>'
+            '<p>Click a column header to sort.</p>'
+            '<div class="view view-runs">%s</div><div class="view view-variations">%s</div></div>'
+            % (len(rows), len(variations[1]), _e(over), runs,
+               _table(variations, "variations", "No variation.")))
 
 
 CSS = """
-body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;margin:1.5em;color:#222}
+body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;margin:1.5em;color:#222;
+overflow-wrap:anywhere;word-break:break-word}
 h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ddd}
 .counts{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:1em}
-.progress{height:10px;background:#eee;border-radius:5px;max-width:600px}
-.progress div{height:10px;background:#2e9d4a;border-radius:5px}
+.progress{display:flex;height:12px;background:#eee;border-radius:5px;max-width:600px;
+overflow:hidden}
+.progress .seg{flex:0 1 auto;min-width:3px;height:12px;box-sizing:border-box;
+border-right:1px solid rgba(255,255,255,.7)}
+.progress .seg:last-child{border-right:0}
+.progress-legend{margin-top:.3em}
 .timeline{border:1px solid #ddd;padding:4px;overflow:hidden}
 .axis{display:flex;justify-content:space-between;margin-left:260px;color:#666;font-size:12px}
 .axis.flush{margin-left:0}
 .lane{display:flex;align-items:center;height:18px;border-top:1px solid #f2f2f2}
 .lane-label{width:256px;flex:none;font-size:12px;white-space:nowrap;overflow:hidden;
 text-overflow:ellipsis;padding-right:4px}
-.track{position:relative;flex:1;height:14px;background:#fafafa}
+.track{position:relative;flex:1;min-width:0;height:14px;background:#fafafa}
 .bar{position:absolute;top:1px;height:12px;min-width:2px;box-sizing:border-box;
 border-right:1px solid rgba(255,255,255,.6)}
 .legend span{display:inline-block;margin-right:1em}
 .legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:middle}
+.chart .ylabel{font-size:12px;color:#444;margin-bottom:2px}
+.chart-body{display:flex}
+.yaxis{position:relative;flex:none;width:4.5em;height:160px;border-right:1px solid #888;
+margin-right:3px;font-size:11px;color:#555}
+.yaxis .tick{position:absolute;right:5px;transform:translateY(50%);white-space:nowrap}
+.yaxis .tick::after{content:"";position:absolute;right:-8px;top:50%;width:5px;
+border-top:1px solid #888}
+.plot{flex:1;min-width:0}.plot svg{display:block}
 .failure-group{margin:.6em 0;border-left:4px solid #d23c3c;padding-left:.6em}
 pre{background:#f6f6f6;padding:.5em;overflow:auto;max-height:12em}
-table.sortable{border-collapse:collapse;font-size:12px}
-table.sortable th,table.sortable td{border:1px solid #ddd;padding:2px 6px;text-align:left}
+.scroll{overflow:auto;max-width:100%;max-height:80vh;border:1px solid #eee}
+table.sortable{border-collapse:collapse;font-size:12px;overflow-wrap:normal;word-break:normal}
+table.sortable th,table.sortable td{border:1px solid #ddd;padding:2px 6px;text-align:left;
+white-space:nowrap;max-width:24em;overflow:hidden;text-overflow:ellipsis}
 table.sortable th{background:#f0f0f0;cursor:pointer;user-select:none;position:sticky;top:0}
 th[data-sort=asc]::after{content:" \\25B2"}th[data-sort=desc]::after{content:" \\25BC"}
+.views>input{margin-left:0}.views>label{margin-right:1.5em}
+.view-variations,#view-variations:checked~.view-runs{display:none}
+#view-variations:checked~.view-variations{display:block}
 .empty,.note{color:#666}#js-errors:empty{display:none}#js-errors{color:#b00}
 """
 
@@ -454,7 +662,7 @@ document.querySelectorAll('table.sortable').forEach(function(table){
       table.querySelectorAll('th').forEach(function(h){h.removeAttribute('data-sort');});
       th.setAttribute('data-sort',asc?'asc':'desc');
       var body=table.tBodies[0],rows=Array.prototype.slice.call(body.rows);
-      var keyed=rows.map(function(r){var t=r.cells[col]?r.cells[col].textContent:'';
+      var keyed=rows.map(function(r){var c=r.cells[col],t=c?(c.getAttribute('data-v')||c.textContent):'';
         return {r:r,t:t,n:key(t)};});
       keyed.sort(function(a,b){var c;
         if(a.n!==null&&b.n!==null)c=a.n-b.n;else if(a.n!==null)c=-1;else if(b.n!==null)c=1;
@@ -474,14 +682,17 @@ check.setAttribute('data-ready','yes');
 """
 
 
-def render(model):
+def render(model, base=None):
+    """The page's HTML; links to logs are relative to the folder `base`
+    (where the page will be; default: the current folder)."""
     s = model["summary"]
+    base = os.path.abspath(base if base is not None else os.curdir)
     outcome_css = "".join(".outcome-%s{background:%s}" % (o, c) for o, c in COLOURS.items())
     legend = "".join('<span><i class="outcome-%s"></i>%s</span>' % (o, o) for o in OUTCOMES)
-    rows = model["table"][1]
     aggregated = len(model["runs"]) > MAX_BARS
     return "".join((
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
         "<title>cooperate report: %s</title>" % _e(model["name"]),
         "<style>%s%s</style></head><body>" % (CSS, outcome_css),
         '<pre id="js-errors"></pre><div id="self-check" hidden></div>',
@@ -495,20 +706,25 @@ def render(model):
             if aggregated else "each bar is one attempt (hover for details)"),
         '<div class="legend">%s</div>' % legend, _timeline(model),
         "<h2>Throughput</h2>", _throughput(model),
-        "<h2>Failures</h2>", _failures(model),
+        "<h2>Failures</h2>", _failures(model, base),
         "<h2>%s</h2>" % ("Runs" if s["experiment"] else "Entries"),
-        "<p>Click a column header to sort.</p>" if rows else "", _table(model),
+        _tables(model),
         "<script>%s</script></body></html>\n" % JS))
 
 
-def build(target, state_dir=None, now=None):
-    """The report's HTML for a list file or an experiment folder."""
-    return render(gather(target, state_dir, now))
+def build(target, state_dir=None, now=None, base=None, **options):
+    """The report's HTML for a list file or an experiment folder (links
+    relative to `base`, default the current folder; `options`: gather's)."""
+    return render(gather(target, state_dir, now, **options), base)
 
 
-def write(target, out, state_dir=None, now=None, trusted=True):
-    """Write the report to `out`; returns the model's summary (counts)."""
-    model = gather(target, state_dir, now, trusted)
-    atomic_write(out, render(model).encode("utf-8"), durable=False)
+def write(target, out, state_dir=None, now=None, trusted=True, **options):
+    """Write the report to `out` (its links to logs relative to the folder
+    of `out`); returns the model's summary (counts). `options`: gather's
+    over, results_file, results_dir."""
+    model = gather(target, state_dir, now, trusted, **options)
+    base = os.path.dirname(os.path.abspath(out))
+    atomic_write(out, render(model, base).encode("utf-8"), durable=False)
     return {"attempts": len(model["runs"]), "lanes": len(model["lanes"]),
-            "failure_groups": len(model["failures"]), "summary": model["summary"]}
+            "failure_groups": len(model["failures"]), "summary": model["summary"],
+            "variations": len(model["variations"][1]) if model["variations"] else 0}
