@@ -216,9 +216,13 @@ def test_a_logs_folder_others_can_write(box):
 
 
 def ids_of(folder):
-    with open(os.path.join(folder, "l.json.cooperate", "ids.json")) as f:
-        packed = json.load(f)["ids"]
-    return [packed[i:i + 12] for i in range(0, len(packed), 12)]
+    """The ids of the entries of folder/l.json (argv lists, all distinct):
+    the first 12 hex digits of the SHA-1 of "a", NUL, the words joined by NUL."""
+    import hashlib
+
+    with open(os.path.join(folder, "l.json")) as f:
+        return [hashlib.sha1("\0".join(["a"] + entry).encode()).hexdigest()[:12]
+                for entry in json.load(f)]
 
 
 def test_a_symlink_planted_as_a_log_fails_that_run_and_writes_nothing_through_it(tmp_path):

@@ -26,6 +26,7 @@ worker tries again.
 
 import json
 import os
+import sys
 import time
 from json.decoder import WHITESPACE
 
@@ -38,7 +39,7 @@ from .files import atomic_write
 USER_KEYS = ("cmd", "cwd", "env", "name", "retries", "shell")
 OBJECT_KEYS = USER_KEYS + ("run", "cfg")
 ID_LENGTH = 12
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 # a list that does not read and is changing is being written: its first
 # read waits up to this many seconds for it to read
 SETTLE = 2.0
@@ -78,47 +79,56 @@ def _digest(key, sha1=None):
 
 class Ids:
     """Entry ids in list order. The 12-digit digests are packed into one
-    string (100,000 ids as separate strings take 7 MB, packed 1.2 MB); the
-    ids of later copies of identical entries (x-1, x-2, ...) are kept aside."""
+    string (100,000 ids as separate strings take 7 MB, packed 1.2 MB). When
+    the list holds identical entries, `occurrence[i]` (an array, 4 bytes an
+    entry) says which copy entry i is: the N-th copy's id is DIGEST-N."""
 
-    def __init__(self, packed, copies=None):
+    def __init__(self, packed, occurrence=None):
         self.packed = packed
-        self.copies = copies or {}
+        self.occurrence = occurrence
 
     @classmethod
     def from_digests(cls, digests):
-        copies = {}
-        if len(set(digests)) != len(digests):
-            seen = {}
-            for i, digest in enumerate(digests):
-                n = seen.get(digest, 0)
-                seen[digest] = n + 1
-                if n:
-                    copies[i] = "%s-%d" % (digest, n)
-        return cls("".join(digests), copies)
+        if len(set(digests)) == len(digests):
+            return cls("".join(digests))
+        from array import array
+
+        seen = {}
+        occurrence = array("i", bytes(4 * len(digests)))
+        for i, digest in enumerate(digests):
+            n = seen.get(digest, 0)
+            seen[digest] = n + 1
+            occurrence[i] = n
+        return cls("".join(digests), occurrence)
 
     def __len__(self):
         return len(self.packed) // ID_LENGTH
 
     def __getitem__(self, i):
-        if self.copies and i in self.copies:
-            return self.copies[i]
-        return self.packed[i * ID_LENGTH:(i + 1) * ID_LENGTH]
+        digest = self.packed[i * ID_LENGTH:(i + 1) * ID_LENGTH]
+        n = self.occurrence[i] if self.occurrence is not None else 0
+        return "%s-%d" % (digest, n) if n else digest
 
     def __iter__(self):
         packed, n = self.packed, ID_LENGTH
-        if not self.copies:
+        if self.occurrence is None:
             return (packed[i:i + n] for i in range(0, len(packed), n))
         return (self[i] for i in range(len(self)))
 
     def index(self, id_):
         """Where an id is (a scan: for rare calls), or None."""
-        if "-" in id_:
-            return next((i for i, c in self.copies.items() if c == id_), None)
-        pos = self.packed.find(id_)
-        while pos >= 0 and pos % ID_LENGTH:
-            pos = self.packed.find(id_, pos + 1)
-        return None if pos < 0 or len(id_) != ID_LENGTH else pos // ID_LENGTH
+        digest, _, copy = id_.partition("-")
+        wanted = int(copy) if copy.isdigit() else 0
+        if len(digest) != ID_LENGTH or (copy and not wanted):
+            return None
+        pos = self.packed.find(digest)
+        while pos >= 0:
+            i = pos // ID_LENGTH
+            if pos % ID_LENGTH == 0 and (
+                    self.occurrence[i] if self.occurrence is not None else 0) == wanted:
+                return i
+            pos = self.packed.find(digest, pos + 1)
+        return None
 
 
 def _text_problem(text, what):
@@ -329,9 +339,13 @@ class CommandList:
     character offsets are not byte offsets). There is no id -> index map:
     claims walk the list in order, and looking an id up is rare (retries,
     interrupted runs).
-    With `cache`, the ids are also kept in that file, keyed by the list's
-    inode, size and modification time, so that a reader such as `status`
-    finds them without parsing and hashing the whole list again.
+    With `cache`, the ids (and, for a list in ASCII, the entries' offsets)
+    are also kept in that file, keyed by the list's inode, size and
+    modification time, so that `status` and a newly started worker find them
+    without parsing and hashing the whole list again. A stale cache cannot
+    make a worker run the wrong entry: an entry read at its offset is
+    checked against its id, and a mismatch reads the whole list again.
+    A `reader` (status) takes no offsets: it never reads an entry by them.
 
     The first read is strict (a bad entry is an error); later ones, after
     the file changed, are lenient (see the module's docstring). A file that
@@ -341,17 +355,18 @@ class CommandList:
     that does not read.
     """
 
-    def __init__(self, path, cache=None, read_cache=False, check=None):
+    def __init__(self, path, cache=None, reader=False, check=None):
         self.path = path
         self.cache = cache
         self.check = check
+        self.reader = reader
         # (message, since): the file changed and does not read; the last
         # version that did stays in use
         self.unreadable = None
         self._tried = 0.0
         if check is not None:
             check(path)
-        if not (read_cache and self._load_cache(self._stat())):
+        if not (cache and self._load_cache(self._stat())):
             self._settle()
 
     def _stat(self):
@@ -381,31 +396,62 @@ class CommandList:
         self.executed = {ids[i] for i in executed}
         self.signature = signature
         self._entries = None
+        self._cached = False
 
     def _load_cache(self, signature):
+        """The ids (and offsets) from the cache, if it is of this version of
+        the list: a JSON line, then the packed ids, the copies' occurrence
+        numbers and the offsets as machine arrays."""
+        from array import array
+
         try:
-            with open(self.cache) as f:
-                data = json.load(f)
-            if data["version"] != CACHE_VERSION or data["signature"] != signature:
+            with open(self.cache, "rb") as f:
+                head = json.loads(f.readline())
+                if head["version"] != CACHE_VERSION or head["signature"] != signature:
+                    return False
+                count = head["count"]
+                packed = f.read(count * ID_LENGTH).decode("ascii")
+                arrays = []
+                for present, code in ((head["copies"], "i"), (head["offsets"], "q")):
+                    if not present or (code == "q" and self.reader):
+                        arrays.append(None)
+                        continue
+                    values = array(code)
+                    values.frombytes(f.read(count * values.itemsize))
+                    if len(values) != count:
+                        return False
+                    if head["byteorder"] != sys.byteorder:
+                        values.byteswap()
+                    arrays.append(values)
+            if len(packed) != count * ID_LENGTH:
                 return False
-            self.ids = Ids(data["ids"], {int(i): c for i, c in data["copies"].items()})
-            self.executed = set(data["executed"])
+            self.ids = Ids(packed, arrays[0])
+            self.executed = set(head["executed"])
         except (OSError, ValueError, TypeError, KeyError, AttributeError):
             return False
-        self._text = self._offsets = self._entries = None
+        self._offsets, self._text, self._entries = arrays[1], None, None
         self.problems = {}
         self.signature = signature
+        self._cached = True
         return True
 
     def save_cache(self):
-        """Keep the ids for readers (best effort: it is only a cache)."""
-        data = json.dumps({"version": CACHE_VERSION, "signature": self.signature,
-                           "ids": self.ids.packed, "copies": self.ids.copies,
-                           "executed": sorted(self.executed)})
+        """Keep the ids for readers and new workers (best effort: it is only
+        a cache; nothing to do when they came from it)."""
+        if self._cached or self.problems:
+            return
+        offsets = self._offsets if self._text is None else None
+        occurrence = self.ids.occurrence
+        head = {"version": CACHE_VERSION, "signature": self.signature, "count": len(self.ids),
+                "executed": sorted(self.executed), "copies": occurrence is not None,
+                "offsets": offsets is not None, "byteorder": sys.byteorder}
+        data = b"".join([json.dumps(head).encode(), b"\n", self.ids.packed.encode()]
+                        + [a.tobytes() for a in (occurrence, offsets) if a is not None])
         try:
-            atomic_write(self.cache, data.encode(), durable=False)
+            atomic_write(self.cache, data, durable=False)
         except UserError:
-            pass
+            return
+        self._cached = True
 
     def refresh(self, force=False):
         """Re-read the file if it changed since it was read (or if `force`);
@@ -427,7 +473,7 @@ class CommandList:
             return False
         self.unreadable = None
         # readers trust the cache: never give them a list with bad entries
-        if self.cache and not self.problems:
+        if self.cache:
             self.save_cache()
         return True
 
