@@ -8,7 +8,7 @@ leads to one queue:
   lock              flock'd for every change, never renamed or deleted
   journal           append-only records (see journal.py)
   workers/WORKER    one per worker; its mtime is the worker's heartbeat
-  ids.json          the list's entry ids, for readers (a cache)
+  ids.cache         the list's entry ids and offsets (a cache: see listfile.py)
   logs/ID.ATTEMPT.out, .err   each attempt's output
 
 Every command reads the state without the lock; changes (claims, ends,
@@ -235,7 +235,7 @@ class Claim:
 
 
 # what may be in a state folder
-STATE_NAMES = ("journal", "lock", "ids.json", "logs", "workers", "slurm")
+STATE_NAMES = ("journal", "lock", "ids.cache", "logs", "workers", "slurm")
 
 
 class Queue:
@@ -260,7 +260,7 @@ class Queue:
             else (files.FILE_MODE, files.FOLDER_MODE))
         if not trusted:
             trust.check_state(self.dir, STATE_NAMES)
-        self.list = CommandList(path, os.path.join(self.dir, "ids.json"), read_cache=reader,
+        self.list = CommandList(path, os.path.join(self.dir, "ids.cache"), reader=reader,
                                 check=None if trusted else self._check_list)
         self.journal_path = os.path.join(self.dir, "journal")
         self.lock_timeout = lock_timeout
