@@ -13,6 +13,8 @@ One record per line, each a JSON array whose first item says what it is:
   ["a", id, time]                                abort an entry
   ["d", host, time, on]                          drain a host (or undo it)
   ["q", worker, time, code]                      a worker quit
+  ["g", generation, time]                        the first record of a journal
+                                   begun by compaction (see snapshot.py)
 
 Writers append under the queue lock, all records of one transaction in one
 write(); other processes see it at once, and on NFS it reaches the server
@@ -27,8 +29,52 @@ than objects because they parse twice as fast and `status` reads them all.
 import errno
 import json
 import os
+import time
 
+from . import files
 from .errors import UserError
+
+
+class Rotated(Exception):
+    """The journal is of another generation than the one being read: it
+    was compacted meanwhile (see snapshot.py)."""
+
+
+def generation_of(fd):
+    """The generation of an open journal: its first record's, or 0."""
+    head = os.pread(fd, 64, 0)
+    if head.startswith(b'["g",'):
+        try:
+            return int(head[5:head.index(b",", 5)])
+        except ValueError:
+            pass
+    return 0
+
+
+def start(path, generation, mode):
+    """Replace the journal with a new one of `generation`: written under
+    another name, fsync'd, renamed over it (the commit of a compaction).
+    Returns the new journal's size and inode."""
+    new = path + ".new"
+    data = encode([["g", generation, time.time()]])
+    try:
+        try:
+            os.unlink(new)
+        except FileNotFoundError:
+            pass
+        fd = os.open(new, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     mode)
+        try:
+            files.write_all(fd, data)
+            os.fsync(fd)
+            inode = os.fstat(fd).st_ino
+        finally:
+            os.close(fd)
+        os.rename(new, path)
+    except OSError as error:
+        raise UserError("cannot write %s: %s" % (new, error.strerror))
+    files.sync_dir(os.path.dirname(path))
+    return len(data), inode
 
 
 def encode(records):
@@ -59,11 +105,12 @@ def decode(data):
     return records, bad
 
 
-def read(path, offset=0, chunk=1 << 18):
+def read(path, offset=0, generation=None, chunk=1 << 18):
     """Records after byte `offset`, without the lock, in batches of about
     `chunk` bytes (a long journal is never all in memory as records).
     Yields (records, new offset, unreadable lines); a torn last line is
-    left for later."""
+    left for later. Raises Rotated, before yielding anything, if the
+    journal is not of `generation` (when given)."""
     try:
         f = open(path, "rb")
     except FileNotFoundError:
@@ -71,6 +118,8 @@ def read(path, offset=0, chunk=1 << 18):
     except OSError as error:
         raise UserError("cannot read %s: %s" % (path, error.strerror))
     with f:
+        if generation is not None and generation_of(f.fileno()) != generation:
+            raise Rotated()
         f.seek(offset)
         rest = b""
         while True:
@@ -89,18 +138,21 @@ def read(path, offset=0, chunk=1 << 18):
                 yield records, offset, bad
 
 
-def sync(path, offset, payload_fn, durable=True, mode=0o644):
+def sync(path, offset, payload_fn, durable=True, mode=0o644, generation=0):
     """Under the lock: read what others appended since `offset`, let
     `payload_fn(records)` decide what to append, append it in one write,
     and if `durable` fsync it. Returns (records read, records written, new
-    offset). The journal is created with `mode` if missing; a symbolic
-    link in its place is an error."""
+    offset). Raises Rotated if the journal is not of `generation`. The
+    journal is created with `mode` if missing; a symbolic link in its place
+    is an error."""
     try:
         fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
                      mode)
     except OSError as error:
         raise UserError("cannot open %s: %s" % (path, error.strerror))
     try:
+        if generation_of(fd) != generation:
+            raise Rotated()
         size = os.fstat(fd).st_size
         if size < offset:
             raise UserError("%s is shorter than when it was last read: it was replaced or "

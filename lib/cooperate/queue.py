@@ -7,6 +7,8 @@ leads to one queue:
 
   lock              flock'd for every change, never renamed or deleted
   journal           append-only records (see journal.py)
+  snapshot.G        the records before the journal's generation G, folded
+                    (see snapshot.py: compaction)
   workers/WORKER    one per worker; its mtime is the worker's heartbeat
   ids.cache         the list's entry ids and offsets (a cache: see listfile.py)
   logs/ID.ATTEMPT.out, .err   each attempt's output
@@ -29,7 +31,7 @@ import os
 import signal
 import time
 
-from . import files, host, journal, trust
+from . import files, host, journal, snapshot, trust
 from .errors import UserError
 from .listfile import CommandList, label
 from .lock import QueueLock
@@ -53,6 +55,15 @@ LOST_RETRIES = 3
 # how long a worker waits for a dead worker's leftover processes to die
 # before it takes that worker's entries back
 LEFTOVERS_WAIT = 5.0
+
+
+def _compact_at():
+    """The journal's size that starts a compaction: COOPERATE_COMPACT_AT
+    (bytes) if set, for tests and for queues on slow filesystems."""
+    try:
+        return max(1, int(os.environ.get("COOPERATE_COMPACT_AT", snapshot.COMPACT_AT)))
+    except ValueError:
+        return snapshot.COMPACT_AT
 
 
 def heartbeat_every(lease):
@@ -129,6 +140,8 @@ class State:
     def __init__(self, history=True):
         self.codes = {}
         self.history = {} if history else None
+        # the snapshot the state started from (for the attempts before it)
+        self.base = None
         self.workers = {}
         self.quit = {}
         self.requeued = []
@@ -155,7 +168,39 @@ class State:
 
     def last(self, id_):
         """The entry's latest Attempt (with history), or None."""
-        return self.history.get(id_)
+        a = self.history.get(id_)
+        if a is None and self.base is not None:
+            row = self.base.row(id_)
+            if row is not None:
+                for number, worker, start, end, outcome, code in self.base.attempts(row):
+                    a = Attempt(number, worker, start, a)
+                    a.end, a.outcome, a.code = end, outcome, code
+                process = self.processes.get(id_)
+                if a is not None and process is not None:
+                    a.process = tuple(process)
+        return a
+
+    def _latest(self, id_):
+        """The entry's latest attempt, kept in the history to be changed."""
+        a = self.history.get(id_)
+        if a is None:
+            a = self.history[id_] = self.last(id_)
+        return a
+
+    def load(self, snap, only=None):
+        """Start from a snapshot: every entry of it, or those in `only`."""
+        head = snap.head
+        if only is None:
+            self.codes = dict(zip(snap.ids, snap.codes))
+        else:
+            rows = ((id_, snap.row(id_)) for id_ in only)
+            self.codes = {id_: snap.codes[row] for id_, row in rows if row is not None}
+        if self.history is not None:
+            self.base = snap
+        self.workers, self.quit = head["workers"], head["quit"]
+        self.drained, self.aborting = set(head["drained"]), set(head["aborting"])
+        self.holders = head["holders"]
+        self.processes = {id_: tuple(p) for id_, p in head["processes"].items()}
 
     def apply(self, records):
         codes, history = self.codes, self.history
@@ -167,7 +212,7 @@ class State:
                 self.holders[id_] = r[3]
                 if history is not None:
                     worker = self._names.setdefault(r[3], r[3])
-                    history[id_] = Attempt(number, worker, r[4], history.get(id_))
+                    history[id_] = Attempt(number, worker, r[4], self.last(id_))
             elif kind == "e":
                 id_, number, outcome = r[1], r[2], r[5]
                 code = codes.get(id_)
@@ -187,7 +232,7 @@ class State:
                 if status == PENDING:
                     self.requeued.append(id_)
                 if history is not None:
-                    a = history[id_]
+                    a = self._latest(id_)
                     a.end, a.outcome, a.code = r[4], self._names.setdefault(outcome, outcome), r[6]
             elif kind == "r" or kind == "u":
                 # retry (anything not running) or release (held only)
@@ -212,7 +257,7 @@ class State:
                 if codes.get(id_) == number << 3 | _RUNNING:
                     self.processes[id_] = (r[3], r[4])
                     if history is not None:
-                        history[id_].process = (r[3], r[4])
+                        self._latest(id_).process = (r[3], r[4])
             elif kind == "d":
                 (self.drained.add if r[3] else self.drained.discard)(r[1])
             elif kind == "w":
@@ -264,9 +309,13 @@ class Queue:
                                 check=None if trusted else self._check_list)
         self.journal_path = os.path.join(self.dir, "journal")
         self.lock_timeout = lock_timeout
+        self.history = history
         self.state = State(history)
-        self.offset = 0
+        # where this has read the journal to: its generation, inode, offset
+        self.generation, self.journal_inode, self.offset = 0, None, 0
         self.unreadable = 0
+        self.snapshot_size = 0
+        self.compact_at = _compact_at()
         self.cursor = 0
         # fsync the journal at most every `flush_every` seconds (None: always)
         self.flush_every = None
@@ -293,11 +342,56 @@ class Queue:
         if st is not None:
             if not self.trusted:
                 trust.check_stat(self.journal_path, st)
-            if st.st_size == self.offset:
+            if st.st_size == self.offset and st.st_ino == self.journal_inode:
                 return
-        for records, self.offset, bad in journal.read(self.journal_path, self.offset):
+        if self.journal_inode is None:
+            return self._load()
+        try:
+            self._read_journal()
+        except journal.Rotated:
+            return self._load()
+        if st is not None:
+            self.journal_inode = st.st_ino
+
+    def _read_journal(self):
+        for records, self.offset, bad in journal.read(self.journal_path, self.offset,
+                                                      self.generation):
             self.unreadable += bad
             self._apply(records)
+
+    def _load(self):
+        """Fold the state afresh: the snapshot the journal names, then the
+        journal (again if a compaction came in between: see snapshot.py)."""
+        for _ in range(100):
+            try:
+                fd = os.open(self.journal_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except FileNotFoundError:
+                generation, inode = 0, None
+            except OSError as error:
+                raise UserError("cannot read %s: %s" % (self.journal_path, error.strerror))
+            else:
+                try:
+                    generation, inode = journal.generation_of(fd), os.fstat(fd).st_ino
+                finally:
+                    os.close(fd)
+            state = State(self.history)
+            self.unreadable, self.snapshot_size = 0, 0
+            if generation:
+                try:
+                    snap = snapshot.load(self.dir, generation, self.history, self.trusted)
+                except FileNotFoundError:
+                    continue
+                state.load(snap)
+                self.unreadable, self.snapshot_size = snap.head["unreadable"], snap.size
+            self.state, self.generation, self.journal_inode, self.offset = (
+                state, generation, inode, 0)
+            self.cursor = 0
+            try:
+                self._read_journal()
+            except journal.Rotated:
+                continue
+            return
+        raise UserError("%s keeps being compacted while it is read: try again" % self.journal_path)
 
     def _apply(self, records):
         self.state.apply(records)
@@ -452,15 +546,35 @@ class Queue:
             self.cursor = 0
             if self.shuffled:
                 self.shuffle()
-        self.read()
-        now = time.monotonic()
-        durable = self.flush_every is None or now - self.flushed >= self.flush_every
-        with QueueLock(os.path.join(self.dir, "lock"), self.lock_timeout, self.file_mode):
-            _, written, self.offset = journal.sync(self.journal_path, self.offset, payload, durable,
-                                                   self.file_mode)
-        if durable and written:
-            self.flushed = now
-        return written
+        while True:
+            self.read()
+            now = time.monotonic()
+            durable = self.flush_every is None or now - self.flushed >= self.flush_every
+            try:
+                with QueueLock(os.path.join(self.dir, "lock"), self.lock_timeout, self.file_mode):
+                    _, written, self.offset = journal.sync(
+                        self.journal_path, self.offset, payload, durable, self.file_mode,
+                        self.generation)
+                    if self.offset >= max(self.compact_at, self.snapshot_size):
+                        self._compact()
+            except journal.Rotated:
+                # compacted since this read it: read it afresh, then decide
+                self._load()
+                continue
+            if durable and written:
+                self.flushed = now
+            return written
+
+    def _compact(self):
+        """Fold the journal into a new snapshot (under the lock). A failure
+        (a full disk) leaves the queue as it was: it is only tried again
+        once the journal has grown as much again."""
+        try:
+            self.generation, self.offset, self.journal_inode = snapshot.compact(
+                self.dir, self.generation, State, self.file_mode, self.trusted)
+            self.snapshot_size = os.stat(snapshot.path(self.dir, self.generation)).st_size
+        except (UserError, OSError):
+            self.compact_at = self.offset * 2
 
     def _record(self, out, record):
         out.append(record)
