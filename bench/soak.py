@@ -24,13 +24,17 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
+sys.path[:0] = [os.path.join(os.path.dirname(HERE), d) for d in ("tests", "lib")]
 
+import effects  # noqa: E402
 from effects import effect, tally  # noqa: E402
 
 PYZ = os.path.join(os.path.dirname(HERE), "dist", "cooperate.pyz")
 PY = sys.executable
 HOSTS, WORKERS, ENTRIES, EVERY = 16, 2, 20000, 0.5
+# the journal is compacted every 256 KB or so (as the snapshot grows: less
+# often), many times during the run, while workers are being killed
+ENV = dict(os.environ, COOPERATE_COMPACT_AT=str(256 << 10))
 WORKER = [PY, PYZ, "run", "l.json", "-q", "--wait", "--poll", "0.5", "--retries", "10",
           "--lease", "3"]
 
@@ -41,7 +45,7 @@ def start_host(name, cwd):
     worker = " ".join(" ".join(WORKER) + " &" for _ in range(WORKERS))
     return subprocess.Popen(
         ["unshare", "--uts", "--pid", "--fork", "--mount-proc", "sh", "-c",
-         'hostname "$0"; %s wait' % worker, name], cwd=cwd,
+         'hostname "$0"; %s wait' % worker, name], cwd=cwd, env=ENV,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -57,6 +61,12 @@ def counts(cwd):
     out = subprocess.run([PY, PYZ, "status", "l.json", "--json"], cwd=cwd, capture_output=True,
                          text=True)
     return json.loads(out.stdout)
+
+
+def generation(state):
+    with open(os.path.join(state, "journal")) as f:
+        first = json.loads(f.readline())
+    return first[1] if first[0] == "g" else 0
 
 
 def kill(pids):
@@ -107,15 +117,15 @@ def main():
             kills[how] += 1
             # the host's shell no longer waits for that one: start another
             subprocess.Popen(["nsenter", "-t", str(init[0]), "-u", "-p", "-m", "--"] + WORKER,
-                             cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             cwd=cwd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     finally:
         for proc in hosts.values():
             kill(children(proc.pid))
             proc.wait()
     seconds = time.monotonic() - start
     print()
-    with open(os.path.join(cwd, "l.json.cooperate", "journal")) as f:
-        records = [json.loads(line) for line in f]
+    state = os.path.join(cwd, "l.json.cooperate")
+    records = effects.records(state)
     t = tally(os.path.join(cwd, "ran.txt"), records, keys)
     ends = [r for r in records if r[0] == "e"]
     lost = [r for r in ends if r[5] == "lost"]
@@ -134,6 +144,7 @@ def main():
          "%d / %d / %d" % (len(t["missing"]), len(t["unknown"]), len(t["unclaimed"]))),
         ("attempts lost / retried", "%d / %d" % (len(lost), sum(1 for r in lost if r[7]))),
         ("unreadable records seen by status", unreadable + report.get("unreadable_records", 0)),
+        ("compactions (the journal's generation at the end)", generation(state)),
     ]
     print("| measure | figure |\n|---|---|")
     for name, value in rows:

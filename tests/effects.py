@@ -7,6 +7,8 @@ worker the run was given, and its shell's pid. Used by the tests and by
 `make soak` (so: no pytest here)."""
 
 import collections
+import json
+import os
 
 
 def effect(key, ticks=0, tick=0.01, out="ran.txt"):
@@ -16,6 +18,29 @@ def effect(key, ticks=0, tick=0.01, out="ran.txt"):
               'e start; i=0; while [ $i -lt %d ]; do sleep %s; e tick; i=$((i+1)); done; e end'
               % (key, out, ticks, tick))
     return ["sh", "-c", script, key]
+
+
+def records(state_dir):
+    """The queue's records, the attempts that compaction folded into a
+    snapshot included (given back as the claim and end records they were
+    folded from, before the journal's own records; a lost attempt is
+    "again" if a later one exists). Needs the toolkit's lib/ on sys.path."""
+    with open(os.path.join(state_dir, "journal")) as f:
+        tail = [json.loads(line) for line in f if line.endswith("\n")]
+    if not tail or tail[0][0] != "g":
+        return tail
+    from cooperate import snapshot
+
+    snap = snapshot.load(state_dir, tail[0][1], trusted=True)
+    folded = [["w", worker, info] for worker, info in snap.head["workers"].items()]
+    for row, id_ in enumerate(snap.ids):
+        attempts = snap.attempts(row)
+        for k, (number, worker, start, end, outcome, code) in enumerate(attempts):
+            folded.append(["c", id_, number, worker, start])
+            if end is not None:
+                folded.append(["e", id_, number, worker, end, outcome, code,
+                               k + 1 < len(attempts)])
+    return folded + tail
 
 
 Execution = collections.namedtuple("Execution", "key id attempt worker pid first last ended")

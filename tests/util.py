@@ -58,23 +58,7 @@ def status(path, *extra, cwd=None):
 
 
 def journal(state_dir):
-    """The queue's records, the attempts that compaction folded into a
-    snapshot included (given back as the claim and end records they were
-    folded from, before the journal's own records)."""
-    with open(os.path.join(state_dir, "journal")) as f:
-        records = [json.loads(line) for line in f if line.endswith("\n")]
-    if not records or records[0][0] != "g":
-        return records
-    from cooperate import snapshot
-
-    snap = snapshot.load(str(state_dir), records[0][1], trusted=True)
-    folded = [["w", worker, info] for worker, info in snap.head["workers"].items()]
-    for row, id_ in enumerate(snap.ids):
-        for number, worker, start, end, outcome, code in snap.attempts(row):
-            folded.append(["c", id_, number, worker, start])
-            if end is not None:
-                folded.append(["e", id_, number, worker, end, outcome, code])
-    return folded + records
+    return effects.records(str(state_dir))
 
 
 def tree_digest(path):
