@@ -1,0 +1,108 @@
+"""What a newcomer to a big queue pays: a worker's first claim, `status` and
+`report` on lists of 200,000 and 1,000,000 `true` entries with 10,000 and
+400,000 of them done (goals from issue 13), each run as a fresh process of
+dist/cooperate.pyz, timed by wall clock, its peak memory from wait4.
+
+The history is written as the workers would have left it: a journal of a
+claim and an end per done entry from 16 workers, then compacted (one
+transaction with the threshold at 1 byte), as workers compact as they go.
+Also the state's size per entry before and after compaction."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(HERE)
+PYZ = os.path.join(TOP, "dist", "cooperate.pyz")
+sys.path[:0] = [HERE, os.path.join(TOP, "lib"), os.path.join(TOP, "build", "vendor")]
+
+from common import print_table  # noqa: E402
+
+WORKERS = 16
+
+
+def timed(argv, cwd):
+    """(wall seconds, peak RSS in MB of the process or its largest child)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    took = time.perf_counter() - start
+    proc.returncode = os.WEXITSTATUS(status)
+    assert proc.returncode == 0, argv
+    return took, usage.ru_maxrss / 1024
+
+
+def make_queue(cwd, n, done):
+    """A list of n `true` and the state of `done` of them run by 16 workers,
+    compacted. Returns (journal bytes before compaction, state bytes after)."""
+    from cooperate.listfile import CommandList
+    from cooperate.queue import Queue
+
+    shutil.rmtree(cwd, ignore_errors=True)
+    os.makedirs(cwd)
+    path = os.path.join(cwd, "l.json")
+    with open(path, "w") as f:
+        f.write("[" + ",".join(['["true"]'] * n) + "]")
+    ids = CommandList(path).ids
+    state = path + ".cooperate"
+    os.makedirs(os.path.join(state, "logs"))
+    os.makedirs(os.path.join(state, "workers"))
+    now = time.time() - done * 0.01
+    names = ["bench%02d-%d" % (w, 1000 + w) for w in range(WORKERS)]
+    with open(os.path.join(state, "journal"), "w") as f:
+        for w, name in enumerate(names):
+            f.write(json.dumps(["w", name, {"host": "bench%02d" % w, "pid": 1000 + w,
+                                            "since": now, "lease": 120.0}]) + "\n")
+        for i in range(done):
+            worker, t = names[i % WORKERS], now + i * 0.01
+            f.write('["c","%s",1,"%s",%.3f]\n["e","%s",1,"%s",%.3f,"done",0,false]\n'
+                    % (ids[i], worker, t, ids[i], worker, t + 0.5))
+        for name in names:
+            f.write(json.dumps(["q", name, now + done * 0.01, 0]) + "\n")
+    before = os.path.getsize(os.path.join(state, "journal"))
+    open(os.path.join(state, "lock"), "w").close()
+    queue = Queue(path)
+    queue.compact_at = 1
+    queue.sync()
+    after = sum(os.path.getsize(os.path.join(state, name)) for name in os.listdir(state)
+                if name.startswith(("snapshot.", "journal")))
+    return before, after
+
+
+def measure(rows):
+    for n, done, goals in ((200000, 10000, (0.4, 0.3, None, 60)),
+                           (1000000, 400000, (1.5, 1.0, 3.0, 100))):
+        cwd = os.path.join(HERE, "out", "scale-%d" % n)
+        before, after = make_queue(cwd, n, done)
+        claim, status, report, memory = goals
+        label = "%s entries, %s done" % (format(n, ","), format(done, ","))
+        rows.append(("%s: journal before / state after compaction (bytes per done entry)"
+                     % label, "%.0f / %.0f" % (before / done, after / done), "", ""))
+        figures = [("a fresh worker's first claim (`run --max-runs 1`)",
+                    ["run", "l.json", "--max-runs", "1", "-q"], claim, memory),
+                   ("`status`", ["status", "l.json"], status, memory)]
+        if report:
+            figures.append(("`report`", ["report", "l.json", "-o", "r.html"], report, None))
+        for what, args, seconds, mb in figures:
+            took, peak = timed([sys.executable, PYZ] + args, cwd)
+            met = took <= seconds and (mb is None or peak <= mb)
+            rows.append(("%s: %s (s, MB)" % (label, what), "%.2f s, %.0f MB" % (took, peak), "",
+                         "<= %g s%s: %s" % (seconds, ", <= %d MB" % mb if mb else "",
+                                           "met" if met else "MISSED")))
+        shutil.rmtree(cwd, ignore_errors=True)
+
+
+def main():
+    if not os.path.exists(PYZ):
+        sys.exit("build the archive first: make")
+    rows = []
+    measure(rows)
+    print_table(rows)
+
+
+if __name__ == "__main__":
+    main()
