@@ -3,7 +3,7 @@
 An entry is one of
   ["python", "main.py", "--lr", "0.1"]   an argv list (cooperate's format)
   "python main.py --lr 0.1"              split like a shell would, never run by one
-  {"cmd": ..., "cwd": ..., "env": {...}, "name": ..., "retries": N}
+  {"cmd": ..., "cwd": ..., "env": {...}, "name": ..., "retries": N, "timeout": S}
   {"cmd": "make -j4 && ./run | tee log", "shell": true}   only this runs a shell
   {"run": "0003_lr_0.1/0", "cfg": {...}}   a run of a liftoff experiment (the
                                          experiment's script runs its cfg.yaml)
@@ -36,7 +36,7 @@ from .files import atomic_write
 
 # the keys of a list's object entries; an experiment's own list
 # (.cooperate/queue.json, written by prepare) has "run" and "cfg" too
-USER_KEYS = ("cmd", "cwd", "env", "name", "retries", "shell")
+USER_KEYS = ("cmd", "cwd", "env", "name", "retries", "shell", "timeout")
 OBJECT_KEYS = USER_KEYS + ("run", "cfg")
 ID_LENGTH = 12
 CACHE_VERSION = 3
@@ -211,8 +211,19 @@ def _problem(entry):
         retries = entry.get("retries", 0)
         if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
             return "'retries' must be a whole number >= 0"
+        if "timeout" in entry and not _positive_seconds(entry["timeout"]):
+            value = entry["timeout"]
+            return "'timeout' must be a number of seconds > 0, not %s" % (
+                value if isinstance(value, (int, float)) and not isinstance(value, bool)
+                else _kind(value))
         return None
     return "must be a list of strings, a string or an object with 'cmd', not %s" % _kind(entry)
+
+
+def _positive_seconds(value):
+    # JSON's NaN and Infinity read as floats too: neither is a time limit
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and 0 < value < float("inf"))
 
 
 def _kind(value):

@@ -43,6 +43,9 @@ ABORTED, HELD = "aborted", "held"
 # outcomes of an attempt besides done, failed and aborted: interrupted (its
 # worker was stopped) and lost (its worker died): the entry is pending again
 INTERRUPTED, LOST = "interrupted", "lost"
+# stopped at its time limit (an entry's "timeout", the worker's --timeout):
+# a failure, which --retries runs again as it runs failed attempts again
+TIMEOUT = "timeout"
 
 DEFAULT_LOCK_TIMEOUT = 60.0
 # a worker refreshes its heartbeat every few seconds (heartbeat_every); one
@@ -221,9 +224,9 @@ class State:
                 if code is None or code != number << 3 | _RUNNING:
                     continue
                 status = _AFTER.get(outcome, FAILED)
-                if len(r) > 7 and outcome in (FAILED, LOST):
+                if len(r) > 7 and outcome in (FAILED, TIMEOUT, LOST):
                     # the recorder decided, by its retry policy, whether a
-                    # failed or lost attempt gets another one
+                    # failed, timed-out or lost attempt gets another one
                     status = PENDING if r[7] else FAILED
                 codes[id_] = number << 3 | _CODE[status]
                 self.aborting.discard(id_)
