@@ -110,10 +110,15 @@ class Ids:
         return "%s-%d" % (digest, n) if n else digest
 
     def __iter__(self):
-        packed, n = self.packed, ID_LENGTH
-        if self.occurrence is None:
-            return (packed[i:i + n] for i in range(0, len(packed), n))
-        return (self[i] for i in range(len(self)))
+        return self.iter_from(0)
+
+    def iter_from(self, start):
+        """The ids from index `start` on (faster than indexing one by one)."""
+        packed, n, occurrence = self.packed, ID_LENGTH, self.occurrence
+        if occurrence is None:
+            return (packed[i:i + n] for i in range(start * n, len(packed), n))
+        return ("%s-%d" % (packed[i * n:i * n + n], occurrence[i]) if occurrence[i]
+                else packed[i * n:i * n + n] for i in range(start, len(occurrence)))
 
     def index(self, id_):
         """Where an id is (a scan: for rare calls), or None."""

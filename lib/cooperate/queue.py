@@ -183,6 +183,16 @@ class State:
                     a.process = tuple(process)
         return a
 
+    def ended(self, id_):
+        """(worker, start, end) of the entry's latest attempt, without making
+        Attempt objects (summaries over many finished entries), or None."""
+        a = self.history.get(id_)
+        if a is not None:
+            return a.worker, a.start, a.end
+        if self.base is not None:
+            return self.base.latest(id_)
+        return None
+
     def _latest(self, id_):
         """The entry's latest attempt, kept in the history to be changed."""
         a = self.history.get(id_)
@@ -586,8 +596,16 @@ class Queue:
     def next_pending(self):
         """The index of the next pending entry (the cursor stays on it), or None."""
         ids, codes, executed, order = self.list.ids, self.state.codes, self.list.executed, self.order
+        if order is None:
+            for index, id_ in enumerate(ids.iter_from(self.cursor), self.cursor):
+                code = codes.get(id_)
+                if (code is None or code & 7 == _PENDING) and id_ not in executed:
+                    self.cursor = index
+                    return index
+            self.cursor = len(ids)
+            return None
         while self.cursor < len(ids):
-            index = self.cursor if order is None else order[self.cursor]
+            index = order[self.cursor]
             id_ = ids[index]
             code = codes.get(id_)
             if (code is None or code & 7 == _PENDING) and id_ not in executed:

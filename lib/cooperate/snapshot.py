@@ -100,6 +100,15 @@ class Snapshot:
         i = bisect.bisect_left(self.ids, id_)
         return i if i < len(self.ids) and self.ids[i] == id_ else None
 
+    def latest(self, id_):
+        """(worker, start, end) of the entry's latest attempt, or None."""
+        row = self.row(id_)
+        if row is None or not self.counts[row]:
+            return None
+        k, c = self.first[row + 1] - 1, self.columns
+        end = c["end"][k]
+        return self.names[c["worker"][k]], c["start"][k], None if end != end else end
+
     def attempts(self, row):
         """The entry's attempts, oldest first, as (number, worker, start, end,
         outcome, code); ends, outcomes and codes not recorded are None."""
@@ -143,8 +152,8 @@ def load(folder, generation, history=True, trusted=False):
             if head.get("version") != VERSION or head["generation"] != generation:
                 raise ValueError("version")
             n, m, width = head["rows"], head["attempts"], head["width"]
-            blob = f.read(n * width)
-            ids = blob.decode("ascii").split()
+            # one expression: neither the bytes nor the text outlives the split
+            ids = f.read(n * width).decode("ascii").split()
             if len(ids) != n:
                 raise ValueError("ids")
             swap = head["byteorder"] != sys.byteorder
