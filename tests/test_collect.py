@@ -64,8 +64,8 @@ def run_folder(exp, lr, name):
 def test_experiment_to_csv(exp):
     out = ok("collect", str(exp)).stdout
     header = out.splitlines()[0].split(",")
-    assert header == ["id", "run", "status", "attempts", "host", "duration", "lr", "model.name",
-                      "acc", "loss.train", "loss.val"]
+    assert header == ["id", "run", "status", "outcome", "attempts", "host", "duration", "lr",
+                      "model.name", "acc", "loss.train", "loss.val"]
     table = read_csv(out)
     assert len(table) == 6
     report = status(str(exp))
@@ -89,8 +89,8 @@ def test_experiment_to_jsonl_and_file(exp, tmp_path):
     assert result.stdout == ""
     table = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(table) == 6
-    assert list(table[0]) == ["id", "run", "status", "attempts", "host", "duration", "lr",
-                              "model.name", "acc", "loss.train", "loss.val"]
+    assert list(table[0]) == ["id", "run", "status", "outcome", "attempts", "host", "duration",
+                              "lr", "model.name", "acc", "loss.train", "loss.val"]
     for row in table:
         assert row["attempts"] == 1 and isinstance(row["duration"], float)
         if row["model.name"] == "cnn":
@@ -162,7 +162,7 @@ def test_plain_list_with_results_dir(tmp_path):
     ok("run", "jobs.json", "-q", cwd=str(tmp_path))
     # no --results-dir: no results read, the command as a column
     table = read_csv(ok("collect", "jobs.json", cwd=str(tmp_path)).stdout)
-    assert list(table[0]) == ["id", "status", "attempts", "host", "duration", "command"]
+    assert list(table[0]) == ["id", "status", "outcome", "attempts", "host", "duration", "command"]
     assert table[1]["command"] == "true"
     assert table[2]["command"] == "sh -c 'mkdir -p out/c && echo '\"'\"'oops'\"'\"' > out/c/r.json'"
     # results by id: rename the output folders after their entries' ids
@@ -186,7 +186,8 @@ def test_not_run_yet(tmp_path):
     assert [(r["status"], r["attempts"], r["host"], r["duration"]) for r in table] == [
         ("pending", 0, None, None)] * 2
     assert run("run", "l.json", "-q", cwd=str(tmp_path)).returncode == 1
-    assert [r["status"] for r in rows(str(tmp_path / "l.json"))] == ["done", "failed"]
+    assert [(r["status"], r["outcome"]) for r in rows(str(tmp_path / "l.json"))] == [
+        ("done", "done"), ("failed", "failed")]
 
 
 def test_python_api_through_the_archive(exp, tmp_path):

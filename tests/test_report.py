@@ -330,7 +330,7 @@ def test_progress_parts_tell_lost_and_interrupted_apart(tmp_path):
     status, and for failed and pending ones how their latest attempt ended."""
     from cooperate.queue import Queue
 
-    write_list(tmp_path / "l.json", [["true", str(i)] for i in range(9)])
+    write_list(tmp_path / "l.json", [["true", str(i)] for i in range(10)])
     queue = Queue(str(tmp_path / "l.json"), reader=True)
     queue.read()
     ids = list(queue.list.ids)
@@ -339,10 +339,11 @@ def test_progress_parts_tell_lost_and_interrupted_apart(tmp_path):
             "since": t, "cwd": "/", "lease": 1.0, "slots": 1}
     records = [["w", "w1", info]]
     ends = [("done", 0, False), ("failed", 1, False), ("lost", None, False),
-            ("interrupted", None, False), ("lost", None, True), ("aborted", None, False)]
+            ("interrupted", None, False), ("lost", None, True), ("aborted", None, False),
+            ("timeout", -15, False)]
     for id_, (outcome, code, again) in zip(ids, ends):
         records += [["c", id_, 1, "w1", t], ["e", id_, 1, "w1", t + 1, outcome, code, again]]
-    records += [["h", ids[6], t], ["c", ids[7], 1, "w1", t]]  # held; running on a dead worker
+    records += [["h", ids[7], t], ["c", ids[8], 1, "w1", t]]  # held; running on a dead worker
     (tmp_path / "l.json.cooperate").mkdir(exist_ok=True)
     with open(str(tmp_path / "l.json.cooperate" / "journal"), "a") as f:
         f.write("".join(json.dumps(r) + "\n" for r in records))
@@ -354,7 +355,7 @@ def test_progress_parts_tell_lost_and_interrupted_apart(tmp_path):
     segs = re.findall(r'<div class="seg outcome-(\w+)" data-part="\1" data-count="(\d)" '
                       r'style="width:([\d.]+)%"', page)
     assert [p for p, _, _ in segs] == [p for p in report.PROGRESS if p != "running"]
-    assert all(int(k) == expected[p] and abs(float(w) - 100.0 * int(k) / 9) < 1e-3
+    assert all(int(k) == expected[p] and abs(float(w) - 100.0 * int(k) / 10) < 1e-3
                for p, k, w in segs)
     for part in report.PROGRESS:
         assert ".outcome-%s{background:%s}" % (part, report.COLOURS[part]) in page

@@ -45,6 +45,34 @@ non_negative_int = _at_least(int, 0, "a whole number")
 seconds = _at_least(float, 0, "seconds")
 
 
+def _positive(what):
+    """An argparse type: a number > 0, NaN and infinity refused (a limit)."""
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            value = 0.0
+        if not 0 < value < float("inf"):
+            raise argparse.ArgumentTypeError("expected %s > 0, got %r" % (what, text))
+        return value
+    return parse
+
+
+positive_seconds = _positive("seconds")
+positive_number = _positive("a number")
+
+
+def size(text):
+    """An argparse type: bytes, with GNU parallel's suffixes (resources.Size)."""
+    from .resources import Size
+
+    try:
+        return Size(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a size like 2G, 500M or 1.5T (K, M, G, T: "
+                                         "powers of 1024; k, m, g, t: of 1000), got %r" % text)
+
+
 def int_list(text):
     """`0,1,3` -> ['0', '1', '3'] (GPU ids stay strings: they go to
     CUDA_VISIBLE_DEVICES as given)."""

@@ -3,10 +3,11 @@ entry with what the queue knows of it and the results the run wrote.
 
 Columns, in this order:
 
-  id, run (experiments only), status, attempts, host, duration
-      the entry's id, its run folder, its status, how many attempts it had,
-      the host of its latest attempt and the seconds its latest finished
-      attempt took (None while it never finished)
+  id, run (experiments only), status, outcome, attempts, host, duration
+      the entry's id, its run folder, its status, how its latest finished
+      attempt ended (done, failed, timeout, aborted, interrupted, lost; None
+      while it never finished), how many attempts it had, the host of its
+      latest attempt and the seconds its latest finished attempt took
   parameters
       experiments: every dotted path of the entries' "cfg" (queue.json; no
       cfg.yaml is read) whose value differs between runs; plain lists: the
@@ -56,7 +57,7 @@ from fractions import Fraction
 
 from .errors import UserError
 
-FIXED = ("id", "status", "attempts", "host", "duration")
+FIXED = ("id", "status", "outcome", "attempts", "host", "duration")
 DEFAULT_RESULTS_FILE = "results.json"
 # what aggregate() averages over by default: liftoff's runs of one variation
 # (run_id) and a seed given as a parameter
@@ -190,12 +191,11 @@ def _command(entry):
     return entry
 
 
-def _duration(attempt):
-    while attempt is not None:
-        if attempt.end is not None:
-            return round(attempt.end - attempt.start, 3)
+def _finished(attempt):
+    """The latest of the attempts that ended, or None."""
+    while attempt is not None and attempt.end is None:
         attempt = attempt.previous
-    return None
+    return attempt
 
 
 def _parse_where(where):
@@ -272,9 +272,12 @@ def from_queue(queue, results_file=DEFAULT_RESULTS_FILE, where=None, results_dir
             run = entry.get("run") if isinstance(entry, dict) else None
             row["run"] = run
         row["status"] = queue.status_of(id_)
+        finished = _finished(last)
+        row["outcome"] = finished.outcome if finished is not None else None
         row["attempts"] = last.number if last is not None else 0
         row["host"] = workers.get(last.worker, {}).get("host") if last is not None else None
-        row["duration"] = _duration(last)
+        row["duration"] = (round(finished.end - finished.start, 3) if finished is not None
+                           else None)
         if experiment:
             cfg = flat_cfgs[i]
             for path in params:

@@ -963,12 +963,12 @@ def mark_started(exp_dir, run, session):
 
 def mark_ended(exp_dir, run, outcome):
     """liftoff's marks as a run ends: .__end when it is done, .__crash when it
-    failed or was aborted; a run that is pending again (interrupted, lost)
-    loses its .__start. The .__lock goes."""
+    failed, timed out or was aborted; a run that is pending again
+    (interrupted, lost) loses its .__start. The .__lock goes."""
     folder = _run_dir(exp_dir, run)
     if outcome == "done":
         _stamp_file(os.path.join(folder, ".__end"))
-    elif outcome in ("failed", "aborted"):
+    elif outcome in ("failed", "timeout", "aborted"):
         _stamp_file(os.path.join(folder, ".__crash"))
     else:
         _remove(os.path.join(folder, ".__start"))

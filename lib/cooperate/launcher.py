@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 
-from . import host
+from . import host, resources
 from .errors import UserError
 from .files import open_own
 
@@ -78,12 +78,16 @@ def private(path):
 
 class Slots:
     """At most `procs` runs in this worker; with `gpus`, at most `per_gpu[g]`
-    runs on GPU g among all workers on this host."""
+    runs on GPU g among all workers on this host; with `gpu_memfree` (a
+    resources.Size), a run only on a GPU with that much memory free."""
 
-    def __init__(self, procs, gpus=None, per_gpu=None):
+    def __init__(self, procs, gpus=None, per_gpu=None, gpu_memfree=None):
         self.procs = procs
         self.gpus = list(gpus or [])
         self.per_gpu = dict(zip(self.gpus, per_gpu or [1] * len(self.gpus)))
+        self.gpu_memfree = gpu_memfree
+        # why the last acquire() skipped GPUs for their memory (a sentence), or None
+        self.short = None
         self.held = []
         self.next_gpu = 0
         self.dir = slot_dir() if self.gpus else None
@@ -95,7 +99,9 @@ class Slots:
         return min(self.procs, sum(self.per_gpu.values()))
 
     def acquire(self):
-        """A free slot, or None when all are taken (here or by other workers)."""
+        """A free slot, or None when all are taken (here or by other workers)
+        or lack memory."""
+        self.short = None
         if len(self.held) >= self.capacity:
             return None
         if not self.gpus:
@@ -104,9 +110,12 @@ class Slots:
             return slot
         n = len(self.gpus)
         private(self.dir)
+        enough = self._enough_memory()
         # start after the GPU used last, so runs started together spread out
         for i in range(n):
             gpu = self.gpus[(self.next_gpu + i) % n]
+            if gpu not in enough:
+                continue
             for k in range(self.per_gpu[gpu]):
                 path = os.path.join(self.dir, "gpu%s.%d" % (gpu, k))
                 fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
@@ -120,6 +129,23 @@ class Slots:
                 self.held.append(slot)
                 return slot
         return None
+
+    def _enough_memory(self):
+        """The GPUs with gpu_memfree free now, as nvidia-smi tells (all of
+        them without gpu_memfree); sets `short` to what the others lack."""
+        if self.gpu_memfree is None:
+            return self.gpus
+        free, problem = resources.gpu_free_memory()
+        if problem is not None:
+            self.short = "%s, --gpu-memfree %s" % (problem, self.gpu_memfree.text)
+            return []
+        enough = [g for g in self.gpus if free.get(g, -1) >= self.gpu_memfree]
+        if len(enough) < len(self.gpus):
+            self.short = "%s, --gpu-memfree %s" % (", ".join(
+                "%s free on GPU %s" % (resources.size_text(free[g]), g) if g in free else
+                "GPU %s not reported by nvidia-smi" % g for g in self.gpus if g not in enough),
+                self.gpu_memfree.text)
+        return enough
 
     def any_free(self):
         """Is a slot free now? (takes none)"""
@@ -180,8 +206,12 @@ class Run:
         self.slot = slot
         self.process = process
         self.started = time.monotonic()
-        # set when the run is being stopped (aborted, interrupted, or lost:
-        # taken back by another worker), with the time its group gets KILL
+        # its time limit in seconds (the entry's "timeout", else the
+        # worker's --timeout), or None
+        self.limit = None
+        # set when the run is being stopped (aborted, timed out, interrupted,
+        # or lost: taken back by another worker), with the time its group
+        # gets KILL
         self.stopped_as = None
         self.kill_at = None
         # its process is in the journal

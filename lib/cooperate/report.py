@@ -27,17 +27,17 @@ import time
 from . import collect
 from .errors import UserError
 from .files import atomic_write
-from .queue import FAILED, INTERRUPTED, LOST, PENDING, RUNNING, Queue
+from .queue import FAILED, INTERRUPTED, LOST, PENDING, RUNNING, TIMEOUT, Queue
 
-OUTCOMES = ("done", "failed", "lost", "aborted", "interrupted", "running")
-COLOURS = {"done": "#2e9d4a", "failed": "#d23c3c", "lost": "#8a4fd0", "aborted": "#e8871e",
-           "interrupted": "#c9b400", "running": "#2f7fe0", "stale": "#c3a6ea",
-           "held": "#8c8c8c", "pending": "#d9d9d9"}
+OUTCOMES = ("done", "failed", "timeout", "lost", "aborted", "interrupted", "running")
+COLOURS = {"done": "#2e9d4a", "failed": "#d23c3c", "timeout": "#d6409f", "lost": "#8a4fd0",
+           "aborted": "#e8871e", "interrupted": "#c9b400", "running": "#2f7fe0",
+           "stale": "#c3a6ea", "held": "#8c8c8c", "pending": "#d9d9d9"}
 # the parts of the progress bar, in order: an entry's status, told apart by
-# its latest attempt (a failed entry whose attempt was lost; a pending one
-# whose attempt was interrupted or lost, waiting to run again)
-PROGRESS = ("done", "failed", "aborted", "lost", "interrupted", "running", "stale", "held",
-            "pending")
+# its latest attempt (a failed entry whose attempt timed out or was lost; a
+# pending one whose attempt was interrupted or lost, waiting to run again)
+PROGRESS = ("done", "failed", "timeout", "aborted", "lost", "interrupted", "running", "stale",
+            "held", "pending")
 # above this many attempts the timeline aggregates them per time bucket
 MAX_BARS = 600
 # aggregated timeline: at most this many bars in all (lanes x buckets)
@@ -144,6 +144,8 @@ def failure_groups(queue):
         lines = tail(err)
         if a.outcome == "lost":
             lines = lines or ["(lost: its worker died)"]
+        elif a.outcome == TIMEOUT:
+            lines = lines or ["(timed out: stopped at its time limit)"]
         elif lines is None:
             lines = ["(no stderr log: %s)" % err]
         elif not lines:
@@ -272,7 +274,8 @@ def progress(queue, summary):
             elif part in (FAILED, PENDING):
                 a = state.last(id_)
                 if a is not None and a.end is not None and (
-                        a.outcome == LOST or part == PENDING and a.outcome == INTERRUPTED):
+                        a.outcome == LOST or part == FAILED and a.outcome == TIMEOUT
+                        or part == PENDING and a.outcome == INTERRUPTED):
                     part = a.outcome
         counts[part] = counts.get(part, 0) + 1
     return counts
@@ -486,6 +489,7 @@ def _summary(model):
     parts = model["progress"]
     total = sum(parts.values())
     notes = {"lost": "lost (their workers died)", "interrupted": "interrupted (pending again)",
+             "timeout": "timed out (stopped at their time limit)",
              "stale": "stale (running on a worker that looks dead)"}
     bar, legend = [], []
     for part in PROGRESS:
@@ -526,7 +530,8 @@ def _failures(model, base):
                         '<span class="logs">(<a class="log-err" href="%s">err</a>, '
                         '<a class="log-out" href="%s">out</a>)</span></li>'
                         % (_e(r["id"]), _e(r["id"]), r["attempt"],
-                           "lost" if r["outcome"] == "lost" else _e(_code(r["code"])),
+                           "lost" if r["outcome"] == "lost" else "timed out"
+                           if r["outcome"] == TIMEOUT else _e(_code(r["code"])),
                            _e(r["host"] or "?"), _e(r["label"]), _href(r["err"], base),
                            _href(r["out"], base))
                         for r in runs[:MAX_RUNS_PER_GROUP])

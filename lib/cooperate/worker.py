@@ -13,7 +13,12 @@ period short), record them as interrupted (pending again) and end it.
 
 A run whose claim another worker took back (this worker was frozen or cut
 off past its lease) is killed at once and never reported or recorded as
-done.
+done. A run past its time limit (the entry's "timeout", else `timeout`) is
+stopped as an abort is (TERM, the grace period, KILL) and recorded as timed
+out: the worker wakes at the next limit, it does not poll for it. With
+`resources` (--memfree, --load) or GPU slots with gpu_memfree, nothing new
+starts while the host lacks them; the worker looks again every
+resources.CHECK_EVERY seconds.
 """
 
 import os
@@ -23,9 +28,10 @@ import signal
 import time
 
 from . import experiment as exp
-from . import files, guard, host, launcher, recent
+from . import files, guard, host, launcher, recent, resources as res
 from .errors import UserError
-from .queue import ABORTED, DONE, FAILED, INTERRUPTED, LEASE, LOST, RUNNING, heartbeat_every
+from .queue import (ABORTED, DONE, FAILED, INTERRUPTED, LEASE, LOST, RUNNING, TIMEOUT,
+                    heartbeat_every)
 
 # a run's process is recorded in the journal with the worker's next
 # transaction, or after this many seconds at the latest (a short run that
@@ -75,7 +81,7 @@ class Limits:
 class Worker:
     def __init__(self, queue, slots, report, limits=None, wait=False, poll=2.0, detach=True,
                  grace=10.0, accept=None, script=None, comment=None, retries=0, lease=LEASE,
-                 optimize=False):
+                 optimize=False, timeout=None, resources=None):
         self.queue = queue
         self.slots = slots
         self.report = report
@@ -91,6 +97,10 @@ class Worker:
         self.comment = comment
         self.retries = retries
         self.lease = lease
+        self.timeout = timeout
+        self.resources = resources
+        # what the host lacks that this worker waits for (see _wait_for), or None
+        self.waiting_for = None
         self.id = new_worker_id()
         self.guard = None
         self.running = []
@@ -127,6 +137,9 @@ class Worker:
             info["guard"], info["guard_start"] = self.guard.pid, self.guard.start
         if self.comment:
             info["comment"] = self.comment
+        if self.timeout is not None:
+            # for status: the limit its timed-out runs had
+            info["timeout"] = self.timeout
         for name in ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID"):
             if name in os.environ:
                 info[name.lower()] = os.environ[name]
@@ -245,12 +258,14 @@ class Worker:
             self.report("start", claim=claim, gpu=slot.gpu)
             self._ended(claim, FAILED, code, 0.0, message)
             return
+        run.limit = claim.entry.get("timeout", self.timeout) if isinstance(
+            claim.entry, dict) else self.timeout
         self.running.append(run)
         self.report("start", claim=claim, gpu=slot.gpu)
 
     def _ended(self, claim, outcome, code, seconds, message=None):
         again = False
-        if outcome == FAILED:
+        if outcome in (FAILED, TIMEOUT):
             retries = claim.entry.get("retries", self.retries) if isinstance(
                 claim.entry, dict) else self.retries
             again = claim.attempt <= retries
@@ -291,7 +306,9 @@ class Worker:
                 continue
             outcome = run.stopped_as or (DONE if code == 0 else INTERRUPTED
                                          if self._stopped_with_run(code) else FAILED)
-            self._ended(run.claim, outcome, code, time.monotonic() - run.started)
+            self._ended(run.claim, outcome, code, time.monotonic() - run.started,
+                        "stopped at its time limit of %g s" % run.limit
+                        if outcome == TIMEOUT else None)
 
     def _stopped_with_run(self, code):
         """Did a run that failed end because this worker is being stopped?
@@ -309,20 +326,25 @@ class Worker:
 
     def _check_claims(self):
         """Carry out abort requests for runs this worker holds; kill at once
-        the runs whose claim another worker took back; KILL the groups of
-        runs being stopped once their grace period is over."""
+        the runs whose claim another worker took back; stop the runs past
+        their time limit; KILL the groups of runs being stopped once their
+        grace period is over."""
         now = time.monotonic()
         state = self.queue.state
         running = state.code_of(RUNNING)
         for run in self.running:
             claim = run.claim
-            if run.stopped_as in (None, ABORTED, INTERRUPTED) and \
+            if run.stopped_as in (None, ABORTED, TIMEOUT, INTERRUPTED) and \
                     state.codes.get(claim.id) != claim.attempt << 3 | running:
                 self._stop(run, LOST, 0)
                 self.report("lost", claim=claim)
             elif run.stopped_as is None and claim.id in state.aborting:
                 self._stop(run, ABORTED, self.grace)
                 self.report("abort", claim=claim)
+            elif run.stopped_as is None and run.limit is not None and \
+                    now >= run.started + run.limit:
+                self._stop(run, TIMEOUT, self.grace)
+                self.report("timeout", claim=claim, limit=run.limit, grace=self.grace)
             elif run.stopped_as is not None and now >= run.kill_at:
                 launcher.signal_group(run, signal.SIGKILL)
 
@@ -353,8 +375,13 @@ class Worker:
             self.no_more = self.limits.reached(self.claimed)
             if self.no_more:
                 break
+            short = self.resources.short() if self.resources is not None else None
+            if short is not None:
+                return self._wait_for(*short)
             slot = self.slots.acquire()
             if slot is None:
+                if self.slots.short is not None:
+                    return self._wait_for("gpu memory", self.slots.short)
                 if not self.running and not self.waiting_for_slot:
                     self.waiting_for_slot = True
                     self.report("note", text="waiting for a GPU slot: all %d slots of GPUs %s "
@@ -362,6 +389,9 @@ class Worker:
                                     self.slots.capacity, ",".join(self.slots.gpus)))
                 break
             self.waiting_for_slot = False
+            if self.waiting_for != "gpu memory" or self.slots.short is None:
+                # what was lacking is there again: the next shortage is said again
+                self.waiting_for = None
             claim = self.queue.take(self.id, self.ends, accept=self.accept, retries=self.retries,
                                     procs=self._all_processes())
             self.ends = []
@@ -375,6 +405,18 @@ class Worker:
                 return False
             self.claimed += 1
             self._start(claim, slot)
+        return True
+
+    def _wait_for(self, what, text):
+        """Start nothing while the host lacks `what` (memory, load, GPU
+        memory; `text` tells how much): said once per wait. Returns False
+        when nothing is pending anyway (nothing to wait for)."""
+        if self.queue.next_pending() is None:
+            self.waiting_for = None
+            return False
+        if self.waiting_for != what:
+            self.waiting_for = what
+            self.report("note", text="waiting: %s" % text)
         return True
 
     def _progress(self):
@@ -473,6 +515,10 @@ class Worker:
                 now = time.monotonic()
                 wake = [self.next_beat, now + self.poll]
                 wake += [r.kill_at for r in self.running if r.stopped_as is not None]
+                wake += [r.started + r.limit for r in self.running
+                         if r.stopped_as is None and r.limit is not None]
+                if self.waiting_for and len(self.running) < self.slots.capacity:
+                    wake.append(now + res.CHECK_EVERY)
                 if self.live:
                     wake.append(self.next_progress)
                 self._sleep(min(wake) - now)

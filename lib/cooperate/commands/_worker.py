@@ -5,11 +5,13 @@ import os
 import sys
 
 from .. import fmt
-from ..args import int_list, non_negative_int, positive_int, seconds
+from ..args import (int_list, non_negative_int, positive_int, positive_number,
+                    positive_seconds, seconds, size)
 from ..errors import UserError
 from ..launcher import Slots
 from ..queue import (ABORTED, DEFAULT_LOCK_TIMEOUT, DONE, FAILED, HELD, LEASE, LOST_RETRIES,
-                     PENDING, RUNNING)
+                     PENDING, RUNNING, TIMEOUT)
+from ..resources import HostLimits
 from ._select import add_trust
 
 
@@ -33,6 +35,19 @@ def add_options(p):
     p.add_argument("--retries", type=non_negative_int, default=0, metavar="N",
                    help="run a failed entry up to N more times (an entry's own \"retries\" "
                         "wins); a lost one (its worker died) at least %d more times" % LOST_RETRIES)
+    p.add_argument("--timeout", type=positive_seconds, metavar="S",
+                   help="stop a run still going after S seconds (TERM, --grace, KILL) and record "
+                        "it as timed out, a failure for --retries (an entry's own \"timeout\" "
+                        "wins)")
+    p.add_argument("--memfree", type=size, metavar="SIZE",
+                   help="start a run only while the host has SIZE of memory available "
+                        "(2G, 500M; MemAvailable in /proc/meminfo), else wait")
+    p.add_argument("--load", type=positive_number, metavar="N",
+                   help="start a run only while the host's 1-minute load average is under N, "
+                        "else wait")
+    p.add_argument("--gpu-memfree", type=size, metavar="SIZE",
+                   help="start a run on a GPU only while nvidia-smi reports SIZE of free memory "
+                        "on it (others are skipped; with none, wait)")
     p.add_argument("--lease", type=seconds, default=LEASE, metavar="S",
                    help="other workers take this worker's runs back once it has been silent "
                         "for S seconds (default %g; at once on this machine when it and its "
@@ -61,7 +76,22 @@ def slots(args):
         if len(per_gpu) != len(args.gpus) or min(per_gpu) < 1:
             raise UserError("--per-gpu takes one count >= 1, or one per GPU (%d GPUs in --gpus, "
                             "%d counts given)" % (len(args.gpus), len(per_gpu)))
-    return Slots(args.procs_no, args.gpus, per_gpu)
+    if args.gpu_memfree is not None:
+        import shutil
+
+        if not args.gpus:
+            raise UserError("--gpu-memfree needs --gpus")
+        if not shutil.which("nvidia-smi"):
+            raise UserError("--gpu-memfree: nvidia-smi, which tells each GPU's free memory, is "
+                            "not on PATH")
+    return Slots(args.procs_no, args.gpus, per_gpu, args.gpu_memfree)
+
+
+def host_limits(args):
+    """--memfree and --load, or None without them."""
+    if args.memfree is None and args.load is None:
+        return None
+    return HostLimits(args.memfree, args.load)
 
 
 def experiment_script(queue):
@@ -169,8 +199,9 @@ class Reporter:
                     return None
                 return "done  %s#%d in %s" % (claim.id, claim.attempt,
                                               fmt.duration(info["seconds"]))
-            if outcome == FAILED:
-                line = "%s %s#%d: %s" % ("failed" if info.get("again") else "FAILED", claim.id,
+            if outcome in (FAILED, TIMEOUT):
+                word = "failed" if outcome == FAILED else "timed out"
+                line = "%s %s#%d: %s" % (word if info.get("again") else word.upper(), claim.id,
                                          claim.attempt, info["message"] or fmt.exit_text(info["code"]))
                 if os.path.exists(claim.err):
                     line += ", log %s" % claim.err
@@ -184,6 +215,10 @@ class Reporter:
                 outcome, claim.id, claim.attempt, fmt.duration(info["seconds"]))
         if event == "abort":
             return "abort requested for %s#%d: stopping it" % (claim.id, claim.attempt)
+        if event == "timeout":
+            return ("%s#%d reached its time limit of %g s: stopping it (SIGTERM, SIGKILL "
+                    "after %s)" % (claim.id, claim.attempt, info["limit"],
+                                   fmt.duration(info["grace"])))
         if event == "lost":
             return ("%s#%d was taken back by another worker while this one was silent past its "
                     "lease: killed it, its end is not recorded" % (claim.id, claim.attempt))

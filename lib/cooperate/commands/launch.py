@@ -46,7 +46,8 @@ examples:
   liftoff train.py configs/default.yaml --runs-no 3 --args optim.lr=0.1
   liftoff train.py -c diff
   liftoff pkg.train.py configs/default.yaml
-  liftoff train.py --end-by 3600 --filters optim.lr=0.1 results/2026Nov22-101500_sweep"""
+  liftoff train.py --end-by 3600 --filters optim.lr=0.1 results/2026Nov22-101500_sweep
+  liftoff train.py results/2026Nov22-101500_sweep --gpus 0 1 --timeout 7200 --gpu-memfree 10G"""
 
 # a module path for the in-process mode: pkg.sub.train.py, train.main
 MODULE_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")
@@ -93,6 +94,7 @@ def main(argv, prog):
 
     # every option is checked before anything is written
     slots = common.slots(args)
+    host_limits = common.host_limits(args)
     from ..grid import parse_filters
 
     wanted = parse_filters(args.filters) if args.filters else None
@@ -105,6 +107,14 @@ def main(argv, prog):
     if module is not None and args.gpus:
         raise UserError("--gpus: a module path (%s) runs in this process, on no GPU of its own"
                         % args.script)
+    # a run called in this process cannot be stopped at a time limit or held
+    # back for resources: these need runs as processes
+    own_process = [option for option, value in (
+        ("--timeout", args.timeout), ("--memfree", args.memfree), ("--load", args.load),
+        ("--gpu-memfree", args.gpu_memfree)) if value is not None]
+    if module is not None and own_process:
+        raise UserError("%s: a module path (%s) runs in this process, which cannot be stopped "
+                        "or held back as a run of its own" % (own_process[0], args.script))
     if script is not None and not args.trust_writable:
         from ..trust import check_paths
 
@@ -117,7 +127,7 @@ def main(argv, prog):
         exp, run = where, None
     queue = Queue(exp, args.state, args.lock_timeout, history=False, trusted=args.trust_writable)
     in_process = module is not None or (kind != "experiment" and defines_run(script) and not (
-        args.gpus or args.procs_no > 1 or (kind == "yaml" and args.runs_no > 1)))
+        args.gpus or args.procs_no > 1 or (kind == "yaml" and args.runs_no > 1) or own_process))
     if not in_process:
         from ..experiment import load_meta, set_script
 
@@ -150,7 +160,7 @@ def main(argv, prog):
                     detach=not args.no_detach, grace=args.grace, accept=accept,
                     script=args.script if os.path.isfile(args.script) else script,
                     comment=args.comment, retries=args.retries, lease=args.lease,
-                    optimize=args.optimize)
+                    optimize=args.optimize, timeout=args.timeout, resources=host_limits)
     return worker.run()
 
 
@@ -177,7 +187,7 @@ def add_liftoff_options(p):
                         "on stdout instead")
     p.add_argument("--time-limit", type=int, metavar="MINUTES",
                    help="accepted and ignored, as liftoff 0.3.3 ignores it: use --start-by or "
-                        "--end-by")
+                        "--end-by (for the whole launch), --timeout (for each run)")
 
 
 def normalise(args):

@@ -23,7 +23,12 @@ the worker goes on.
 
 Ctrl-C or SIGTERM stops the running commands (TERM to each process group,
 --grace seconds, then KILL) and records them as interrupted: they are
-pending again for the next worker."""
+pending again for the next worker. A run past its time limit (--timeout, or
+the entry's "timeout") is stopped the same way and recorded as timed out.
+
+With --memfree, --load or --gpu-memfree, a run starts only while this host
+has that much memory, a load under N, or a GPU with that much free memory;
+the worker waits meanwhile (one line says why) and looks again every second."""
 
 EPILOG = """\
 exit status: 0 every run succeeded, 1 a run failed, 2 bad input or usage,
@@ -33,7 +38,10 @@ examples:
   cooperate-run exps.json                    one run at a time
   cooperate-run exps.json --procs-no 4       four at once
   cooperate-run exps.json --gpus 0,1 --per-gpu 2   at most 2 runs per GPU on this host
-  cooperate-run exps.json --wait             keep waiting for appended entries"""
+  cooperate-run exps.json --wait             keep waiting for appended entries
+  cooperate-run exps.json --timeout 3600 --retries 1   stop runs after an hour, retry once
+  cooperate-run exps.json --procs-no 8 --memfree 4G --load 16   start runs while there is room
+  cooperate-run exps.json --gpus 0,1,2,3 --gpu-memfree 20G   only on GPUs with 20 GB free"""
 
 
 def main(argv, prog):
@@ -55,6 +63,7 @@ def main(argv, prog):
     queue = Queue(args.list, args.state, args.lock_timeout, history=False,
                   trusted=args.trust_writable)
     slots = common.slots(args)
+    host_limits = common.host_limits(args)
     if args.exit_if_busy:
         queue.read()
         if not slots.any_free() if slots.gpus else queue.live_workers_here():
@@ -66,5 +75,6 @@ def main(argv, prog):
     limits = Limits(max_runs=args.max_runs, stop_on_error=args.stop_on_error, stop_file=stop_file)
     worker = Worker(queue, slots, common.Reporter(args.quiet), limits, wait=args.wait,
                     poll=args.poll, detach=not args.no_detach, grace=args.grace,
-                    script=common.experiment_script(queue), retries=args.retries, lease=args.lease)
+                    script=common.experiment_script(queue), retries=args.retries, lease=args.lease,
+                    timeout=args.timeout, resources=host_limits)
     return worker.run()

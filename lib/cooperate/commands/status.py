@@ -9,7 +9,7 @@ import time
 
 from .. import fmt
 from ..args import Parser, seconds
-from ..queue import ABORTED, DONE, FAILED, HELD, PENDING, RUNNING, STATUSES, Queue
+from ..queue import ABORTED, DONE, FAILED, HELD, PENDING, RUNNING, STATUSES, TIMEOUT, Queue
 from ._select import add_timestamp_fmt, add_trust, called_as, is_path, parse_mixed
 
 DESCRIPTION = """\
@@ -120,7 +120,9 @@ def show(args):
 def summarise(queue):
     now = time.time()
     counts = dict.fromkeys(COLUMNS, 0)
-    running, failed, hosts, durations, by_worker = [], [], set(), [], {}
+    running, failed, hosts, by_worker = [], [], set(), {}
+    # the done entries' run time, summed, and how many
+    busy, ended = 0.0, 0
     state, workers = queue.state, queue.state.workers
     codes, executed = state.codes, queue.list.executed
     for index, id_ in enumerate(queue.list.ids):
@@ -130,6 +132,16 @@ def summarise(queue):
             counts[DONE if id_ in executed else PENDING] += 1
             continue
         status = STATUSES[code & 7]
+        if status == DONE:
+            # the common case in a large history: no Attempt objects
+            last = state.ended(id_)
+            if last is not None:
+                made = by_worker.setdefault(last[0], {})
+                made[DONE] = made.get(DONE, 0) + 1
+                busy += last[2] - last[1]
+                ended += 1
+            counts[DONE] += 1
+            continue
         a = state.last(id_)
         if a is not None:
             made = by_worker.setdefault(a.worker, {})
@@ -149,25 +161,24 @@ def summarise(queue):
         elif status == FAILED:
             out, err = _existing(queue.log_paths(id_, a.number))
             failed.append({"id": id_, "attempt": a.number, "code": a.code,
+                           "outcome": a.outcome, "limit": _limit(queue, index, a),
                            "host": workers.get(a.worker, {}).get("host"),
                            "ended": a.end, "out": out, "err": err,
                            "slurm": _slurm(workers.get(a.worker, {})),
                            "attempts": [{"attempt": t.number, "outcome": t.outcome,
-                                         "code": t.code,
+                                         "code": t.code, "limit": _limit(queue, index, t),
                                          "err": _existing(queue.log_paths(id_, t.number))[1],
                                          "host": workers.get(t.worker, {}).get("host")}
                                         for t in a.chain()],
                            "command": queue.list.describe(index)})
-        elif status == DONE and a is not None:
-            durations.append(a.end - a.start)
         counts[status] += 1
     total = len(queue.list.ids)
     finished = counts[DONE] + counts[FAILED] + counts[ABORTED]
     left = None
-    if durations and counts[RUNNING]:
+    if ended and counts[RUNNING]:
         # mean duration of finished runs, over as many slots as are busy now
         # (nothing running: no pace to tell the time left by)
-        mean = sum(durations) / len(durations)
+        mean = busy / ended
         left = mean * (counts[PENDING] + counts[RUNNING]) / max(1, counts[RUNNING])
     comments = sorted((w.get("since", 0), w["comment"]) for w in workers.values() if w.get("comment"))
     report = {"list": queue.list.path, "experiment": queue.experiment, "state": queue.dir,
@@ -261,7 +272,20 @@ def _log(path):
 
 
 def _ending(attempt):
+    if attempt.get("outcome") == TIMEOUT:
+        return "timed out after %g s" % attempt["limit"] if attempt["limit"] else "timed out"
     return "lost (its worker died)" if attempt.get("outcome") == "lost" else fmt.exit_text(attempt["code"])
+
+
+def _limit(queue, index, attempt):
+    """The time limit a timed-out attempt had (the entry's own "timeout",
+    else its worker's --timeout), or None."""
+    if attempt.outcome != TIMEOUT:
+        return None
+    entry = queue.list.entry(index)
+    if isinstance(entry, dict) and "timeout" in entry:
+        return entry["timeout"]
+    return queue.state.workers.get(attempt.worker, {}).get("timeout")
 
 
 def table(reports):
