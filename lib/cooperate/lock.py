@@ -45,7 +45,9 @@ class QueueLock:
             # never through a symbolic link
             fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
                          | os.O_CLOEXEC, self.mode)
-            self.file = os.fdopen(fd, "a+")
+            # unbuffered binary: no seeks or terminal checks (system calls,
+            # round trips on NFS) for a file that is only locked
+            self.file = os.fdopen(fd, "rb", buffering=0)
         except OSError as error:
             raise UserError("cannot open the lock file %s: %s" % (self.path, error.strerror))
         deadline = time.monotonic() + self.timeout
