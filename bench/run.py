@@ -189,12 +189,16 @@ def main():
     import collect
     import prepare
     import report
+    import scale
+    import workers
 
     prepare.measure(rows)
     collect.measure(rows)
     report.measure(rows)
     liftoff_status(rows)
     liftoff_launch(rows)
+    scale.measure(rows)
+    workers.measure(rows)
     print_table(rows)
 
 

@@ -1,0 +1,122 @@
+"""Many workers and the shared filesystem's cost (issue 13):
+
+- throughput of 32 workers (16 simulated hosts x 2: `unshare` with their own
+  host names, as in `make soak`) draining 20,000 `true`, against 2 workers
+  (1 host x 2) on the same machine: goal >= 80%;
+- the file operations one entry costs a worker (its claim and end, one
+  locked transaction, plus its run's logs), counted with strace on a worker
+  draining 200 entries: each is a round trip to the server on NFS.
+
+Needs root (or user namespaces) for unshare, and strace."""
+
+import collections
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PYZ = os.path.join(os.path.dirname(HERE), "dist", "cooperate.pyz")
+PY = sys.executable
+sys.path.insert(0, HERE)
+
+from common import print_table  # noqa: E402
+
+
+def drain(hosts, per_host, n=20000):
+    """Seconds for `hosts` simulated hosts of `per_host` workers each to
+    drain n `true`."""
+    cwd = os.path.join(HERE, "out", "workers-%dx%d" % (hosts, per_host))
+    shutil.rmtree(cwd, ignore_errors=True)
+    os.makedirs(cwd)
+    with open(os.path.join(cwd, "l.json"), "w") as f:
+        json.dump([["true"]] * n, f)
+    worker = " ".join("%s %s run l.json -q &" % (PY, PYZ) for _ in range(per_host))
+    start = time.perf_counter()
+    procs = [subprocess.Popen(["unshare", "--uts", "--pid", "--fork", "--mount-proc", "sh", "-c",
+                               'hostname "$0"; %s wait' % worker, "sim%02d" % i], cwd=cwd)
+             for i in range(hosts)]
+    for p in procs:
+        assert p.wait() == 0, p.args
+    took = time.perf_counter() - start
+    done = json.loads(subprocess.run([PY, PYZ, "status", "l.json", "--json"], cwd=cwd,
+                                     capture_output=True, check=True).stdout)["counts"]["done"]
+    assert done == n, done
+    shutil.rmtree(cwd, ignore_errors=True)
+    return took
+
+
+# system calls by what they cost on a shared filesystem
+KINDS = {"open": ("openat", "open"), "stat": ("newfstatat", "stat", "lstat", "fstat", "statx"),
+         "lock": ("flock", "fcntl"), "read": ("read", "pread64"), "write": ("write",),
+         "fsync": ("fsync", "fdatasync"), "close": ("close",),
+         "unlink/rename": ("unlink", "unlinkat", "rename", "renameat", "renameat2"),
+         "utime": ("utimensat",)}
+
+
+def file_operations(n=200):
+    """{kind: per entry} for the worker process, and how many opens created
+    a file, counted by strace over a worker draining n entries (only calls
+    on the list, the state folder and its files)."""
+    cwd = tempfile.mkdtemp(prefix="fileops-", dir=os.path.join(HERE, "out"))
+    with open(os.path.join(cwd, "l.json"), "w") as f:
+        json.dump([["true", str(i)] for i in range(n)], f)
+    subprocess.run(["strace", "-ff", "-qq", "-o", "trace", "-e", "trace=%file,%desc",
+                    PY, PYZ, "run", "l.json", "-q"], cwd=cwd, check=True)
+    # the worker is the traced process that took the lock most often
+    traces = [open(path).read().splitlines() for path in glob.glob(os.path.join(cwd, "trace.*"))]
+    lines = max(traces, key=lambda t: sum("flock(" in line for line in t))
+    fds, counts = set(), collections.Counter()
+    for line in lines:
+        call = re.match(r"(\w+)\((\d+)?", line)
+        if not call:
+            continue
+        name, fd = call.group(1), call.group(2)
+        shared = "l.json" in line or (fd is not None and fd in fds)
+        result = re.search(r"= (\d+)$", line)
+        if name == "openat" and "l.json" in line and result:
+            fds.add(result.group(1))
+            counts["create"] += "O_CREAT" in line
+        elif name == "close" and fd in fds:
+            fds.discard(fd)
+        if shared:
+            kind = next((k for k, names in KINDS.items() if name in names), "other")
+            counts[kind] += 1
+    shutil.rmtree(cwd, ignore_errors=True)
+    return {kind: count / n for kind, count in counts.items()}
+
+
+def measure(rows):
+    two = drain(1, 2)
+    many = drain(16, 2)
+    share = two / many
+    rows.append(("20,000 `true`: 2 workers (1 host x 2) / 32 workers (16 simulated hosts x 2) "
+                 "(wall s)", "%.2f / %.2f" % (two, many),
+                 "32 workers reach %.0f%% of 2 workers' throughput" % (100 * share),
+                 ">= 80%%: %s" % ("met" if share >= 0.8 else "MISSED")))
+    if shutil.which("strace"):
+        ops = file_operations()
+        rows.append(("file operations per entry (claim and end in one transaction, the "
+                     "run's logs), on the list and the state folder", "%.1f" % sum(
+                         v for k, v in ops.items() if k != "create"),
+                     ", ".join("%s %.1f" % (k, v) for k, v in sorted(ops.items())),
+                     "as few as possible"))
+    else:
+        rows.append(("file operations per entry", "", "strace not installed", ""))
+
+
+def main():
+    if not os.path.exists(PYZ):
+        sys.exit("build the archive first: make")
+    rows = []
+    measure(rows)
+    print_table(rows)
+
+
+if __name__ == "__main__":
+    main()
