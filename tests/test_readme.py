@@ -31,6 +31,10 @@ SKIP = {
         "needs 4 GB free and a load under 16: tests/test_run_limits.py tries both bounds",
     "cooperate-run exps.json --gpus 0,1,2,3 --gpu-memfree 20G":
         "needs nvidia-smi and 4 GPUs: tests/test_run_limits.py uses a stand-in nvidia-smi",
+    "cooperate-spawn exps.json --hosts node1,node2,node3 -- --procs-no 4 --gpus 0,1":
+        "needs ssh hosts: tests/test_spawn.py starts an sshd and spawns on two aliases of it",
+    'cooperate-spawn exps.json --hosts-file hosts.txt --ssh "ssh -F ~/.ssh/lab_config"':
+        "needs ssh hosts: tests/test_spawn.py starts an sshd and spawns on two aliases of it",
 }
 # the README's opening example: run in a folder of its own, on the README's
 # JSON list, with the archive beside it

@@ -293,7 +293,7 @@ class Claim:
 
 
 # what may be in a state folder
-STATE_NAMES = ("journal", "lock", "ids.cache", "logs", "workers", "slurm")
+STATE_NAMES = ("journal", "lock", "ids.cache", "logs", "workers", "slurm", "spawn")
 
 
 class Queue:
