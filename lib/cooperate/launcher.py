@@ -26,9 +26,17 @@ from .files import open_own
 
 
 class Slot:
-    def __init__(self, gpu=None, fd=None):
-        self.gpu = gpu
-        self.fd = fd
+    """A run's place in its worker and, with GPUs, the GPU slots it holds:
+    gpus[i]'s slot file is locked through fds[i], in the order taken."""
+
+    def __init__(self):
+        self.gpus = []
+        self.fds = []
+
+    @property
+    def gpu(self):
+        """The run's CUDA_VISIBLE_DEVICES ("2,3"), or None without GPUs."""
+        return ",".join(self.gpus) if self.gpus else None
 
 
 def slot_dir():
@@ -79,7 +87,14 @@ def private(path):
 class Slots:
     """At most `procs` runs in this worker; with `gpus`, at most `per_gpu[g]`
     runs on GPU g among all workers on this host; with `gpu_memfree` (a
-    resources.Size), a run only on a GPU with that much memory free."""
+    resources.Size), a run only on a GPU with that much memory free.
+
+    A run that needs N GPUs (an entry's "gpus") gets one slot from
+    acquire(), then N - 1 more on other GPUs from widen(). Every slot file
+    is locked without waiting, and widen() keeps all N or none: a worker
+    never waits for a slot while it holds another one, so workers sharing
+    the slots (1-GPU and N-GPU runs alike) cannot deadlock. An N-GPU run
+    may wait long while 1-GPU runs keep taking the GPUs as they free up."""
 
     def __init__(self, procs, gpus=None, per_gpu=None, gpu_memfree=None):
         self.procs = procs
@@ -88,6 +103,8 @@ class Slots:
         self.gpu_memfree = gpu_memfree
         # why the last acquire() skipped GPUs for their memory (a sentence), or None
         self.short = None
+        # the GPUs with enough memory at the last acquire(), for widen()
+        self.enough = self.gpus
         self.held = []
         self.next_gpu = 0
         self.dir = slot_dir() if self.gpus else None
@@ -108,13 +125,40 @@ class Slots:
             slot = Slot()
             self.held.append(slot)
             return slot
-        n = len(self.gpus)
         private(self.dir)
-        enough = self._enough_memory()
+        self.enough = self._enough_memory()
+        slot = Slot()
+        if not self._add_gpus(slot, 1):
+            return None
+        self.held.append(slot)
+        return slot
+
+    def widen(self, slot, n):
+        """Add to `slot` (from acquire()) slots on other GPUs until it holds
+        n distinct GPUs: True if it does, else it is back to its first GPU
+        and False."""
+        if not self._add_gpus(slot, n):
+            self.narrow(slot)
+            return False
+        return True
+
+    def narrow(self, slot):
+        """Give back all of `slot`'s GPUs but the first."""
+        for fd in slot.fds[1:]:
+            os.close(fd)
+        del slot.gpus[1:], slot.fds[1:]
+
+    def _add_gpus(self, slot, n):
+        """Lock free slots of GPUs with enough memory that `slot` does not
+        hold, one per GPU, until it holds n GPUs; True if it does. Never
+        waits for a lock (see the class's docstring)."""
+        count, first = len(self.gpus), self.next_gpu
         # start after the GPU used last, so runs started together spread out
-        for i in range(n):
-            gpu = self.gpus[(self.next_gpu + i) % n]
-            if gpu not in enough:
+        for i in range(count):
+            if len(slot.gpus) >= n:
+                break
+            gpu = self.gpus[(first + i) % count]
+            if gpu not in self.enough or gpu in slot.gpus:
                 continue
             for k in range(self.per_gpu[gpu]):
                 path = os.path.join(self.dir, "gpu%s.%d" % (gpu, k))
@@ -124,11 +168,11 @@ class Slots:
                 except OSError:
                     os.close(fd)
                     continue
-                self.next_gpu = (self.next_gpu + i + 1) % n
-                slot = Slot(gpu, fd)
-                self.held.append(slot)
-                return slot
-        return None
+                self.next_gpu = (first + i + 1) % count
+                slot.gpus.append(gpu)
+                slot.fds.append(fd)
+                break
+        return len(slot.gpus) >= n
 
     def _enough_memory(self):
         """The GPUs with gpu_memfree free now, as nvidia-smi tells (all of
@@ -157,8 +201,8 @@ class Slots:
 
     def release(self, slot):
         self.held.remove(slot)
-        if slot.fd is not None:
-            os.close(slot.fd)
+        for fd in slot.fds:
+            os.close(fd)
 
 
 def script_command(script, session, optimize=False):
@@ -274,7 +318,7 @@ def start(claim, slot, base_env, extra_env, detach=True, experiment=None, runner
     run_env.update(env)
     run_env.update(extra_env)
     if slot.gpu is not None:
-        run_env["CUDA_VISIBLE_DEVICES"] = str(slot.gpu)
+        run_env["CUDA_VISIBLE_DEVICES"] = slot.gpu
     if cwd is not None and not os.path.isdir(cwd):
         raise FileNotFoundError(2, "no such working folder", cwd)
     logs = []
@@ -286,7 +330,7 @@ def start(claim, slot, base_env, extra_env, detach=True, experiment=None, runner
             argv, executable=find_program(argv[0], run_env.get("PATH", os.defpath)), cwd=cwd,
             env=run_env, stdin=subprocess.DEVNULL, stdout=logs[0] if logs else None,
             stderr=logs[1] if logs else None, start_new_session=True,
-            pass_fds=() if slot.fd is None else (slot.fd,))
+            pass_fds=slot.fds)
     finally:
         for fd in logs:
             os.close(fd)

@@ -3,7 +3,8 @@
 An entry is one of
   ["python", "main.py", "--lr", "0.1"]   an argv list (cooperate's format)
   "python main.py --lr 0.1"              split like a shell would, never run by one
-  {"cmd": ..., "cwd": ..., "env": {...}, "name": ..., "retries": N, "timeout": S}
+  {"cmd": ..., "cwd": ..., "env": {...}, "name": ..., "retries": N, "timeout": S,
+   "gpus": N}
   {"cmd": "make -j4 && ./run | tee log", "shell": true}   only this runs a shell
   {"run": "0003_lr_0.1/0", "cfg": {...}}   a run of a liftoff experiment (the
                                          experiment's script runs its cfg.yaml)
@@ -36,7 +37,7 @@ from .files import atomic_write
 
 # the keys of a list's object entries; an experiment's own list
 # (.cooperate/queue.json, written by prepare) has "run" and "cfg" too
-USER_KEYS = ("cmd", "cwd", "env", "name", "retries", "shell", "timeout")
+USER_KEYS = ("cmd", "cwd", "env", "gpus", "name", "retries", "shell", "timeout")
 OBJECT_KEYS = USER_KEYS + ("run", "cfg")
 ID_LENGTH = 12
 CACHE_VERSION = 3
@@ -221,6 +222,11 @@ def _problem(entry):
             return "'timeout' must be a number of seconds > 0, not %s" % (
                 value if isinstance(value, (int, float)) and not isinstance(value, bool)
                 else _kind(value))
+        gpus = entry.get("gpus", 1)
+        if not isinstance(gpus, int) or isinstance(gpus, bool) or gpus < 1:
+            return "'gpus' must be a whole number of GPUs >= 1, not %s" % (
+                gpus if isinstance(gpus, (int, float)) and not isinstance(gpus, bool)
+                else _kind(gpus))
         return None
     return "must be a list of strings, a string or an object with 'cmd', not %s" % _kind(entry)
 

@@ -46,6 +46,9 @@ INTERRUPTED, LOST = "interrupted", "lost"
 # stopped at its time limit (an entry's "timeout", the worker's --timeout):
 # a failure, which --retries runs again as it runs failed attempts again
 TIMEOUT = "timeout"
+# what take's `accept` says of an entry it cannot take yet but may take
+# later (its GPUs are busy): skipped by this claim, looked at by the next
+LATER = "later"
 
 DEFAULT_LOCK_TIMEOUT = 60.0
 # a worker refreshes its heartbeat every few seconds (heartbeat_every); one
@@ -701,9 +704,10 @@ class Queue:
         """Record the processes of running attempts, (id, attempt, pid, start
         time), the ends of finished attempts, (id, attempt, outcome, code,
         again), and if `claim` claim the next pending entry that
-        `accept(entry)` (if given) accepts, in one transaction; when nothing
-        is pending, first take back entries held by dead workers. Nothing is
-        claimed while the list does not read. Returns a Claim or None."""
+        `accept(entry)` (if given) accepts (True; False: never, LATER: not
+        now), in one transaction; when nothing is pending, first take back
+        entries held by dead workers. Nothing is claimed while the list
+        does not read. Returns a Claim or None."""
         taken = []
 
         def make():
@@ -713,6 +717,7 @@ class Queue:
                 self._record(out, ["p", id_, attempt, pid, start])
             for id_, attempt, outcome, code, again in ends:
                 self._record(out, ["e", id_, attempt, worker, now, outcome, code, again])
+            later = None
             # a drained host takes nothing new (checked after catching up)
             while claim and host.hostname() not in self.state.drained and not self.list.unreadable:
                 index = self.next_pending()
@@ -726,7 +731,10 @@ class Queue:
                     self.cursor = 0
                     continue
                 problem = self.list.problems.get(index)
-                if accept is not None and not problem and not accept(entry):
+                verdict = accept(entry) if accept is not None and not problem else True
+                if verdict is LATER and later is None:
+                    later = self.cursor
+                if verdict is LATER or not verdict:
                     self.cursor += 1
                     continue
                 id_ = self.list.ids[index]
@@ -734,6 +742,9 @@ class Queue:
                 self._record(out, ["c", id_, attempt, worker, now])
                 taken.append(Claim(self, id_, attempt, entry, problem))
                 break
+            if later is not None:
+                # back to the first entry left for later: still pending
+                self.cursor = min(self.cursor, later)
             return out
 
         self.transaction(make)

@@ -30,7 +30,7 @@ import time
 from . import experiment as exp
 from . import files, guard, host, launcher, recent, resources as res
 from .errors import UserError
-from .queue import (ABORTED, DONE, FAILED, INTERRUPTED, LEASE, LOST, RUNNING, TIMEOUT,
+from .queue import (ABORTED, DONE, FAILED, INTERRUPTED, LATER, LEASE, LOST, RUNNING, TIMEOUT,
                     heartbeat_every)
 
 # a run's process is recorded in the journal with the worker's next
@@ -115,6 +115,13 @@ class Worker:
         # why this worker starts nothing more (a sentence), or None
         self.no_more = None
         self.waiting_for_slot = False
+        # the "gpus" of entries left to other workers (more GPUs than this one
+        # has), and those said so
+        self.too_big, self.told_too_big = set(), set()
+        # the fewest GPUs an entry the last claim left for later needs (see
+        # _accepting), and the number said in the last waiting line
+        self.later = None
+        self.waiting_gpus = None
         # the outcomes of the runs this worker ended
         self.outcomes = {}
         # the reporter keeps a live progress line (on a terminal)
@@ -392,8 +399,8 @@ class Worker:
             if self.waiting_for != "gpu memory" or self.slots.short is None:
                 # what was lacking is there again: the next shortage is said again
                 self.waiting_for = None
-            claim = self.queue.take(self.id, self.ends, accept=self.accept, retries=self.retries,
-                                    procs=self._all_processes())
+            claim = self.queue.take(self.id, self.ends, accept=self._accepting(slot),
+                                    retries=self.retries, procs=self._all_processes())
             self.ends = []
             if claim is None:
                 self.slots.release(slot)
@@ -402,10 +409,67 @@ class Worker:
                     self.no_more = ("this host (%s) is drained: it takes nothing new "
                                     "(`cooperate-drain %s --undo` lets it)" % (
                                         here, self.queue.experiment or self.queue.list.path))
-                return False
+                self._say_too_big()
+                if self.later is None or self.no_more:
+                    return False
+                if self.waiting_gpus != self.later:
+                    self.waiting_gpus = self.later
+                    self.report("note", text="waiting for %d GPUs at once: an entry needs them, "
+                                "and fewer of GPUs %s are free now (%s)" % (
+                                    self.later, ",".join(self.slots.gpus), self.slots.short or
+                                    "their slots are held by other runs on this host"))
+                break
+            if len(slot.gpus) > 1:
+                # an entry that waited for several GPUs got them: the next wait is said
+                self.waiting_gpus = None
             self.claimed += 1
             self._start(claim, slot)
         return True
+
+    def _accepting(self, slot):
+        """Queue.take's accept test for the claim `slot` (one GPU, or none
+        without --gpus) was acquired for: the worker's own filter, then the
+        entry's "gpus". An entry needing more GPUs than this worker has is
+        never its: it stays pending for other workers. One needing N GPUs
+        is claimed only if `slot` can be widened to N GPUs now, so that no
+        entry is held while its GPUs are awaited; else it is LATER, and
+        `later` is the fewest GPUs such an entry needed."""
+        self.later = None
+        have = len(set(self.slots.gpus))
+
+        def accept(entry):
+            if self.accept is not None and not self.accept(entry):
+                return False
+            need = entry.get("gpus") if isinstance(entry, dict) else None
+            if need is None:
+                return True
+            if need > have:
+                self.too_big.add(need)
+                return False
+            if need == 1:
+                return True
+            if self.later is not None and need >= self.later:
+                # as many GPUs were not free a moment ago: spare the locks
+                return LATER
+            if self.slots.widen(slot, need):
+                return True
+            self.later = need
+            return LATER
+
+        return accept
+
+    def _say_too_big(self):
+        """Say once which entries this worker leaves to others for their
+        "gpus" (when it found nothing else to claim)."""
+        if self.too_big - self.told_too_big:
+            self.told_too_big |= self.too_big
+            have = len(set(self.slots.gpus))
+            self.report("note", text="left to other workers: the entries that need %s GPU%s; "
+                        "this worker has %s" % (
+                            " or ".join(str(n) for n in sorted(self.too_big)),
+                            "" if self.too_big == {1} else "s",
+                            "%d (--gpus %s)" % (have, ",".join(self.slots.gpus)) if have else
+                            "none (no --gpus)"))
 
     def _wait_for(self, what, text):
         """Start nothing while the host lacks `what` (memory, load, GPU

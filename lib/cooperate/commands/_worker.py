@@ -19,7 +19,8 @@ def add_options(p):
     p.add_argument("--procs-no", type=positive_int, default=1, metavar="N",
                    help="run up to N entries at once (default 1)")
     p.add_argument("--gpus", type=int_list, metavar="0,1",
-                   help="give each run one of these GPUs in CUDA_VISIBLE_DEVICES")
+                   help="give each run one of these GPUs in CUDA_VISIBLE_DEVICES (an entry "
+                        "with \"gpus\": N gets N distinct ones, \"2,3\", all at once)")
     p.add_argument("--per-gpu", type=int_list, metavar="K",
                    help="at most K runs per GPU on this host, across all its workers "
                         "(one value, or one per GPU; default 1)")
@@ -189,7 +190,8 @@ class Reporter:
         if event == "start":
             if self.quiet:
                 return None
-            where = "" if info["gpu"] is None else " on GPU %s" % info["gpu"]
+            gpu = info["gpu"]
+            where = "" if gpu is None else " on GPU%s %s" % ("s" if "," in gpu else "", gpu)
             return "start %s#%d%s: %s" % (claim.id, claim.attempt, where,
                                           fmt.shorten(claim.label, 100))
         if event == "end":
