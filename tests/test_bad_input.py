@@ -54,7 +54,7 @@ def test_top_level_must_be_a_list(tmp_path, reader):
     ([], "entry 1: empty command"),
     ("  ", "entry 1: empty command"),
     (["python", 3], "entry 1: a command list must hold only strings"),
-    ({"cmd": ["true"], "cdw": "x"}, "entry 1: unknown key 'cdw' (an entry's keys: cmd, cwd, env, gpus, name, retries, shell, timeout)"),
+    ({"cmd": ["true"], "cdw": "x"}, "entry 1: unknown key 'cdw' (an entry's keys: after, cmd, cwd, env, gpus, name, retries, shell, timeout)"),
     ({"cwd": "x"}, "entry 1: an object entry needs a 'cmd'"),
     ({"cmd": []}, "entry 1: 'cmd': empty command"),
     ({"cmd": "true", "env": {"A": 1}}, "entry 1: 'env' must be an object of string values"),

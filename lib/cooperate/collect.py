@@ -241,8 +241,46 @@ def collect(target, results_file=DEFAULT_RESULTS_FILE, where=None, results_dir=N
     return from_queue(queue, results_file, filters, results_dir)
 
 
-def from_queue(queue, results_file=DEFAULT_RESULTS_FILE, where=None, results_dir=None):
-    """The Table of a Queue already read (the report reads it once)."""
+def first_entries(commands, n):
+    """The first `n` entries of a CommandList, parsed from the start of its
+    file only (a list of a million entries takes a second and 150 MB to
+    parse whole, for the few thousand a report shows). Each is checked
+    against its id: if the file changed since its ids were read, the whole
+    list is read again and its first `n` entries given."""
+    ids = commands.ids
+    if n >= len(ids):
+        return commands.entries()
+    from json.decoder import WHITESPACE
+
+    from .listfile import entry_id, read_text
+
+    decode, skip = json.JSONDecoder().raw_decode, WHITESPACE.match
+    out = []
+    try:
+        text = read_text(commands.path)
+        pos = skip(text, 0).end()
+        if not text.startswith("[", pos):
+            raise ValueError("not a list")
+        while len(out) < n:
+            entry, pos = decode(text, skip(text, pos + 1).end())
+            if entry_id(entry) != ids[len(out)].partition("-")[0]:
+                raise ValueError("changed")
+            out.append(entry)
+            pos = skip(text, pos).end()
+            if not text.startswith(",", pos):
+                raise ValueError("changed")
+    except (ValueError, RecursionError, UserError):
+        return commands.entries()[:n]
+    return out
+
+
+def from_queue(queue, results_file=DEFAULT_RESULTS_FILE, where=None, results_dir=None,
+               entries=None):
+    """The Table of a Queue already read (the report reads it once); with
+    `entries`, the list's first entries as first_entries() gives them (the
+    rows a report shows), of those only."""
+    from itertools import islice
+
     from .grid import _same
 
     _check_results_file(results_file)
@@ -250,8 +288,9 @@ def from_queue(queue, results_file=DEFAULT_RESULTS_FILE, where=None, results_dir
     experiment = queue.experiment
     if results_dir is not None:
         _check_pattern(results_dir, experiment)
-    entries = queue.list.entries()
-    ids = list(queue.list.ids)
+    if entries is None:
+        entries = queue.list.entries()
+    ids = list(islice(queue.list.ids, len(entries)))
     state, workers = queue.state, queue.state.workers
 
     fixed = ("id", "run") + FIXED[1:] if experiment else FIXED

@@ -16,6 +16,11 @@ of an entry whose id is ``3fa9c2d1e0b4`` is ``3fa9c2d1e0b4-1``.
 An entry whose first word is "executed" (how cooperate marked started
 entries) counts as done and never runs.
 
+An object entry's "after" lists entries, by their "name" or their id, that
+must be done before it starts. A name it uses must be unique in the list; a
+name or id that no entry has, a name several entries have, or a cycle is a
+bad "after", so a bad entry (see `resolve_after`).
+
 What cannot be started (a NUL character, `=` in an environment variable's
 name, text that is not valid Unicode, quotes that do not close) is a bad
 entry: reading a list with one is an error. A worker that re-reads a list
@@ -27,6 +32,7 @@ worker tries again.
 
 import json
 import os
+import re
 import sys
 import time
 from json.decoder import WHITESPACE
@@ -37,10 +43,10 @@ from .files import atomic_write
 
 # the keys of a list's object entries; an experiment's own list
 # (.cooperate/queue.json, written by prepare) has "run" and "cfg" too
-USER_KEYS = ("cmd", "cwd", "env", "gpus", "name", "retries", "shell", "timeout")
+USER_KEYS = ("after", "cmd", "cwd", "env", "gpus", "name", "retries", "shell", "timeout")
 OBJECT_KEYS = USER_KEYS + ("run", "cfg")
 ID_LENGTH = 12
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 # a list that does not read and is changing is being written: its first
 # read waits up to this many seconds for it to read
 SETTLE = 2.0
@@ -204,6 +210,16 @@ def _problem(entry):
                 problem = _text_problem(entry[key], repr(key))
                 if problem:
                     return problem
+        after = entry.get("after", [])
+        if not isinstance(after, list):
+            return "'after' must be a list of entries' names or ids, not %s" % _kind(after)
+        for ref in after:
+            if not isinstance(ref, str) or not ref:
+                return "'after' must hold entries' names or ids (strings), not %s" % (
+                    "an empty string" if ref == "" else _kind(ref))
+            problem = _text_problem(ref, "'after'")
+            if problem:
+                return problem
         env = entry.get("env", {})
         if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
             return "'env' must be an object of string values"
@@ -293,8 +309,9 @@ def scan(path, text, strict=True):
     """Validate a list's text and give each entry its id, one entry at a
     time so that a large list is never held as Python objects all at once.
     Returns (offsets of the entries in the text, ids, indexes of entries
-    marked executed, {index: problem} of bad entries). A bad entry is an
-    error if `strict`; JSON that does not read always is."""
+    marked executed, {index: problem} of bad entries, the dependencies as
+    resolve_after gives them). A bad entry is an error if `strict`; JSON
+    that does not read always is."""
     from array import array
     from hashlib import sha1
 
@@ -302,6 +319,9 @@ def scan(path, text, strict=True):
     decode = json.JSONDecoder(parse_int=parse_int).raw_decode
     skip = WHITESPACE.match
     offsets, digests, executed, problems = array("q"), [], [], {}
+    # for "after": {name: index}, {name: [indexes]} of names given several
+    # times, and [(index, its "after")]
+    names, doubled, wanted = {}, {}, []
     pos = skip(text, 0).end()
     if not text.startswith("[", pos):
         raise _whole_file_error(path, text)
@@ -331,6 +351,12 @@ def scan(path, text, strict=True):
             problems[len(offsets)] = problem
         elif is_executed(entry):
             executed.append(len(offsets))
+        if type(entry) is dict:
+            index, name = len(offsets), entry.get("name")
+            if type(name) is str and names.setdefault(name, index) != index:
+                doubled.setdefault(name, [names[name]]).append(index)
+            if entry.get("after") and not problem:
+                wanted.append((index, entry["after"]))
         offsets.append(pos)
         digests.append(sha1(data).hexdigest()[:ID_LENGTH] if data is not None
                        else _digest(entry_key(entry), sha1))
@@ -343,7 +369,96 @@ def scan(path, text, strict=True):
             raise _whole_file_error(path, text)
     if skip(text, pos + 1).end() != len(text):
         raise _whole_file_error(path, text)
-    return offsets, Ids.from_digests(digests), executed, problems
+    ids = Ids.from_digests(digests)
+    after, bad = resolve_after(wanted, names, doubled, ids) if wanted else ({}, {})
+    if bad and strict:
+        index = min(bad)
+        raise UserError("%s:%d: entry %d: %s"
+                        % (path, text.count("\n", 0, offsets[index]) + 1, index, bad[index]))
+    problems.update(bad)
+    return offsets, ids, executed, problems, after
+
+
+# an id as status shows it, or the N-th copy's: DIGEST-N
+_ID = re.compile(r"[0-9a-f]{%d}(-[1-9][0-9]*)?\Z" % ID_LENGTH)
+
+
+def resolve_after(wanted, names, doubled, ids):
+    """The dependencies of the entries with "after", [(index, [name or id,
+    ...])] in list order, given the names ({name: index}; {name: [indexes]}
+    of those several entries have) and the ids. Returns ({index: (indexes
+    of the entries it waits for)}, in an order where an entry comes after
+    those it waits for, {index: problem} of the entries whose "after" is
+    bad: a name or id no entry has, a name several have, or a cycle (each
+    entry on it is bad, and those behind it only wait for bad entries)."""
+    by_id, after, bad = None, {}, {}
+    for index, refs in wanted:
+        deps = []
+        for ref in refs:
+            if ref in doubled:
+                bad[index] = "'after': %r is the name of entries %s (a name waited for must be unique)" % (
+                    ref, ", ".join(map(str, doubled[ref])))
+                break
+            found = names.get(ref)
+            if found is None and _ID.match(ref):
+                if by_id is None:
+                    # ids are rarely given: mapped only then
+                    by_id = {id_: i for i, id_ in enumerate(ids)}
+                found = by_id.get(ref)
+            if found is None:
+                bad[index] = "'after': no entry is named %r%s" % (
+                    ref, " or has that id" if _ID.match(ref) else "")
+                break
+            deps.append(found)
+        else:
+            # waiting twice for an entry is waiting for it
+            after[index] = tuple(dict.fromkeys(deps))
+    if any(d >= i for i, deps in after.items() for d in deps):
+        # some wait for an entry further down the list: order them (which
+        # finds cycles); list order is such an order otherwise
+        after = _ordered(after, bad, names)
+    return after, bad
+
+
+def _ordered(after, bad, names):
+    """`after` ordered so that each entry comes after those it waits for
+    (Kahn's algorithm). The entries on a cycle go to `bad` and out of
+    `after`, and the rest is ordered again."""
+    while True:
+        waits = {i: sum(d in after for d in deps) for i, deps in after.items()}
+        behind = {}
+        for i, deps in after.items():
+            for d in deps:
+                if d in after:
+                    behind.setdefault(d, []).append(i)
+        free = [i for i, n in waits.items() if not n]
+        order = []
+        while free:
+            i = free.pop()
+            order.append(i)
+            for j in behind.get(i, ()):
+                waits[j] -= 1
+                if not waits[j]:
+                    free.append(j)
+        if len(order) == len(after):
+            return {i: after[i] for i in order}
+        # what is left waits for itself through a cycle: find one (each of
+        # them waits for at least one other of them)
+        left = set(after).difference(order)
+        path, at = [], {}
+        i = min(left)
+        while i not in at:
+            at[i] = len(path)
+            path.append(i)
+            i = next(d for d in after[i] if d in left)
+        cycle = path[at[i]:]
+        name_of = {i: name for name, i in names.items() if i in at}
+        for k, i in enumerate(cycle):
+            round_ = ["entry %d %r" % (j, name_of[j]) if j in name_of else "entry %d" % j
+                      for j in cycle[k:] + cycle[:k + 1]]
+            bad[i] = "'after' makes a cycle: %s waits for %s" % (
+                round_[0], ", which waits for ".join(round_[1:]) if len(cycle) > 1 else "itself")
+            del after[i]
 
 
 def parse(path, text):
@@ -412,10 +527,11 @@ class CommandList:
     def load(self, strict=False):
         signature = self._stat()
         text = read_text(self.path)
-        offsets, ids, executed, problems = scan(self.path, text, strict)
+        offsets, ids, executed, problems, after = scan(self.path, text, strict)
         self._offsets, self.ids, self.problems = offsets, ids, problems
         self._text = None if _is_ascii(text) else text
         self.executed = {ids[i] for i in executed}
+        self._keep_after(after)
         self.signature = signature
         self._entries = None
         self._cached = False
@@ -423,7 +539,8 @@ class CommandList:
     def _load_cache(self, signature):
         """The ids (and offsets) from the cache, if it is of this version of
         the list: a JSON line, then the packed ids, the copies' occurrence
-        numbers and the offsets as machine arrays."""
+        numbers, the dependencies (see _flatten) and the offsets as machine
+        arrays."""
         from array import array
 
         try:
@@ -434,13 +551,14 @@ class CommandList:
                 count = head["count"]
                 packed = f.read(count * ID_LENGTH).decode("ascii")
                 arrays = []
-                for present, code in ((head["copies"], "i"), (head["offsets"], "q")):
-                    if not present or (code == "q" and self.reader):
+                for length, code in ((count if head["copies"] else 0, "i"), (head["after"], "i"),
+                                     (count if head["offsets"] and not self.reader else 0, "q")):
+                    if not length:
                         arrays.append(None)
                         continue
                     values = array(code)
-                    values.frombytes(f.read(count * values.itemsize))
-                    if len(values) != count:
+                    values.frombytes(f.read(length * values.itemsize))
+                    if len(values) != length:
                         return False
                     if head["byteorder"] != sys.byteorder:
                         values.byteswap()
@@ -449,9 +567,10 @@ class CommandList:
                 return False
             self.ids = Ids(packed, arrays[0])
             self.executed = set(head["executed"])
-        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            self._keep_after(_unflatten(arrays[1]) if arrays[1] else {})
+        except (OSError, ValueError, TypeError, KeyError, AttributeError, IndexError):
             return False
-        self._offsets, self._text, self._entries = arrays[1], None, None
+        self._offsets, self._text, self._entries = arrays[2], None, None
         self.problems = {}
         self.signature = signature
         self._cached = True
@@ -464,16 +583,28 @@ class CommandList:
             return
         offsets = self._offsets if self._text is None else None
         occurrence = self.ids.occurrence
+        after = _flatten(self.after) if self.after else None
         head = {"version": CACHE_VERSION, "signature": self.signature, "count": len(self.ids),
                 "executed": sorted(self.executed), "copies": occurrence is not None,
+                "after": len(after) if after else 0,
                 "offsets": offsets is not None, "byteorder": sys.byteorder}
         data = b"".join([json.dumps(head).encode(), b"\n", self.ids.packed.encode()]
-                        + [a.tobytes() for a in (occurrence, offsets) if a is not None])
+                        + [a.tobytes() for a in (occurrence, after, offsets) if a is not None])
         try:
             atomic_write(self.cache, data, durable=False)
         except UserError:
             return
         self._cached = True
+
+    def _keep_after(self, after):
+        """The dependencies ({index: (indexes it waits for)}, resolve_after's
+        order), and the other way round by id, as ends are recorded:
+        {id: [indexes of the entries that wait for it]}."""
+        self.after = after
+        self.dependents = {}
+        for i, deps in after.items():
+            for d in deps:
+                self.dependents.setdefault(self.ids[d], []).append(i)
 
     def refresh(self, force=False):
         """Re-read the file if it changed since it was read (or if `force`);
@@ -537,6 +668,28 @@ class CommandList:
     def describe(self, i):
         """A short human label for the entry at index i."""
         return label(self.entry(i))
+
+
+def _flatten(after):
+    """Dependencies as one array of ints (for the cache): per entry that
+    waits, its index, how many it waits for, and their indexes."""
+    from array import array
+
+    flat = array("i")
+    for i, deps in after.items():
+        flat.append(i)
+        flat.append(len(deps))
+        flat.extend(deps)
+    return flat
+
+
+def _unflatten(flat):
+    after, k = {}, 0
+    while k < len(flat):
+        n = flat[k + 1]
+        after[flat[k]] = tuple(flat[k + 2:k + 2 + n])
+        k += 2 + n
+    return after
 
 
 def label(entry):

@@ -27,6 +27,7 @@ whose environment names that worker (COOPERATE_WORKER) is killed, and the
 process groups recorded for its runs.
 """
 
+import heapq
 import os
 import signal
 import time
@@ -130,7 +131,7 @@ class Attempt:
 
 STATUSES = (PENDING, RUNNING, DONE, FAILED, ABORTED, HELD)
 _CODE = {status: i for i, status in enumerate(STATUSES)}
-_PENDING, _RUNNING, _ABORTED, _HELD = (_CODE[s] for s in (PENDING, RUNNING, ABORTED, HELD))
+_PENDING, _RUNNING, _DONE, _ABORTED, _HELD = (_CODE[s] for s in (PENDING, RUNNING, DONE, ABORTED, HELD))
 # an attempt's outcome -> the entry's status
 _AFTER = {DONE: DONE, FAILED: FAILED, ABORTED: ABORTED, INTERRUPTED: PENDING, LOST: PENDING}
 
@@ -339,6 +340,11 @@ class Queue:
         # claim order: None (list order) or a shuffled permutation of indexes
         self.order = None
         self.shuffled = False
+        # entries whose dependencies got done after the cursor passed them
+        # (a heap of indexes: the first in the list is claimed first)
+        self.ready = []
+        # entries of `ready` a worker left for later (see skip)
+        self.deferred = []
 
     def _check_list(self, path):
         from .experiment import META_FILE
@@ -411,6 +417,15 @@ class Queue:
 
     def _apply(self, records):
         self.state.apply(records)
+        dependents = self.list.dependents
+        if dependents:
+            # an entry done: those waiting for it may start (a late record of
+            # an older attempt changes nothing: next_pending checks them)
+            for r in records:
+                if r[0] == "e" and r[5] == DONE:
+                    for index in dependents.get(r[1], ()):
+                        if self.order is not None or index < self.cursor:
+                            heapq.heappush(self.ready, index)
         if self.state.requeued:
             if self.order is not None:
                 self.cursor = 0
@@ -597,12 +612,27 @@ class Queue:
         self._apply([record])
 
     def next_pending(self):
-        """The index of the next pending entry (the cursor stays on it), or None."""
+        """The index of the next pending entry whose dependencies are done
+        (the cursor stays on it, or it stays first in `ready`), or None. An
+        entry that waits for others is passed over; `_apply` puts it in
+        `ready` once they are done, so that waiting entries are not looked
+        at again on every claim."""
         ids, codes, executed, order = self.list.ids, self.state.codes, self.list.executed, self.order
+        after, ready = self.list.after, self.ready
+        while ready:
+            index = ready[0]
+            if index < len(ids):
+                id_ = ids[index]
+                code = codes.get(id_)
+                if ((code is None or code & 7 == _PENDING) and id_ not in executed
+                        and self._all_done(after.get(index, ()))):
+                    return index
+            heapq.heappop(ready)
         if order is None:
             for index, id_ in enumerate(ids.iter_from(self.cursor), self.cursor):
                 code = codes.get(id_)
-                if (code is None or code & 7 == _PENDING) and id_ not in executed:
+                if (code is None or code & 7 == _PENDING) and id_ not in executed and (
+                        index not in after or self._all_done(after[index])):
                     self.cursor = index
                     return index
             self.cursor = len(ids)
@@ -611,10 +641,52 @@ class Queue:
             index = order[self.cursor]
             id_ = ids[index]
             code = codes.get(id_)
-            if (code is None or code & 7 == _PENDING) and id_ not in executed:
+            if (code is None or code & 7 == _PENDING) and id_ not in executed and (
+                    index not in after or self._all_done(after[index])):
                 return index
             self.cursor += 1
         return None
+
+    def _all_done(self, indexes):
+        ids, codes, executed = self.list.ids, self.state.codes, self.list.executed
+        for i in indexes:
+            id_ = ids[i]
+            if codes.get(id_, _PENDING) & 7 != _DONE and id_ not in executed:
+                return False
+        return True
+
+    def skip(self, index, later=False):
+        """Pass over the entry next_pending gave: this worker does not take
+        it (`later`: not now; it is in `ready` again for the next claim)."""
+        if self.ready and self.ready[0] == index:
+            heapq.heappop(self.ready)
+            if later:
+                self.deferred.append(index)
+        else:
+            self.cursor += 1
+
+    def waiting(self):
+        """How many pending entries wait for others not done (blocked ones too)."""
+        ids = self.list.ids
+        return sum(1 for index, deps in self.list.after.items()
+                   if self.status_of(ids[index]) == PENDING and not self._all_done(deps))
+
+    def blocked(self):
+        """{index: (index of the entry it waits for, that entry's status)} of
+        the pending entries that wait for one failed or aborted, or blocked
+        itself: they never start unless that one is retried and succeeds.
+        Derived, not recorded: one pass over the entries with "after"."""
+        ids, blocked = self.list.ids, {}
+        # an entry comes after those it waits for (see listfile.resolve_after)
+        for index, deps in self.list.after.items():
+            if self.status_of(ids[index]) != PENDING:
+                continue
+            for d in deps:
+                status = "blocked" if d in blocked else self.status_of(ids[d])
+                if status in ("blocked", FAILED, ABORTED):
+                    blocked[index] = (d, status)
+                    break
+        return blocked
 
     def join(self, worker, info):
         self.create_state_dir()
@@ -718,6 +790,9 @@ class Queue:
             for id_, attempt, outcome, code, again in ends:
                 self._record(out, ["e", id_, attempt, worker, now, outcome, code, again])
             later = None
+            for index in self.deferred:
+                heapq.heappush(self.ready, index)
+            self.deferred = []
             # a drained host takes nothing new (checked after catching up)
             while claim and host.hostname() not in self.state.drained and not self.list.unreadable:
                 index = self.next_pending()
@@ -735,7 +810,7 @@ class Queue:
                 if verdict is LATER and later is None:
                     later = self.cursor
                 if verdict is LATER or not verdict:
-                    self.cursor += 1
+                    self.skip(index, later=verdict is LATER)
                     continue
                 id_ = self.list.ids[index]
                 attempt = self.state.attempts(id_) + 1

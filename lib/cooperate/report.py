@@ -23,11 +23,14 @@ import math
 import os
 import re
 import time
+from array import array
 
 from . import collect
 from .errors import UserError
 from .files import atomic_write
-from .queue import FAILED, INTERRUPTED, LOST, PENDING, RUNNING, TIMEOUT, Queue
+from .listfile import label
+from .queue import (ABORTED, DONE, FAILED, INTERRUPTED, LOST, PENDING, RUNNING, STATUSES, TIMEOUT,
+                    Queue, State)
 
 OUTCOMES = ("done", "failed", "timeout", "lost", "aborted", "interrupted", "running")
 COLOURS = {"done": "#2e9d4a", "failed": "#d23c3c", "timeout": "#d6409f", "lost": "#8a4fd0",
@@ -43,7 +46,8 @@ MAX_BARS = 600
 # aggregated timeline: at most this many bars in all (lanes x buckets)
 MAX_CELLS = 800
 TAIL_LINES = 5
-MAX_TABLE_ROWS = 20000
+# the tables show the first this many entries (collect gives them all)
+MAX_TABLE_ROWS = 10000
 MAX_RUNS_PER_GROUP = 50
 
 
@@ -53,7 +57,7 @@ def pack(intervals):
     """Greedy interval packing: for (start, end) pairs, a slot number (0, 1,
     ...) each, such that intervals in one slot never overlap; as few slots as
     the largest number of intervals overlapping at once."""
-    order = sorted(range(len(intervals)), key=lambda i: intervals[i])
+    order = sorted(range(len(intervals)), key=intervals.__getitem__)
     ends, slots = [], [0] * len(intervals)
     for i in order:
         start, end = intervals[i]
@@ -68,10 +72,113 @@ def pack(intervals):
     return slots
 
 
-def attempts(queue, now):
-    """Every attempt of every entry, as dicts, in list order."""
-    state, out = queue.state, []
+# an entry done at its first attempt: most of a large history, read from the
+# state without Attempt objects
+_DONE_FIRST = 1 << 3 | State.code_of(DONE)
+
+
+def survey(queue, now, rows):
+    """One pass over the list, the only one (a million entries take about a
+    second): the summary as status gives it (counts, progress, time left),
+    the progress bar's parts (PROGRESS), the failed entries (index, id,
+    latest Attempt), the latest Attempt of each of the first `rows`
+    entries (index -> Attempt), every attempt's start, end and outcome per
+    worker (spans: worker -> (starts, ends, outcomes)) and how many there
+    are, and while there are at most MAX_BARS of them the (index, id) of
+    the entries that had one (`few`, else None: too many to draw one by
+    one)."""
+    from .commands.status import COLUMNS
+
+    state, executed = queue.state, queue.list.executed
+    get, ended, last, workers = state.codes.get, state.ended, state.last, state.workers
+    # (status, part) -> entries, but for those done at their first attempt
+    # and those never claimed
+    tally, failed, latest, few, spans = {}, [], {}, [], {}
+    count, quick, marked, busy, finished = 0, 0, 0, 0.0, 0
     for index, id_ in enumerate(queue.list.ids):
+        code = get(id_)
+        if code is None:
+            if executed and id_ in executed:
+                marked += 1
+            continue
+        if code == _DONE_FIRST and not (executed and id_ in executed):
+            worker, start, end = ended(id_)
+            span = spans.get(worker)
+            if span is None:
+                span = spans[worker] = (array("d"), array("d"), [])
+            span[0].append(start)
+            span[1].append(end)
+            span[2].append(DONE)
+            busy += end - start
+            quick += 1
+            count += 1
+            if index < rows:
+                latest[index] = last(id_)
+            if few is not None:
+                if count <= MAX_BARS:
+                    few.append((index, id_))
+                else:
+                    few = None
+            continue
+        done = executed and id_ in executed
+        status = DONE if done else STATUSES[code & 7]
+        a = last(id_)
+        part = status
+        if status == RUNNING:
+            part = status = "stale" if queue.is_stale(a, now) else RUNNING
+        elif status in (FAILED, PENDING) and a is not None and a.end is not None and (
+                a.outcome == LOST or status == FAILED and a.outcome == TIMEOUT
+                or status == PENDING and a.outcome == INTERRUPTED):
+            part = a.outcome
+        tally[status, part] = tally.get((status, part), 0) + 1
+        if a is None:
+            continue
+        if status == FAILED:
+            failed.append((index, id_, a))
+        elif status == DONE and not done:
+            busy += a.end - a.start
+            finished += 1
+        if index < rows:
+            latest[index] = a
+        chain = a.chain()
+        for t in chain:
+            span = spans.get(t.worker)
+            if span is None:
+                span = spans[t.worker] = (array("d"), array("d"), [])
+            span[0].append(t.start)
+            span[1].append(t.end if t.end is not None else max(now, t.start))
+            span[2].append(t.outcome or ("running" if t.end is None else "failed"))
+        count += len(chain)
+        if few is not None:
+            if count <= MAX_BARS:
+                few.append((index, id_))
+            else:
+                few = None
+    total = len(queue.list.ids)
+    counts, parts = dict.fromkeys(COLUMNS, 0), dict.fromkeys(PROGRESS, 0)
+    counts[DONE] = parts[DONE] = quick + marked
+    counts[PENDING] = parts[PENDING] = total - quick - marked - sum(tally.values())
+    for (status, part), k in tally.items():
+        counts[status] += k
+        parts[part] += k
+    finished += quick
+    left = None
+    if finished and counts[RUNNING]:
+        # as status tells it: the mean duration of the done entries, over as
+        # many slots as are busy now
+        left = busy / finished * (counts[PENDING] + counts[RUNNING]) / counts[RUNNING]
+    summary = {"list": queue.list.path, "experiment": queue.experiment, "state": queue.dir,
+               "total": total, "counts": counts, "left": left,
+               "progress": (counts[DONE] + counts[FAILED] + counts[ABORTED]) / total
+               if total else 1.0}
+    return {"summary": summary, "parts": parts, "failed": failed, "latest": latest,
+            "spans": spans, "attempts": count, "few": few}
+
+
+def attempts(queue, now, entries):
+    """Every attempt of these entries ((index, id) pairs), as dicts."""
+    state, out = queue.state, []
+    for index, id_ in entries:
         last = state.last(id_)
         if last is None:
             continue
@@ -102,6 +209,66 @@ def lanes(queue, runs):
     return keys
 
 
+def timeline_buckets(lanes):
+    """How many time buckets each lane of an aggregated timeline has."""
+    return max(10, min(150, MAX_CELLS // max(1, lanes)))
+
+
+def cells(start, end, t0, width, buckets):
+    """The first and the last time bucket (of `width` seconds from t0) an
+    attempt spans on an aggregated timeline."""
+    return (min(buckets - 1, int((start - t0) / width)),
+            min(buckets - 1, int((end - t0) / width)))
+
+
+def throughput_buckets(t0, t1):
+    """(bucket length, how many buckets) of the throughput chart."""
+    step = bucket_size(t1 - t0, 60)
+    return step, int((t1 - t0) // step) + 1
+
+
+def finished_in(end, t0, step, n):
+    """The throughput chart's bucket of an attempt that ended at `end`."""
+    return min(n - 1, int((end - t0) // step))
+
+
+def binned(queue, spans, t0, t1):
+    """The lanes (sorted) of too many attempts to draw one by one (spans as
+    survey gives them), and per lane, outcome, timeline buckets and
+    throughput bucket one of its attempts, with "lane" and "count" (how many
+    it stands for): all the aggregated timeline and the throughput chart
+    need, without a dict per attempt."""
+    workers = queue.state.workers
+    keys, slots = [], {}
+    for worker, (starts, ends, _) in spans.items():
+        host = workers.get(worker, {}).get("host") or "?"
+        slots[worker] = pack(list(zip(starts, ends)))
+        keys += [(host, worker, slot) for slot in range(max(slots[worker]) + 1)]
+    keys.sort()
+    index = {key: i for i, key in enumerate(keys)}
+    # worker -> the lane of each of its slots
+    lane_of = {}
+    for host, worker, slot in keys:
+        lane_of.setdefault(worker, []).append(index[host, worker, slot])
+    buckets = timeline_buckets(len(keys))
+    width = (t1 - t0) / buckets
+    step, n = throughput_buckets(t0, t1)
+    groups = {}
+    for worker, (starts, ends, outcomes) in spans.items():
+        mine = lane_of[worker]
+        for start, end, outcome, slot in zip(starts, ends, outcomes, slots[worker]):
+            lane = mine[slot]
+            key = (lane, outcome, cells(start, end, t0, width, buckets),
+                   None if outcome == "running" else finished_in(end, t0, step, n))
+            group = groups.get(key)
+            if group is None:
+                groups[key] = {"lane": lane, "outcome": outcome, "start": start, "end": end,
+                               "count": 1}
+            else:
+                group["count"] += 1
+    return keys, list(groups.values())
+
+
 _HEX = re.compile(r"\b0x[0-9a-fA-F]+\b|\b[0-9a-fA-F]{8,}\b")
 _PATH = re.compile(r"(?:[A-Za-z]:)?(?:~|\.{0,2})?/[^\s:'\",()\[\]]+")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
@@ -129,17 +296,13 @@ def tail(path, lines=TAIL_LINES, limit=65536):
     return [line.rstrip() for line in text.splitlines() if line.strip()][-lines:]
 
 
-def failure_groups(queue):
-    """Failed entries grouped by the normalised tail of their latest
-    attempt's stderr, largest group first."""
+def failure_groups(queue, failed, describe):
+    """The failed entries ((index, id, latest Attempt), as survey gives
+    them) grouped by the normalised tail of their latest attempt's stderr,
+    largest group first; `describe(index)`: an entry's label."""
     groups = {}
     workers = queue.state.workers
-    for index, id_ in enumerate(queue.list.ids):
-        if queue.status_of(id_) != FAILED:
-            continue
-        a = queue.state.last(id_)
-        if a is None:
-            continue
+    for index, id_, a in failed:
         out, err = queue.log_paths(id_, a.number)
         lines = tail(err)
         if a.outcome == "lost":
@@ -155,7 +318,7 @@ def failure_groups(queue):
         group["runs"].append({"id": id_, "attempt": a.number, "code": a.code,
                               "outcome": a.outcome, "err": err, "out": out,
                               "host": workers.get(a.worker, {}).get("host"),
-                              "label": queue.list.describe(index)})
+                              "label": describe(index)})
     return sorted(groups.values(), key=lambda g: (-len(g["runs"]), g["key"]))
 
 
@@ -171,46 +334,51 @@ def _flatten(cfg, prefix=""):
     return out
 
 
-def _collected(queue, results_file=collect.DEFAULT_RESULTS_FILE, results_dir=None):
-    """(collect's Table of the queue, None) or (None, why not): the report
-    still shows the rest when the results cannot be read (but a bad
-    results_file or results_dir is a UserError)."""
+def _collected(queue, entries, results_file=collect.DEFAULT_RESULTS_FILE, results_dir=None):
+    """(collect's Table of the list's first entries, `entries`, None) or
+    (None, why not): the report still shows the rest when the results cannot
+    be read (but a bad results_file or results_dir is a UserError)."""
     try:
-        return collect.from_queue(queue, results_file, None, results_dir), None
+        return collect.from_queue(queue, results_file, None, results_dir, entries), None
     except UserError:
         raise  # a bad results_file or results_dir: the user's to fix
     except Exception as error:  # noqa: BLE001 - the results table is optional here
         return None, "%s: %s" % (type(error).__name__, error)
 
 
-def runs_table(queue, collected, runs):
-    """(header, rows, note) of the runs table: for an experiment collect's
-    table (status, attempts, host, duration, the parameters that vary
-    between its runs and the results); for a list, and when collect could
-    not read an experiment, each entry's status, attempts, host, duration
-    and exit code of its latest attempt (and, for an experiment, the
-    parameters that vary; for a list, the results collect read)."""
+def _more(queue, target, shown, option=""):
+    """The note of a table of only the first `shown` entries ("" if that is
+    all of them)."""
+    import shlex
+
+    total = len(queue.list.ids)
+    if shown >= total:
+        return ""
+    return "the first %d of %d %s (%d more: cooperate-collect %s%s gives them all)" % (
+        shown, total, "runs" if queue.experiment else "entries", total - shown,
+        shlex.quote(target), option)
+
+
+def runs_table(queue, collected, latest, entries, now, target):
+    """(header, rows, note) of the runs table, the first MAX_TABLE_ROWS
+    entries (`entries`, parsed; `latest`: their latest Attempts by index):
+    for an experiment collect's table (status, attempts, host, duration,
+    the parameters that vary between its runs and the results); for a list,
+    and when collect could not read an experiment, each entry's status,
+    attempts, host, duration and exit code of its latest attempt (and, for
+    an experiment, the parameters that vary; for a list, the results
+    collect read)."""
+    ids = queue.list.ids
+    more = _more(queue, target, len(entries))
     if queue.experiment and collected is not None:
         header = collected.columns
-        rows = [[r.get(c) for c in header] for r in collected.rows[:MAX_TABLE_ROWS]]
-        note = "results from collect"
-        if len(collected.rows) > MAX_TABLE_ROWS:
-            note += "; first %d of %d runs" % (MAX_TABLE_ROWS, len(collected.rows))
+        rows = [[r.get(c) for c in header] for r in collected.rows]
+        note = "results from collect" + ("; " + more if more else "")
         return header, rows, note
-    latest = {}
-    for r in runs:
-        latest[r["id"]] = r
     workers = queue.state.workers
-    ids = queue.list.ids
-    n = min(len(ids), MAX_TABLE_ROWS)
     params, names = [], []
     if queue.experiment:
-        try:
-            entries = queue.list.entries()
-        except (OSError, ValueError):
-            entries = []
-        flat = [_flatten(e.get("cfg") or {}) if isinstance(e, dict) else {}
-                for e in entries[:n]]
+        flat = [_flatten(e.get("cfg") or {}) if isinstance(e, dict) else {} for e in entries]
         for f in flat:
             names += [k for k in f if k not in names]
         varying = [k for k in names if len({json.dumps(f.get(k), sort_keys=True) for f in flat}) > 1]
@@ -224,61 +392,34 @@ def runs_table(queue, collected, runs):
     header = ["#", "run" if queue.experiment else "command", "status", "attempts", "host",
               "duration (s)", "exit"] + names + results
     rows = []
-    for i in range(n):
+    for i, entry in enumerate(entries):
         id_ = ids[i]
-        r = latest.get(id_)
-        row = [i, queue.list.describe(i), queue.status_of(id_),
-               r["attempt"] if r else 0,
-               (workers.get(r["worker"], {}).get("host") or "") if r else "",
-               round(r["end"] - r["start"], 2) if r else "",
-               "" if not r or r["code"] is None else r["code"]]
+        a = latest.get(i)
+        row = [i, label(entry), queue.status_of(id_),
+               a.number if a else 0,
+               (workers.get(a.worker, {}).get("host") or "") if a else "",
+               round((a.end if a.end is not None else max(now, a.start)) - a.start, 2) if a else "",
+               "" if not a or a.code is None else a.code]
         if params:
-            row += [params[i].get(k, "") if i < len(params) else "" for k in names]
+            row += [params[i].get(k, "") for k in names]
         if results:
             mine = found.get(id_) or {}
             row += [mine.get(k) for k in results]
         rows.append(row)
-    note = "first %d of %d entries" % (n, len(ids)) if n < len(ids) else ""
-    return header, rows, note
+    return header, rows, more
 
 
-def variations_table(collected, over):
-    """(header, rows, note) of collect's table aggregated per variation, or
-    None without one."""
+def variations_table(collected, over, more):
+    """(header, rows, note) of collect's table (of the entries the runs
+    table shows) aggregated per variation, or None without one; `more`: the
+    note saying that those are only the first entries, if so."""
     if collected is None or not collected.rows:
         return None
     table = collect.aggregate(collected, over)
     header = table.columns
-    rows = [[r.get(c) for c in header] for r in table.rows[:MAX_TABLE_ROWS]]
-    note = "; ".join(table.warnings[len(collected.warnings):])
-    if len(table.rows) > MAX_TABLE_ROWS:
-        note = "first %d of %d variations" % (MAX_TABLE_ROWS, len(table.rows))
+    rows = [[r.get(c) for c in header] for r in table.rows]
+    note = "; ".join(n for n in table.warnings[len(collected.warnings):] + [more] if n)
     return header, rows, note
-
-
-def progress(queue, summary):
-    """{part: how many entries} for the progress bar (PROGRESS)."""
-    stale = {r["id"] for r in summary["running"] if r["stale"]}
-    counts = dict.fromkeys(PROGRESS, 0)
-    state, codes, executed = queue.state, queue.state.codes, queue.list.executed
-    for id_ in queue.list.ids:
-        code = codes.get(id_)
-        if id_ in executed:
-            part = "done"
-        elif code is None:
-            part = PENDING
-        else:
-            part = state.status(id_)
-            if part == RUNNING:
-                part = "stale" if id_ in stale else RUNNING
-            elif part in (FAILED, PENDING):
-                a = state.last(id_)
-                if a is not None and a.end is not None and (
-                        a.outcome == LOST or part == FAILED and a.outcome == TIMEOUT
-                        or part == PENDING and a.outcome == INTERRUPTED):
-                    part = a.outcome
-        counts[part] = counts.get(part, 0) + 1
-    return counts
 
 
 _STEPS = (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600,
@@ -297,28 +438,36 @@ def gather(target, state_dir=None, now=None, trusted=True, over=collect.DEFAULT_
            results_file=collect.DEFAULT_RESULTS_FILE, results_dir=None):
     """Everything the report shows, as plain data (`trusted`: see
     collect.collect; `over`, `results_file`, `results_dir`: see
-    collect.aggregate and collect.collect)."""
-    from .commands.status import summarise
-
+    collect.aggregate and collect.collect). `runs`: the attempts drawn one
+    by one (at most MAX_BARS), else per lane, outcome and time bucket one
+    standing for `count` (binned)."""
     queue = Queue(target, state_dir, reader=True, trusted=trusted)
     if not os.path.exists(queue.list.path):
         raise UserError("%s: no such list" % queue.list.path)
     queue.read()
     now = time.time() if now is None else now
-    summary = summarise(queue)
-    runs = attempts(queue, now)
-    lane_keys = lanes(queue, runs)
-    t0 = min((r["start"] for r in runs), default=now)
-    t1 = max((r["end"] for r in runs), default=now)
-    collected, why = _collected(queue, results_file, results_dir)
-    header, rows, note = runs_table(queue, collected, runs)
+    seen = survey(queue, now, MAX_TABLE_ROWS)
+    spans = seen["spans"]
+    t0 = min((min(s[0]) for s in spans.values()), default=now)
+    t1 = max(max((max(s[1]) for s in spans.values()), default=now), t0 + 1e-3)
+    if seen["few"] is not None:
+        runs = attempts(queue, now, seen["few"])
+        lane_keys = lanes(queue, runs)
+    else:
+        lane_keys, runs = binned(queue, spans, t0, t1)
+    entries = collect.first_entries(queue.list, min(len(queue.list.ids), MAX_TABLE_ROWS))
+    collected, why = _collected(queue, entries, results_file, results_dir)
+    header, rows, note = runs_table(queue, collected, seen["latest"], entries, now, target)
     if why:
         note = "; ".join(n for n in (note, "no results: " + why) if n)
-    return {"target": target, "now": now, "summary": summary, "runs": runs, "lanes": lane_keys,
-            "t0": t0, "t1": max(t1, t0 + 1e-3), "failures": failure_groups(queue),
+    more = _more(queue, target, len(entries), " --aggregate")
+    return {"target": target, "now": now, "summary": seen["summary"], "runs": runs,
+            "attempts": seen["attempts"], "lanes": lane_keys, "t0": t0, "t1": t1,
+            "failures": failure_groups(queue, seen["failed"], lambda i: label(
+                entries[i]) if i < len(entries) else queue.list.describe(i)),
             "labels": queue.list, "table": (header, rows, note),
-            "variations": variations_table(collected, over), "over": list(over),
-            "progress": progress(queue, summary),
+            "variations": variations_table(collected, over, more), "over": list(over),
+            "progress": seen["parts"],
             "name": os.path.basename(queue.experiment.rstrip("/")) if queue.experiment
             else queue.list.path}
 
@@ -348,15 +497,15 @@ def _code(code):
 def _timeline(model):
     runs, keys, t0, t1 = model["runs"], model["lanes"], model["t0"], model["t1"]
     span = t1 - t0
+    aggregate = model["attempts"] > MAX_BARS
     out = ['<div class="timeline" data-lanes="%d" data-bars="%d" data-aggregated="%s">'
-           % (len(keys), len(runs), "yes" if len(runs) > MAX_BARS else "no")]
+           % (len(keys), model["attempts"], "yes" if aggregate else "no")]
     out.append('<div class="axis"><span>%s</span><span>%s</span></div>'
                % (_clock(t0), _clock(t1)))
     by_lane = [[] for _ in keys]
     for r in runs:
         by_lane[r["lane"]].append(r)
-    aggregate = len(runs) > MAX_BARS
-    buckets = max(10, min(150, MAX_CELLS // max(1, len(keys))))
+    buckets = timeline_buckets(len(keys))
     labels = model["labels"]
     for lane, (host, worker, slot) in enumerate(keys):
         out.append('<div class="lane" data-host="%s" data-worker="%s" data-slot="%d">'
@@ -378,15 +527,14 @@ def _timeline(model):
                               min(width, 100.0 - left), _e(title)))
         else:
             width = span / buckets
-            cells = {}
+            counted = {}
             for r in mine:
-                first = min(buckets - 1, int((r["start"] - t0) / width))
-                last = min(buckets - 1, int((r["end"] - t0) / width))
+                first, last = cells(r["start"], r["end"], t0, width, buckets)
                 for b in range(first, last + 1):
-                    cell = cells.setdefault(b, {})
-                    cell[r["outcome"]] = cell.get(r["outcome"], 0) + 1
-            for b in sorted(cells):
-                cell = cells[b]
+                    cell = counted.setdefault(b, {})
+                    cell[r["outcome"]] = cell.get(r["outcome"], 0) + r["count"]
+            for b in sorted(counted):
+                cell = counted[b]
                 major = max(cell, key=lambda o: (cell[o], -OUTCOMES.index(o)))
                 n = sum(cell.values())
                 title = "%d attempts, %s to %s: %s" % (
@@ -432,12 +580,12 @@ def _throughput(model):
     if not ended:
         return '<p class="empty">No run has finished yet.</p>'
     t0, t1 = model["t0"], model["t1"]
-    step = bucket_size(t1 - t0, 60)
-    n = int((t1 - t0) // step) + 1
+    step, n = throughput_buckets(t0, t1)
     counts = [{} for _ in range(n)]
     for r in ended:
-        b = min(n - 1, int((r["end"] - t0) // step))
-        counts[b][r["outcome"]] = counts[b].get(r["outcome"], 0) + 1
+        b = finished_in(r["end"], t0, step, n)
+        # an attempt of a binned timeline stands for `count` of them
+        counts[b][r["outcome"]] = counts[b].get(r["outcome"], 0) + r.get("count", 1)
     peak = max(sum(c.values()) for c in counts) or 1
     unit, per = 60.0, "minute"
     if peak * unit / step < 1:
@@ -507,7 +655,7 @@ def _summary(model):
             '<p><span class="progress-text">%.1f%%</span> of %d entries finished; '
             '%d attempts on %s.</p>%s'
             % (items, _e(", ".join(re.sub("<[^>]+>", "", x) for x in legend)), "".join(bar),
-               "".join(legend), 100 * s["progress"], s["total"], len(model["runs"]),
+               "".join(legend), 100 * s["progress"], s["total"], model["attempts"],
                _e(hosts or "no host yet"), left))
 
 
@@ -694,7 +842,7 @@ def render(model, base=None):
     base = os.path.abspath(base if base is not None else os.curdir)
     outcome_css = "".join(".outcome-%s{background:%s}" % (o, c) for o, c in COLOURS.items())
     legend = "".join('<span><i class="outcome-%s"></i>%s</span>' % (o, o) for o in OUTCOMES)
-    aggregated = len(model["runs"]) > MAX_BARS
+    aggregated = model["attempts"] > MAX_BARS
     return "".join((
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
@@ -730,6 +878,6 @@ def write(target, out, state_dir=None, now=None, trusted=True, **options):
     model = gather(target, state_dir, now, trusted, **options)
     base = os.path.dirname(os.path.abspath(out))
     atomic_write(out, render(model, base).encode("utf-8"), durable=False)
-    return {"attempts": len(model["runs"]), "lanes": len(model["lanes"]),
+    return {"attempts": model["attempts"], "lanes": len(model["lanes"]),
             "failure_groups": len(model["failures"]), "summary": model["summary"],
             "variations": len(model["variations"][1]) if model["variations"] else 0}

@@ -497,6 +497,13 @@ class Worker:
         if not sum(counts.values()):
             return "%s is empty" % path
         parts = ", ".join("%d %s" % (n, status) for status, n in counts.items() if n)
+        waiting = self.queue.waiting() if counts["pending"] and self.queue.list.after else 0
+        if waiting:
+            blocked = len(self.queue.blocked())
+            why = ["%d for entries not done yet" % (waiting - blocked)] if waiting > blocked else []
+            if blocked:
+                why.append("%d blocked by a failed or aborted one" % blocked)
+            parts += "; the rest waits for dependencies: " + ", ".join(why)
         if counts["held"]:
             return "%s has %s (`cooperate-release %s --all` lets the held ones start)" % (
                 path, parts, path)

@@ -16,11 +16,14 @@ DESCRIPTION = """\
 Show how far a list or a liftoff experiment is: how many entries are
 pending, running, done, failed, aborted, held, and stale (running on a
 worker that looks dead: it and its guard are gone, its machine rebooted, or it has
-not been heard from for its lease). For one list or experiment, also per
-running entry its host, the worker's and the run's pids and elapsed time,
-per failed entry its exit code
-and log. Without TARGET: the latest experiment under ./results (-a: all of
-them); a TARGET that is not a path picks experiments by name.
+not been heard from for its lease), and in a list whose entries have
+"after", blocked (pending, but waiting for an entry that failed or was
+aborted: it never starts unless that one is retried and succeeds). For one
+list or experiment, also per running entry its host, the worker's and the
+run's pids and elapsed time, per failed entry its exit code and log, per
+blocked entry what it waits for. Without TARGET: the latest experiment
+under ./results (-a: all of them); a TARGET that is not a path picks
+experiments by name.
 
 It reads only the shared state, so it shows every machine's work, and it
 takes no lock: it is safe to run under `watch`."""
@@ -43,6 +46,10 @@ scripts. It reads only the shared state, so it shows every machine's work,
 and it takes no lock: it is safe to run under `watch`."""
 
 COLUMNS = (PENDING, RUNNING, DONE, FAILED, "stale", ABORTED, HELD)
+# a count only lists with dependencies have ("after")
+BLOCKED = "blocked"
+# blocked entries shown one per line at most (--json has them all)
+SHOW_BLOCKED = 20
 
 
 def main(argv, prog):
@@ -172,6 +179,17 @@ def summarise(queue):
                                         for t in a.chain()],
                            "command": queue.list.describe(index)})
         counts[status] += 1
+    blocked = []
+    if queue.list.after:
+        # pending entries that cannot start: counted apart from the pending ones
+        names = {}
+        for index, (d, status) in queue.blocked().items():
+            if d not in names:
+                names[d] = queue.list.describe(d)
+            blocked.append({"id": queue.list.ids[index], "waits_for": queue.list.ids[d],
+                            "name": names[d], "status": status})
+        counts[PENDING] -= len(blocked)
+        counts[BLOCKED] = len(blocked)
     total = len(queue.list.ids)
     finished = counts[DONE] + counts[FAILED] + counts[ABORTED]
     left = None
@@ -186,7 +204,7 @@ def summarise(queue):
               "progress": finished / total if total else 1.0, "left": left,
               "hosts": sorted(h for h in hosts if h), "drained": sorted(state.drained),
               "comment": comments[-1][1] if comments else None,
-              "running": running, "failed": failed,
+              "running": running, "failed": failed, "blocked": blocked,
               "workers": [{"worker": w, "host": workers.get(w, {}).get("host"),
                            "slurm": _slurm(workers.get(w, {})), "entries": made}
                           for w, made in sorted(by_worker.items())]}
@@ -216,8 +234,8 @@ def _name(report):
 
 def render(report, terminal):
     counts, total = report["counts"], report["total"]
-    shown = ", ".join("%d %s" % (counts[k], k) for k in COLUMNS
-                      if counts[k] or k in (PENDING, RUNNING, DONE, FAILED))
+    shown = ", ".join("%d %s" % (counts[k], k) for k in COLUMNS + (BLOCKED,)
+                      if counts.get(k) or k in (PENDING, RUNNING, DONE, FAILED))
     lines = ["%s: %s: %s" % (_name(report), fmt.count(total, "entry", "entries"), shown)]
     extra = []
     if report["left"] is not None and counts[PENDING] + counts[RUNNING]:
@@ -229,6 +247,9 @@ def render(report, terminal):
     if counts[PENDING] and not counts[RUNNING]:
         extra.append("nothing running: start a worker (cooperate-run %s)"
                      % (report["experiment"] or report["list"]))
+    if counts.get(BLOCKED):
+        extra.append("the blocked ones start once what they wait for is retried and succeeds "
+                     "(cooperate-retry %s ID)" % (report["experiment"] or report["list"]))
     if report["comment"]:
         extra.append("comment: %s" % report["comment"])
     if extra:
@@ -254,6 +275,14 @@ def render(report, terminal):
             for t in r["attempts"][:-1]:
                 lines.append("      attempt %d: %s  %s" % (t["attempt"], _ending(t),
                                                           _log(t["err"])))
+    if report["blocked"]:
+        lines.append("blocked:")
+        for r in report["blocked"][:SHOW_BLOCKED]:
+            lines.append("  %s  waits for %s (%s)" % (r["id"], fmt.shorten(r["name"], 60),
+                                                     r["status"]))
+        if len(report["blocked"]) > SHOW_BLOCKED:
+            lines.append("  ... and %d more (--json lists them all)"
+                         % (len(report["blocked"]) - SHOW_BLOCKED))
     if 0 < len(report["workers"]) <= 10:
         lines.append("by worker (latest attempts):")
         for w in report["workers"]:
