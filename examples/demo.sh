@@ -27,5 +27,5 @@ echo "worker 1 ran $(grep -c ' done ' worker-1.log) entries, worker 2 ran $(grep
 
 echo "== status"
 "$python" "$pyz" status exps.json
-echo "== one run's output ($(ls exps.json.cooperate/logs/*.out | head -1))"
-cat "$(ls exps.json.cooperate/logs/*.out | head -1)"
+echo "== one run's output ($(ls exps.json.cooperate/logs/*/*.out | head -1))"
+cat "$(ls exps.json.cooperate/logs/*/*.out | head -1)"

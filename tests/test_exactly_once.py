@@ -286,7 +286,7 @@ def test_bad_entries_appended_while_workers_run_fail_and_the_workers_go_on(tmp_p
     counts = {r[5] for r in journal(tmp_path / "l.json.cooperate") if r[0] == "e"}
     assert counts == {"done", "failed"}
     assert run("status", "l.json", cwd=tmp_path).returncode == 2, "a bad list is bad input"
-    logs = sorted((tmp_path / "l.json.cooperate" / "logs").glob("*.err"))
+    logs = sorted((tmp_path / "l.json.cooperate" / "logs").glob("*/*.err"))
     reasons = " ".join(p.read_text() for p in logs)
     for reason in ("NUL character", "'A=B' cannot be the name of a variable",
                    "not valid Unicode", "cannot split the command"):

@@ -438,7 +438,7 @@ def long_named_sweep(folder):
               "r = {'metric_%%d_%s' %% i: 'v' * 200 for i in range(12)}; "
               "r.update(('score_%%d_%s' %% i, i / 2) for i in range(12)); json.dump(r, "
               "open('out/' + os.environ['COOPERATE_ENTRY'] + '.json', 'w')); "
-              "sys.stderr.write('RuntimeError: ' + 'y' * 500 + '\\n'); "
+              "print('epoch 1'); sys.stderr.write('RuntimeError: ' + 'y' * 500 + '\\n'); "
               "sys.exit(int(sys.argv[1]))" % (LONG[:40], LONG[:40]))
     entries = [{"cmd": [sys.executable, "-c", script, str(i % 2), "--path=" + LONG, "--seed", "1"],
                 "name": "entry-%d-%s" % (i, LONG)} for i in range(6)]
@@ -488,7 +488,10 @@ def test_log_links_are_relative_to_where_the_report_is(tmp_path):
         assert not href.startswith(("/", "file:")), href
         target = url2pathname(urlparse(urljoin(base, html.unescape(href))).path)
         assert os.path.isfile(target), (href, target)
-        assert os.path.samefile(os.path.dirname(target), str(tmp_path / "my lists" / "l.json.cooperate" / "logs"))
+        # logs/PRE/ID.ATTEMPT.err, PRE the id's first three digits
+        logs, shard = os.path.split(os.path.dirname(target))
+        assert os.path.samefile(logs, str(tmp_path / "my lists" / "l.json.cooperate" / "logs"))
+        assert os.path.basename(target)[:3] == shard
         if kind != "log-out":
             assert "RuntimeError: yyy" in open(target).read()
     # and as Chromium resolves them

@@ -203,12 +203,16 @@ def test_a_logs_folder_others_can_write(box):
     with open(victim, "w") as f:
         f.write("keep me\n")
     chown(victim, "coopalice")
-    # mallory plants links to alice's file where the next logs will be
+    # mallory plants links to alice's file where the next logs will be (in
+    # shard folders of her own: she can move alice's away)
+    plant = ('if [ -d "$1" ] && [ ! -w "$1" ]; then mv "$1" "$1.gone"; fi; '
+             'mkdir -p "$1" && ln -sf "$2" "$3"')
     for id_ in ids_of(alice):
+        shard = os.path.join(logs, id_[:3])
         for attempt in (1, 2):
             subprocess.run(["setpriv", "--reuid=coopmallory", "--regid=coopmallory",
-                            "--clear-groups", "ln", "-sf", victim,
-                            os.path.join(logs, "%s.%d.out" % (id_, attempt))], check=True)
+                            "--clear-groups", "sh", "-c", plant, "sh", shard, victim,
+                            os.path.join(shard, "%s.%d.out" % (id_, attempt))], check=True)
     refused(as_user("coopalice", box, "run", "l.json", cwd=alice), "logs: every user can write it")
     with open(victim) as f:
         assert f.read() == "keep me\n"
@@ -231,9 +235,11 @@ def test_a_symlink_planted_as_a_log_fails_that_run_and_writes_nothing_through_it
     assert first.returncode == 0, first.stderr
     victim = tmp_path / "precious.txt"
     victim.write_text("keep me\n")
-    done = {p.name.split(".")[0] for p in (tmp_path / "l.json.cooperate" / "logs").glob("*.out")}
+    done = {p.name.split(".")[0] for p in (tmp_path / "l.json.cooperate" / "logs").glob("*/*.out")}
     (other,) = [i for i in ids_of(str(tmp_path)) if i not in done]
-    os.symlink(victim, tmp_path / "l.json.cooperate" / "logs" / ("%s.1.out" % other))
+    shard = tmp_path / "l.json.cooperate" / "logs" / other[:3]
+    shard.mkdir(exist_ok=True)
+    os.symlink(victim, shard / ("%s.1.out" % other))
     result = run("run", "l.json", cwd=tmp_path)
     assert result.returncode == 1
     assert "a symbolic link is there" in result.stderr

@@ -20,9 +20,8 @@ import subprocess
 import sys
 import time
 
-from . import host, resources
+from . import files, host, logs, resources
 from .errors import UserError
-from .files import open_own
 
 
 class Slot:
@@ -260,6 +259,8 @@ class Run:
         self.kill_at = None
         # its process is in the journal
         self.recorded = False
+        # (descriptor, path) of each log it writes (see close_logs)
+        self.logs = []
 
 
 def toolkit_path():
@@ -277,18 +278,53 @@ def toolkit_path():
     return roots
 
 
-def link_logs(experiment, claim):
+def link_logs(experiment, claim, written):
     """An experiment run's folder gets `out` and `err` links to its current
-    attempt's logs, where liftoff kept them (best effort)."""
+    attempt's logs, where liftoff kept them; for a log not in `written`
+    (none was, or it was unlinked empty), an empty file instead: liftoff's
+    run folders always have both, and a link must not dangle (best effort)."""
     folder = os.path.join(experiment, claim.entry["run"])
     for name, log in (("out", claim.out), ("err", claim.err)):
-        link = os.path.join(folder, name)
-        tmp = "%s.%d.tmp" % (link, os.getpid())
+        _put(os.path.join(folder, name), os.path.relpath(log, folder) if log in written else None)
+
+
+def _put(path, target):
+    """A symbolic link to `target` at `path`, or with None an empty file,
+    in one rename (best effort)."""
+    tmp = "%s.%d.tmp" % (path, os.getpid())
+    try:
+        if target is None:
+            os.close(files.open_own(tmp))
+        else:
+            os.symlink(target, tmp)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def close_logs(run, experiment=None):
+    """Close the ended run's logs and unlink those it left empty, so that a
+    run that printed nothing leaves no file (the size comes from the
+    descriptor: no lookup by name). In an experiment, the run folder's link
+    to such a log becomes an empty file first, unless the run replaced it."""
+    for fd, path in run.logs:
         try:
-            os.symlink(os.path.relpath(log, folder), tmp)
-            os.replace(tmp, link)
-        except OSError:
-            pass
+            empty = not os.fstat(fd).st_size
+        finally:
+            os.close(fd)
+        if not empty:
+            continue
+        if experiment is not None:
+            folder = os.path.join(experiment, run.claim.entry["run"])
+            link = os.path.join(folder, "out" if path == run.claim.out else "err")
+            try:
+                ours = os.readlink(link) == os.path.relpath(path, folder)
+            except OSError:
+                ours = False  # the run put a file of its own there
+            if ours:
+                _put(link, None)
+        logs.drop(path)
+    run.logs = []
 
 
 _FOUND = {}
@@ -307,12 +343,13 @@ def find_program(name, path):
     return _FOUND[key]
 
 
-def start(claim, slot, base_env, extra_env, detach=True, experiment=None, runner=None,
-          log_mode=0o644):
+def start(claim, slot, base_env, extra_env, open_log=None, experiment=None, runner=None):
     """Start the claimed entry. Returns a Run, or raises OSError/UserError
     when the program cannot be started (the caller records a failed run).
-    Its logs are never written through a symbolic link or into a file of
-    someone else's (files.open_own)."""
+    `open_log(path)` gives a descriptor to write a log to (logs.open_log:
+    never through a symbolic link or into a file of someone else's); the
+    Run keeps them until close_logs. Without it the run writes where the
+    worker does (--no-detach)."""
     argv, cwd, env = command_of(claim.entry, experiment, runner)
     run_env = dict(base_env)
     run_env.update(env)
@@ -321,20 +358,25 @@ def start(claim, slot, base_env, extra_env, detach=True, experiment=None, runner
         run_env["CUDA_VISIBLE_DEVICES"] = slot.gpu
     if cwd is not None and not os.path.isdir(cwd):
         raise FileNotFoundError(2, "no such working folder", cwd)
-    logs = []
+    opened = []
     try:
-        if detach:
-            logs.append(open_own(claim.out, log_mode))
-            logs.append(open_own(claim.err, log_mode))
+        if open_log is not None:
+            for path in (claim.out, claim.err):
+                opened.append((open_log(path), path))
         process = subprocess.Popen(
             argv, executable=find_program(argv[0], run_env.get("PATH", os.defpath)), cwd=cwd,
-            env=run_env, stdin=subprocess.DEVNULL, stdout=logs[0] if logs else None,
-            stderr=logs[1] if logs else None, start_new_session=True,
-            pass_fds=slot.fds)
-    finally:
-        for fd in logs:
+            env=run_env, stdin=subprocess.DEVNULL,
+            stdout=opened[0][0] if opened else None, stderr=opened[1][0] if opened else None,
+            start_new_session=True, pass_fds=slot.fds)
+    except BaseException:
+        # nothing ran: no log stays behind
+        for fd, path in opened:
             os.close(fd)
-    return Run(claim, slot, process)
+            logs.drop(path)
+        raise
+    run = Run(claim, slot, process)
+    run.logs = opened
+    return run
 
 
 def signal_group(run, signum):

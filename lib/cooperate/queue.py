@@ -503,7 +503,11 @@ class Queue:
         return counts
 
     def log_paths(self, id_, attempt):
-        base = os.path.join(self.dir, "logs", "%s.%d" % (id_, attempt))
+        """Where an attempt's output goes: logs/PRE/ID.ATTEMPT.out and .err,
+        PRE the id's first three hex digits, so that no folder holds more
+        than a few thousand logs (see logs.py; logs.find also looks where
+        older state folders kept them)."""
+        base = os.path.join(self.dir, "logs", id_[:3], "%s.%d" % (id_, attempt))
         return base + ".out", base + ".err"
 
     def heartbeat_path(self, worker):

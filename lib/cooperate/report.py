@@ -25,7 +25,7 @@ import re
 import time
 from array import array
 
-from . import collect
+from . import collect, logs
 from .errors import UserError
 from .files import atomic_write
 from .listfile import label
@@ -303,20 +303,23 @@ def failure_groups(queue, failed, describe):
     groups = {}
     workers = queue.state.workers
     for index, id_, a in failed:
-        out, err = queue.log_paths(id_, a.number)
-        lines = tail(err)
+        out, err, detached = logs.of_attempt(queue, id_, a)
+        lines = tail(err) if err else None
         if a.outcome == "lost":
             lines = lines or ["(lost: its worker died)"]
         elif a.outcome == TIMEOUT:
             lines = lines or ["(timed out: stopped at its time limit)"]
+        elif err is None:
+            lines = [("(nothing on stderr)" if out else "(no output)") if detached else
+                     "(no log: --no-detach, its output went to the worker's terminal)"]
         elif lines is None:
-            lines = ["(no stderr log: %s)" % err]
+            lines = ["(cannot read %s)" % err]
         elif not lines:
             lines = ["(stderr is empty)"]
         key = "\n".join(normalise(line) for line in lines)
         group = groups.setdefault(key, {"key": key, "tail": lines, "err": err, "runs": []})
         group["runs"].append({"id": id_, "attempt": a.number, "code": a.code,
-                              "outcome": a.outcome, "err": err, "out": out,
+                              "outcome": a.outcome, "err": err, "out": out, "detached": detached,
                               "host": workers.get(a.worker, {}).get("host"),
                               "label": describe(index)})
     return sorted(groups.values(), key=lambda g: (-len(g["runs"]), g["key"]))
@@ -675,23 +678,33 @@ def _failures(model, base):
     for g in groups:
         runs = g["runs"]
         items = "".join('<li class="failure-run" data-id="%s">%s#%d %s on %s: %s '
-                        '<span class="logs">(<a class="log-err" href="%s">err</a>, '
-                        '<a class="log-out" href="%s">out</a>)</span></li>'
+                        '<span class="logs">(%s)</span></li>'
                         % (_e(r["id"]), _e(r["id"]), r["attempt"],
                            "lost" if r["outcome"] == "lost" else "timed out"
                            if r["outcome"] == TIMEOUT else _e(_code(r["code"])),
-                           _e(r["host"] or "?"), _e(r["label"]), _href(r["err"], base),
-                           _href(r["out"], base))
+                           _e(r["host"] or "?"), _e(r["label"]), _log_links(r, base))
                         for r in runs[:MAX_RUNS_PER_GROUP])
         if len(runs) > MAX_RUNS_PER_GROUP:
             items += "<li>... and %d more</li>" % (len(runs) - MAX_RUNS_PER_GROUP)
+        # no stderr log (the run printed nothing there): the summary says it all
+        shown = ('<p>The tail of <a class="log" href="%s">%s</a>:</p><pre>%s</pre>'
+                 % (_href(g["err"], base), _e(g["err"]), _e("\n".join(g["tail"])))
+                 if g["err"] else "")
         out.append('<details class="failure-group" data-count="%d" open><summary><b>%d run%s</b>: '
-                   '<code>%s</code></summary><ul>%s</ul><p>The tail of <a class="log" href="%s">'
-                   '%s</a>:</p><pre>%s</pre></details>'
+                   '<code>%s</code></summary><ul>%s</ul>%s</details>'
                    % (len(runs), len(runs), "" if len(runs) == 1 else "s",
-                      _e(g["tail"][-1] if g["tail"] else ""), items, _href(g["err"], base),
-                      _e(g["err"]), _e("\n".join(g["tail"]))))
+                      _e(g["tail"][-1] if g["tail"] else ""), items, shown))
     return "".join(out)
+
+
+def _log_links(run, base):
+    """Links to a failed run's logs, those that are there (a run that
+    printed nothing left none)."""
+    links = ['<a class="log-%s" href="%s">%s</a>' % (name, _href(run[name], base), name)
+             for name in ("err", "out") if run[name]]
+    if links:
+        return ", ".join(links)
+    return "no output" if run["detached"] else "no log: --no-detach"
 
 
 def _short(value):

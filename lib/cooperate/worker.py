@@ -28,7 +28,7 @@ import signal
 import time
 
 from . import experiment as exp
-from . import files, guard, host, launcher, recent, resources as res
+from . import guard, host, launcher, logs, recent, resources as res
 from .errors import UserError
 from .queue import (ABORTED, DONE, FAILED, INTERRUPTED, LATER, LEASE, LOST, RUNNING, TIMEOUT,
                     heartbeat_every)
@@ -139,7 +139,10 @@ class Worker:
         boot, namespace = host.identity()
         info = {"host": host.hostname(), "pid": pid, "boot": boot, "pidns": namespace,
                 "start": host.process_start(pid), "since": time.time(), "cwd": os.getcwd(),
-                "lease": self.lease, "slots": self.slots.capacity, "gpus": self.slots.gpus}
+                "lease": self.lease, "slots": self.slots.capacity, "gpus": self.slots.gpus,
+                # for status: an attempt without logs printed nothing (or, with
+                # --no-detach, printed to this worker's terminal)
+                "detach": self.detach}
         if self.guard is not None:
             info["guard"], info["guard_start"] = self.guard.pid, self.guard.start
         if self.comment:
@@ -244,23 +247,27 @@ class Worker:
             if claim.problem:
                 raise UserError(claim.problem)
             if experiment is not None:
-                launcher.link_logs(experiment, claim)
                 self._mark(exp.mark_started, claim.entry["run"], self.id)
-            run = launcher.start(claim, slot, self.base_env, extra, self.detach,
-                                 experiment, self.runner, self.queue.file_mode)
+            run = launcher.start(claim, slot, self.base_env, extra,
+                                 self._open_log if self.detach else None, experiment, self.runner)
+            if experiment is not None:
+                launcher.link_logs(experiment, claim, [p for _, p in run.logs])
         except (OSError, UserError) as error:
             # the program cannot be started: a failed run, not a failed worker
             code = 126 if isinstance(error, PermissionError) else 127
             message = "cannot start: %s" % (
                 error if isinstance(error, UserError) else
                 "%s: %s" % (error.filename or "", error.strerror))
+            written = []
             if self.detach:
                 try:
-                    fd = files.open_own(claim.err, self.queue.file_mode)
-                    with os.fdopen(fd, "w") as f:
+                    with os.fdopen(self._open_log(claim.err), "w") as f:
                         f.write("cooperate: %s\n" % message)
-                except OSError:
+                    written.append(claim.err)
+                except (OSError, UserError):
                     pass  # the reason is in the worker's output too
+            if experiment is not None and not claim.problem:
+                launcher.link_logs(experiment, claim, written)
             self.slots.release(slot)
             self.report("start", claim=claim, gpu=slot.gpu)
             self._ended(claim, FAILED, code, 0.0, message)
@@ -269,6 +276,10 @@ class Worker:
             claim.entry, dict) else self.timeout
         self.running.append(run)
         self.report("start", claim=claim, gpu=slot.gpu)
+
+    def _open_log(self, path):
+        queue = self.queue
+        return logs.open_log(path, queue.file_mode, queue.folder_mode, queue.trusted)
 
     def _ended(self, claim, outcome, code, seconds, message=None):
         again = False
@@ -307,6 +318,7 @@ class Worker:
             collected = True
             self.running.remove(run)
             code = launcher.reap(run)
+            launcher.close_logs(run, self.queue.experiment)
             self.slots.release(run.slot)
             if run.stopped_as == LOST:
                 # taken back by another worker: said when it was stopped, never recorded

@@ -205,8 +205,10 @@ class Reporter:
                 word = "failed" if outcome == FAILED else "timed out"
                 line = "%s %s#%d: %s" % (word if info.get("again") else word.upper(), claim.id,
                                          claim.attempt, info["message"] or fmt.exit_text(info["code"]))
-                if os.path.exists(claim.err):
-                    line += ", log %s" % claim.err
+                # a run that printed nothing left no log
+                log = next((p for p in (claim.err, claim.out) if os.path.exists(p)), None)
+                if log:
+                    line += ", log %s" % log
                 if info.get("again"):
                     line += " (it will be retried)"
                 return line

@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import stat
 import time
 
 from .. import fmt
@@ -37,7 +38,8 @@ examples:
 
 MARKS = (".__lock", ".__start", ".__end", ".__crash")
 # what --clean-all keeps in a run folder: liftoff's files (liftoff.common's
-# LIFTOFF_FILES) and the links to the logs
+# LIFTOFF_FILES) and the links to the logs (or the empty files in their
+# place: see launcher.link_logs)
 KEEP = frozenset((".__leaf", ".__seal", ".__lock", ".__start", ".__end", ".__crash",
                   ".__journal", "cfg.yaml"))
 LINKS = ("out", "err")
@@ -145,7 +147,7 @@ class Plan:
             products = []
             if args.clean_all and ".__start" in names and ".__end" not in names:
                 products = sorted(n for n in names if n not in KEEP and not (
-                    n in LINKS and os.path.islink(os.path.join(folder, n))))
+                    n in LINKS and _log_link(os.path.join(folder, n))))
             self.folders.append((id_, run, folder, marks, products))
         self.lost = []
         self.changed = []
@@ -227,6 +229,15 @@ class Plan:
                                     "; files: " + " ".join(made) if made else ""))
         if dry:
             print(_select.SIMULATION % "clean the experiment")
+
+
+def _log_link(path):
+    """Is `path` a link to a log, or the empty file in place of one?"""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISLNK(st.st_mode) or stat.S_ISREG(st.st_mode) and not st.st_size
 
 
 def remove(path):

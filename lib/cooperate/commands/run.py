@@ -18,8 +18,9 @@ the state folder beside the list (LIST.cooperate/), which every machine sees.
 Each run starts in the folder the worker was started from (or the entry's
 own "cwd"), without a shell, with COOPERATE_ENTRY, COOPERATE_ATTEMPT and
 COOPERATE_WORKER in its environment. Its output goes to
-LIST.cooperate/logs/ID.ATTEMPT.out and .err. A failed run is recorded and
-the worker goes on.
+LIST.cooperate/logs/PRE/ID.ATTEMPT.out and .err (PRE: the id's first three
+hex digits); a run that printed nothing leaves no file. A failed run is
+recorded and the worker goes on.
 
 Ctrl-C or SIGTERM stops the running commands (TERM to each process group,
 --grace seconds, then KILL) and records them as interrupted: they are

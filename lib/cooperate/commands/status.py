@@ -7,7 +7,7 @@ import os
 import sys
 import time
 
-from .. import fmt
+from .. import fmt, logs
 from ..args import Parser, seconds
 from ..queue import ABORTED, DONE, FAILED, HELD, PENDING, RUNNING, STATUSES, TIMEOUT, Queue
 from ._select import add_timestamp_fmt, add_trust, called_as, is_path, parse_mixed
@@ -166,15 +166,14 @@ def summarise(queue):
                             "started": a.start, "elapsed": now - a.start, "stale": stale,
                             "command": queue.list.describe(index)})
         elif status == FAILED:
-            out, err = _existing(queue.log_paths(id_, a.number))
             failed.append({"id": id_, "attempt": a.number, "code": a.code,
                            "outcome": a.outcome, "limit": _limit(queue, index, a),
                            "host": workers.get(a.worker, {}).get("host"),
-                           "ended": a.end, "out": out, "err": err,
+                           "ended": a.end, **_logs(queue, id_, a),
                            "slurm": _slurm(workers.get(a.worker, {})),
                            "attempts": [{"attempt": t.number, "outcome": t.outcome,
                                          "code": t.code, "limit": _limit(queue, index, t),
-                                         "err": _existing(queue.log_paths(id_, t.number))[1],
+                                         **_logs(queue, id_, t),
                                          "host": workers.get(t.worker, {}).get("host")}
                                         for t in a.chain()],
                            "command": queue.list.describe(index)})
@@ -213,10 +212,11 @@ def summarise(queue):
     return report
 
 
-def _existing(paths):
-    """The log paths, None for those never written (a worker started with
-    --no-detach sends its runs' output to its terminal)."""
-    return tuple(p if os.path.exists(p) else None for p in paths)
+def _logs(queue, id_, attempt):
+    """An attempt's logs, None for those not there, and whether its worker
+    detached its runs (see logs.of_attempt)."""
+    out, err, detached = logs.of_attempt(queue, id_, attempt)
+    return {"out": out, "err": err, "detached": detached}
 
 
 def _slurm(info):
@@ -271,10 +271,10 @@ def render(report, terminal):
         lines.append("failed:")
         for r in report["failed"]:
             lines.append("  %s#%d  %s  %s  %s" % (r["id"], r["attempt"], _ending(r),
-                                                  _log(r["err"]), fmt.shorten(r["command"], 50)))
+                                                  _log(r), fmt.shorten(r["command"], 50)))
             for t in r["attempts"][:-1]:
                 lines.append("      attempt %d: %s  %s" % (t["attempt"], _ending(t),
-                                                          _log(t["err"])))
+                                                          _log(t)))
     if report["blocked"]:
         lines.append("blocked:")
         for r in report["blocked"][:SHOW_BLOCKED]:
@@ -296,8 +296,13 @@ def render(report, terminal):
     return "\n".join(lines) + "\n"
 
 
-def _log(path):
-    return path or "no log (--no-detach: output went to the worker's terminal)"
+def _log(attempt):
+    """Where an attempt's output is: its stderr log, else its stdout log."""
+    if attempt["err"] or attempt["out"]:
+        return attempt["err"] or attempt["out"]
+    if attempt["detached"]:
+        return "no output"
+    return "no log (--no-detach: output went to the worker's terminal)"
 
 
 def _ending(attempt):
