@@ -396,3 +396,30 @@ def test_summary_stats_are_exact_then_rounded_to_15_digits():
     mean, std, n = summary_stats([1.0, float("nan")])
     assert math.isnan(mean) and math.isnan(std) and n == 2
     assert summary_stats([1.0, float("inf")])[0] == float("inf")
+
+
+def test_the_first_entries_are_read_from_the_start_of_the_list(tmp_path):
+    """first_entries parses only the start of the file (what a report shows
+    of a long list), gives what entries() gives, and reads the whole list
+    again when the file changed since its ids were read."""
+    from cooperate.collect import first_entries, from_queue
+    from cooperate.listfile import CommandList
+    from cooperate.queue import Queue
+
+    entries = [["true"], " echo  'a b' ", {"cmd": ["true", "--seed", "1"], "name": "n"}, ["true"],
+               ["echo", "\u00e9t\u00e9"], ["true"]]
+    path = tmp_path / "l.json"
+    path.write_text("[\n  " + ",\n\t ".join(json.dumps(e) for e in entries) + "\n]\n")
+    commands = CommandList(str(path))
+    for n in range(len(entries) + 2):
+        assert first_entries(commands, n) == entries[:n]
+    ok("run", "l.json", "-q", cwd=str(tmp_path))
+    queue = Queue(str(path), reader=True)
+    queue.read()
+    table = from_queue(queue, entries=first_entries(queue.list, 3))
+    assert [r["id"] for r in table.rows] == list(queue.list.ids)[:3]
+    assert [(r["status"], r["attempts"]) for r in table.rows] == [("done", 1)] * 3
+    assert from_queue(queue).rows[:3] == table.rows
+    # changed since: the new list's entries, not a mix of both
+    path.write_text(json.dumps([["false", str(i)] for i in range(4)]))
+    assert first_entries(commands, 2) == [["false", "0"], ["false", "1"]]

@@ -551,3 +551,122 @@ def test_slow_runs_are_counted_per_hour():
     runs = [{"outcome": "done", "end": t0 + h * 3600, "start": t0} for h in range(0, 10, 3)]
     chart = report._throughput({"runs": runs, "t0": t0, "t1": t0 + 10 * 3600})
     assert 'data-unit="hour"' in chart and ">runs / hour<" in chart
+
+
+# -- large lists: one pass over the list, attempts binned, tables capped -------
+
+def hand_history(folder, n=240):
+    """A list of n identical entries (ids DIGEST-N) and a journal written by
+    hand: three workers on two other machines whose attempts overlap (so
+    several slots), every outcome, a lost attempt run again, entries held,
+    aborted, never claimed, and two running: one on a worker whose
+    heartbeat is fresh, one on a worker that looks dead. Returns the path."""
+    from cooperate.queue import Queue
+
+    folder.mkdir(parents=True, exist_ok=True)
+    write_list(folder / "l.json", [["true"]] * n)
+    queue = Queue(str(folder / "l.json"), reader=True)
+    ids = list(queue.list.ids)
+    t = time.time() - 2000
+    (folder / "l.json.cooperate" / "workers").mkdir(parents=True, exist_ok=True)
+    records = []
+    for name, host in (("w1", "h1"), ("w2", "h1"), ("w3", "h2")):
+        records.append(["w", name, {"host": host, "pid": 1, "boot": "another-boot", "pidns": "x",
+                                    "start": 1, "since": t, "cwd": "/", "lease": 120.0,
+                                    "slots": 2}])
+        if name != "w3":  # w3 looks dead: no heartbeat
+            (folder / "l.json.cooperate" / "workers" / name).touch()
+    ends = [("done", 0, False)] * 5 + [("failed", 1, False), ("timeout", -15, False),
+                                       ("interrupted", None, False), ("aborted", None, False)]
+    for i, id_ in enumerate(ids[:n - 20]):
+        worker, begun = ("w1", "w2", "w3")[i % 3], t + i * 0.5
+        outcome, code, again = ends[i % len(ends)]
+        if i % 17 == 3:  # lost, then done at its second attempt
+            records += [["c", id_, 1, worker, begun], ["e", id_, 1, "w1", begun + 4, "lost", None, True],
+                        ["c", id_, 2, "w2", begun + 6]]
+            records.append(["e", id_, 2, "w2", begun + 9, "done", 0, False])
+            continue
+        records += [["c", id_, 1, worker, begun],
+                    ["e", id_, 1, worker, begun + 3 + i % 11, outcome, code, again]]
+    records += [["c", ids[-1], 1, "w1", t + 1990], ["c", ids[-2], 1, "w3", t + 1000],
+                ["h", ids[-3], t], ["a", ids[-4], t]]
+    with open(str(folder / "l.json.cooperate" / "journal"), "a") as f:
+        f.write("".join(json.dumps(r) + "\n" for r in records))
+    return folder / "l.json"
+
+
+def compacted(path):
+    """Fold the journal into a snapshot, as workers do as they go."""
+    from cooperate.queue import Queue
+
+    queue = Queue(str(path))
+    queue.compact_at = 1
+    queue.sync()
+    assert (path.parent / "l.json.cooperate" / "snapshot.1").exists()
+
+
+def test_the_summary_is_what_status_says(tmp_path):
+    """The report counts, in its one pass over the list, what status's
+    summarise counts (and the time left, from the done entries' run time),
+    before and after compaction."""
+    from cooperate.commands.status import summarise
+    from cooperate.queue import Queue
+
+    path = hand_history(tmp_path)
+    for _ in range(2):
+        queue = Queue(str(path), reader=True)
+        queue.read()
+        expected = summarise(queue)
+        got = report.gather(str(path))["summary"]
+        assert got["counts"] == expected["counts"] and got["total"] == expected["total"]
+        assert (got["counts"]["running"], got["counts"]["stale"]) == (1, 1)
+        assert got["progress"] == expected["progress"]
+        assert expected["left"] and got["left"] == pytest.approx(expected["left"], rel=1e-9)
+        compacted(path)
+
+
+def test_binned_attempts_draw_what_every_attempt_drew(tmp_path, monkeypatch):
+    """Past MAX_BARS the timeline and the throughput chart come from a few
+    binned attempts: the same page as from a dict per attempt, from the
+    journal and from a snapshot."""
+    from cooperate.queue import Queue
+
+    monkeypatch.setattr(report, "MAX_BARS", 10)
+    path = hand_history(tmp_path)
+    now = time.time()
+    pages = []
+    for _ in range(2):
+        model = report.gather(str(path), now=now)
+        assert model["attempts"] > 200 and len(model["runs"]) < model["attempts"]
+        queue = Queue(str(path), reader=True)
+        queue.read()
+        runs = report.attempts(queue, now, list(enumerate(queue.list.ids)))
+        assert report.lanes(queue, runs) == model["lanes"] and len(runs) == model["attempts"]
+        assert len({host for host, _, _ in model["lanes"]}) == 2 and len(model["lanes"]) > 3
+        each = dict(model, runs=runs)
+        page = report._timeline(model) + report._throughput(model)
+        assert page == report._timeline(each) + report._throughput(each)
+        assert 'data-aggregated="yes"' in page
+        pages.append(page)
+        compacted(path)
+    assert pages[0] == pages[1]
+
+
+def test_a_long_list_shows_its_first_entries(tmp_path, monkeypatch):
+    """The tables show the first MAX_TABLE_ROWS entries and say how many
+    more collect gives; the rest of the page counts them all."""
+    monkeypatch.setattr(report, "MAX_TABLE_ROWS", 50)
+    path = hand_history(tmp_path)
+    model = report.gather(str(path))
+    header, rows, note = model["table"]
+    assert [r[0] for r in rows] == list(range(50))
+    assert note == "the first 50 of 240 entries (190 more: cooperate-collect %s gives them all)" % path
+    assert [r[header.index("command")] for r in rows] == ["true"] * 50
+    # one variation: the first 50 entries (identical), as collect --aggregate
+    assert [row[:3] for row in model["variations"][1]] == [
+        ["true", 50, "5 pending, 30 done, 10 failed, 5 aborted"]]
+    assert model["variations"][2] == note.replace("gives", "--aggregate gives")
+    assert sum(model["progress"].values()) == 240 == model["summary"]["total"]
+    page = report.render(model)
+    assert table_html(page, "runs").count("<tr>") == 51
+    assert "190 more: cooperate-collect" in page

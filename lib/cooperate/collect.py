@@ -245,8 +245,8 @@ def first_entries(commands, n):
     """The first `n` entries of a CommandList, parsed from the start of its
     file only (a list of a million entries takes a second and 150 MB to
     parse whole, for the few thousand a report shows). Each is checked
-    against its id: if the file changed since its ids were read, the whole
-    list is read again and its first `n` entries given."""
+    against its id: if the file changed since its ids were read, the list
+    is read again (ids too) and its new first `n` entries given."""
     ids = commands.ids
     if n >= len(ids):
         return commands.entries()
@@ -270,6 +270,7 @@ def first_entries(commands, n):
             if not text.startswith(",", pos):
                 raise ValueError("changed")
     except (ValueError, RecursionError, UserError):
+        commands.load()
         return commands.entries()[:n]
     return out
 

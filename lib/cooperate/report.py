@@ -15,6 +15,12 @@ Floats show at most 6 significant digits (the whole value on hover, and
 sorting uses it). With many attempts the timeline draws one bar per lane
 and time bucket (coloured by the majority outcome) instead of one per
 attempt, so that it stays readable and small at 10,000 runs.
+
+A list of a million entries takes a few seconds: the list is gone over once
+(survey), entries done at their first attempt are read without Attempt
+objects, attempts past MAX_BARS are binned as the page draws them (a few
+thousand stand for all), and the tables show the first MAX_TABLE_ROWS
+entries (and their variations), saying that collect gives the rest.
 """
 
 import html
@@ -90,7 +96,7 @@ def survey(queue, now, rows):
     from .commands.status import COLUMNS
 
     state, executed = queue.state, queue.list.executed
-    get, ended, last, workers = state.codes.get, state.ended, state.last, state.workers
+    get, ended, last = state.codes.get, state.ended, state.last
     # (status, part) -> entries, but for those done at their first attempt
     # and those never claimed
     tally, failed, latest, few, spans = {}, [], {}, [], {}
@@ -535,7 +541,7 @@ def _timeline(model):
                 first, last = cells(r["start"], r["end"], t0, width, buckets)
                 for b in range(first, last + 1):
                     cell = counted.setdefault(b, {})
-                    cell[r["outcome"]] = cell.get(r["outcome"], 0) + r["count"]
+                    cell[r["outcome"]] = cell.get(r["outcome"], 0) + r.get("count", 1)
             for b in sorted(counted):
                 cell = counted[b]
                 major = max(cell, key=lambda o: (cell[o], -OUTCOMES.index(o)))

@@ -11,10 +11,11 @@ bar split by outcome) and the time left, a timeline of every attempt (one
 lane per host and worker slot, coloured by outcome), the runs finished per
 minute (or hour) over time, the failures grouped by the last lines of their
 stderr (with links to the logs, relative to where the page is written), and
-a table of the runs to sort by any column, which also shows one row per
-variation: the runs that differ only in the --over parameters (default seed
-and run_id), with each numeric column's mean, standard deviation and count,
-as `collect --aggregate` gives them. Floats show at most 6 significant
+a table of the runs to sort by any column (of a longer list, its first
+10,000: collect gives them all), which also shows one row per variation:
+the runs that differ only in the --over parameters (default seed and
+run_id), with each numeric column's mean, standard deviation and count, as
+`collect --aggregate` gives them. Floats show at most 6 significant
 digits (the whole value on hover). The page needs no network (no external
 scripts, fonts or images): open it from the shared folder or send it by
 email. It reads only the shared state and takes no lock."""
