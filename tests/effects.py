@@ -51,7 +51,10 @@ def executions(path):
     found = {}
     try:
         with open(path) as f:
-            lines = [line.split() for line in f if line.endswith("\n")]
+            # (other lines, such as a notification's, keep their place in
+            # the order but are not executions)
+            lines = [line.split() for line in f if line.endswith("\n")
+                     and line.startswith(("start ", "tick ", "end "))]
     except FileNotFoundError:
         return []
     for n, (what, key, id_, attempt, worker, pid) in enumerate(lines):

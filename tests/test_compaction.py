@@ -6,6 +6,7 @@ the journal replaced under them.
 COOPERATE_COMPACT_AT makes the queue compact whenever its journal passes
 that many bytes, so that these small queues compact many times."""
 
+import collections
 import json
 import os
 import shutil
@@ -13,7 +14,7 @@ import subprocess
 
 import pytest
 
-from effects import effect
+from effects import effect, executions
 from util import (check_ran_once, command, run, start, status, wait_for, write_list)
 
 
@@ -48,6 +49,9 @@ def test_workers_compacting_as_they_go_run_every_entry_once(tmp_path):
     check_ran_once(tmp_path / "ran.txt", state, keys)
     report = status("l.json", cwd=tmp_path)
     assert report["counts"]["done"] == 1500 and report["total"] == 1500
+    # per worker, as many done as their runs ended (the snapshot's totals)
+    ran = collections.Counter(e.worker for e in executions(tmp_path / "ran.txt") if e.ended)
+    assert {w["worker"]: w["entries"].get("done", 0) for w in report["workers"]} == dict(ran)
     assert generation(state) > 5
     assert snapshots(state) == ["snapshot.%d" % generation(state)]
     assert not os.path.exists(os.path.join(state, "journal.new"))

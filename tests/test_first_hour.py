@@ -225,6 +225,8 @@ def test_a_second_ctrl_c_kills_at_once(tmp_path):
         os.killpg(worker.pid, signal.SIGINT)
         line = stop_line(worker)
         assert "1 run gets SIGTERM, SIGKILL after 10m00s; a second Ctrl-C kills it now" in line
+        # the run has taken its SIGTERM (its handler wrote it down): now the second
+        wait_for(lambda: (tmp_path / "term").exists(), what="the run's SIGTERM")
         os.killpg(worker.pid, signal.SIGINT)
         assert worker.wait(timeout=grace / 2) == 128 + signal.SIGINT
         took = time.monotonic() - t0

@@ -31,6 +31,12 @@ SKIP = {
         "needs 4 GB free and a load under 16: tests/test_run_limits.py tries both bounds",
     "cooperate-run exps.json --gpus 0,1,2,3 --gpu-memfree 20G":
         "needs nvidia-smi and 4 GPUs: tests/test_run_limits.py uses a stand-in nvidia-smi",
+    "cooperate-run exps.json --notify \"notify-send 'sweep finished'\"":
+        "needs a desktop session: tests/test_notify.py runs --notify commands",
+    "cooperate-run exps.json --notify 'sh -c \"echo $COOPERATE_DONE done, $COOPERATE_FAILED "
+    "failed | mail -s sweep me\"'": "needs mail: tests/test_notify.py runs --notify commands",
+    "cooperate-run exps.json --notify ./tell-chat.sh":
+        "needs a chat server: tests/test_notify.py runs --notify commands",
     "cooperate-spawn exps.json --hosts node1,node2,node3 -- --procs-no 4 --gpus 0,1":
         "needs ssh hosts: tests/test_spawn.py starts an sshd and spawns on two aliases of it",
     'cooperate-spawn exps.json --hosts-file hosts.txt --ssh "ssh -F ~/.ssh/lab_config"':

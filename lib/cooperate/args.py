@@ -80,3 +80,20 @@ def int_list(text):
     if not items or not all(t.isdigit() for t in items):
         raise argparse.ArgumentTypeError("expected a comma list of numbers like 0,1, got %r" % text)
     return items
+
+
+def command_line(text):
+    """An argparse type: a command line split into words as a shell would
+    (never run by one), whose program can be found."""
+    import shlex
+    import shutil
+
+    try:
+        words = shlex.split(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError("cannot split %r into words: %s" % (text, error))
+    if not words:
+        raise argparse.ArgumentTypeError("expected a command, got nothing")
+    if shutil.which(words[0]) is None:
+        raise argparse.ArgumentTypeError("no program %r (not a file, not on PATH)" % words[0])
+    return words

@@ -25,8 +25,8 @@ worker, the parent stays as its guard, a child subreaper
   that name the signal passed on). Ctrl-Z suspends the runs and the worker
   with the guard. A signal sent to every process of a job (Slurm, systemd)
   reaches the worker twice, directly and forwarded: a direct and a forwarded
-  one within REPEAT seconds are one request; two of the same kind are two
-  (a second Ctrl-C, however quick).
+  one are one request, however far apart a busy machine delivers them; two
+  of the same kind are two (a second Ctrl-C, however quick).
 
 What it cannot cover: a guard and a worker killed at the same instant (kill
 -9 to both) leave the runs to init; the next worker on this machine that
@@ -40,9 +40,6 @@ import sys
 import time
 
 PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
-# a direct and a forwarded stop signal closer together than this are one
-# request sent to the whole job (the guard may be slow to pass it on)
-REPEAT = 2.0
 _PASSED_ON = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1)
 # the stop signals, as the guard passes them on: {real-time signal: signal}
 FORWARDED = {signal.SIGRTMIN + 1 + i: s

@@ -13,6 +13,8 @@ One record per line, each a JSON array whose first item says what it is:
   ["a", id, time]                                abort an entry
   ["d", host, time, on]                          drain a host (or undo it)
   ["q", worker, time, code]                      a worker quit
+  ["n", worker, time]                            the queue is finished: that
+                                   worker runs --notify (a claim undoes it)
   ["g", generation, time]                        the first record of a journal
                                    begun by compaction (see snapshot.py)
 

@@ -11,7 +11,8 @@ leads to one queue:
                     (see snapshot.py: compaction)
   workers/WORKER    one per worker; its mtime is the worker's heartbeat
   ids.cache         the list's entry ids and offsets (a cache: see listfile.py)
-  logs/ID.ATTEMPT.out, .err   each attempt's output
+  logs/PRE/ID.ATTEMPT.out, .err   each attempt's output (PRE: the id's first
+                    three hex digits; none when it printed nothing: logs.py)
 
 Every command reads the state without the lock; changes (claims, ends,
 retries) are transactions under the lock that first catch up with what
@@ -159,6 +160,8 @@ class State:
         self.processes = {}
         # hosts whose workers finish what they run and take nothing new
         self.drained = set()
+        # the queue's end was announced (--notify) and nothing was claimed since
+        self.notified = False
         self._names = {}
 
     @staticmethod
@@ -197,6 +200,20 @@ class State:
             return self.base.latest(id_)
         return None
 
+    def base_done(self):
+        """(how many, their run time summed, {worker: how many}) of the
+        entries done in the snapshot and not changed since, from the
+        snapshot's totals (a summary without a pass over its rows)."""
+        done = self.base.head["done"]
+        rows, busy, by_worker = done["rows"], done["busy"], dict(done["by_worker"])
+        for id_ in self.history:
+            row = self.base.row(id_)
+            if row is not None and self.base.codes[row] & 7 == _DONE:
+                worker, start, end = self.base.latest(id_)
+                rows, busy = rows - 1, busy - (end - start)
+                by_worker[worker] -= 1
+        return rows, busy, by_worker
+
     def _latest(self, id_):
         """The entry's latest attempt, kept in the history to be changed."""
         a = self.history.get(id_)
@@ -218,6 +235,7 @@ class State:
         self.drained, self.aborting = set(head["drained"]), set(head["aborting"])
         self.holders = head["holders"]
         self.processes = {id_: tuple(p) for id_, p in head["processes"].items()}
+        self.notified = head.get("notified", False)
 
     def apply(self, records):
         codes, history = self.codes, self.history
@@ -227,6 +245,7 @@ class State:
                 id_, number = r[1], r[2]
                 codes[id_] = number << 3 | _RUNNING
                 self.holders[id_] = r[3]
+                self.notified = False
                 if history is not None:
                     worker = self._names.setdefault(r[3], r[3])
                     history[id_] = Attempt(number, worker, r[4], self.last(id_))
@@ -281,6 +300,8 @@ class State:
                 self.workers[r[1]] = r[2]
             elif kind == "q":
                 self.quit[r[1]] = r[2]
+            elif kind == "n":
+                self.notified = True
 
 
 class Claim:
@@ -337,6 +358,9 @@ class Queue:
         # fsync the journal at most every `flush_every` seconds (None: always)
         self.flush_every = None
         self.flushed = 0.0
+        # the counts, when this worker's last transaction recorded the
+        # queue's end (see take's `notify`), else None
+        self.finished = None
         # claim order: None (list order) or a shuffled permutation of indexes
         self.order = None
         self.shuffled = False
@@ -776,15 +800,20 @@ class Queue:
             again_any = again_any or again
         return again_any
 
-    def take(self, worker, ends=(), claim=True, accept=None, retries=0, procs=()):
+    def take(self, worker, ends=(), claim=True, accept=None, retries=0, procs=(), notify=False):
         """Record the processes of running attempts, (id, attempt, pid, start
         time), the ends of finished attempts, (id, attempt, outcome, code,
         again), and if `claim` claim the next pending entry that
         `accept(entry)` (if given) accepts (True; False: never, LATER: not
         now), in one transaction; when nothing is pending, first take back
         entries held by dead workers. Nothing is claimed while the list
-        does not read. Returns a Claim or None."""
+        does not read. Returns a Claim or None.
+        With `notify`, an end that leaves nothing pending, held or running
+        is recorded as the queue's end (["n", worker, time]) unless it was
+        already, and `finished` gets the counts: the lock makes this worker
+        the only one to see it, on whatever machine."""
         taken = []
+        self.finished = None
 
         def make():
             out = []
@@ -824,10 +853,26 @@ class Queue:
             if later is not None:
                 # back to the first entry left for later: still pending
                 self.cursor = min(self.cursor, later)
+            if notify and ends and not taken and self._finished():
+                self._record(out, ["n", worker, now])
+                self.finished = self.counts()
             return out
 
         self.transaction(make)
         return taken[0] if taken else None
+
+    def _finished(self):
+        """Nothing pending (but entries blocked for good), held or running,
+        and not yet announced. A pass over the list only once nothing runs
+        and this worker's cursor is at the end: entries it may not take
+        (filters, too many GPUs) may still be pending for others."""
+        state = self.state
+        if (state.notified or state.holders or self.list.unreadable
+                or self.next_pending() is not None):
+            return False
+        counts = self.counts()
+        blocked = len(self.blocked()) if self.list.after else 0
+        return not counts[HELD] and counts[PENDING] == blocked
 
     def leave(self, worker, code):
         self.flush_every = None

@@ -92,7 +92,8 @@ class Snapshot:
     @classmethod
     def empty(cls):
         head = {"generation": 0, "names": [], "workers": {}, "quit": {}, "drained": [],
-                "aborting": [], "holders": {}, "processes": {}, "unreadable": 0}
+                "aborting": [], "holders": {}, "processes": {}, "unreadable": 0,
+                "done": {"rows": 0, "busy": 0.0, "by_worker": {}}}
         return cls(head, [], array("i"), array("i"), {name: array(kind) for name, kind in COLUMNS})
 
     def row(self, id_):
@@ -237,6 +238,26 @@ class Builder:
             c["code"].append(NO_CODE if a.code is None else a.code)
 
 
+def _done_totals(old, state, touched):
+    """The done entries' totals (how many, run time, per worker), kept so
+    that summaries need no pass over every row: the old snapshot's, less
+    the entries the journal touched as they were, plus them as they are."""
+    done = old.head["done"]
+    rows, busy, by_worker = done["rows"], done["busy"], dict(done["by_worker"])
+    code = state.code_of("done")
+    for id_ in touched:
+        row = old.row(id_)
+        before = old.latest(id_) if row is not None and old.codes[row] & 7 == code else None
+        now = state.codes.get(id_)
+        after = state.ended(id_) if now is not None and now & 7 == code else None
+        for sign, last in ((-1, before), (1, after)):
+            if last is not None:
+                worker, start, end = last
+                rows, busy = rows + sign, busy + sign * (end - start)
+                by_worker[worker] = by_worker.get(worker, 0) + sign
+    return {"rows": rows, "busy": busy, "by_worker": {w: n for w, n in by_worker.items() if n}}
+
+
 def compact(folder, generation, state_class, mode, trusted=False):
     """Fold snapshot `generation` and the journal into the next generation
     (the caller holds the lock and has checked the journal's generation).
@@ -275,10 +296,10 @@ def compact(folder, generation, state_class, mode, trusted=False):
             out.add(id_, code, last.chain() if last is not None else [])
             done += replaces
     out.copy(done, len(old.ids))
-    head = {"generation": generation + 1, "time": time.time(), "names": out.names,
+    head = {"done": _done_totals(old, state, touched),"generation": generation + 1, "time": time.time(), "names": out.names,
             "workers": state.workers, "quit": state.quit, "drained": sorted(state.drained),
             "aborting": sorted(state.aborting), "holders": state.holders,
-            "processes": state.processes,
+            "processes": state.processes, "notified": state.notified,
             "unreadable": old.head.get("unreadable", 0) + unreadable}
     write(folder, head, out.ids, out.codes, out.counts, out.columns, mode)
     size, inode = journal.start(journal_path, generation + 1, mode)

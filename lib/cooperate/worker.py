@@ -25,10 +25,11 @@ import os
 import re
 import select
 import signal
+import subprocess
 import time
 
 from . import experiment as exp
-from . import guard, host, launcher, logs, recent, resources as res
+from . import fmt, guard, host, launcher, logs, recent, resources as res
 from .errors import UserError
 from .queue import (ABORTED, DONE, FAILED, INTERRUPTED, LATER, LEASE, LOST, RUNNING, TIMEOUT,
                     heartbeat_every)
@@ -40,6 +41,9 @@ RECORD_PROCESS_AFTER = 1.0
 # a list that does not read (being rewritten in place) is reported once it
 # has not read for this long
 SAY_UNREADABLE_AFTER = 5.0
+# --notify's command is stopped after this long (a hung mail server must not
+# keep the worker)
+NOTIFY_TIMEOUT = 60.0
 # a run killed by a signal, while none reached this worker, may have been
 # signalled with its whole job: this worker's own signal is awaited this long
 SIGNAL_LAG = 0.5
@@ -81,7 +85,7 @@ class Limits:
 class Worker:
     def __init__(self, queue, slots, report, limits=None, wait=False, poll=2.0, detach=True,
                  grace=10.0, accept=None, script=None, comment=None, retries=0, lease=LEASE,
-                 optimize=False, timeout=None, resources=None):
+                 optimize=False, timeout=None, resources=None, notify=None):
         self.queue = queue
         self.slots = slots
         self.report = report
@@ -99,6 +103,8 @@ class Worker:
         self.lease = lease
         self.timeout = timeout
         self.resources = resources
+        # argv run once the queue is finished, if this worker records its end
+        self.notify = notify
         # what the host lacks that this worker waits for (see _wait_for), or None
         self.waiting_for = None
         self.id = new_worker_id()
@@ -107,10 +113,9 @@ class Worker:
         self.ends = []
         self.failed = False
         self.signum = None
-        # how the stop signals came: {forwarded by the guard?}
-        self.stop_kinds = set()
+        # how many stop signals came, {forwarded by the guard?: count}
+        self.stops = {False: 0, True: 0}
         self.stop_again = False
-        self.stop_since = None
         self.claimed = 0
         # why this worker starts nothing more (a sentence), or None
         self.no_more = None
@@ -159,19 +164,17 @@ class Worker:
     def _on_stop(self, signum, frame):
         forwarded = signum in guard.FORWARDED
         signum = guard.FORWARDED.get(signum, signum)
-        now = time.monotonic()
+        self.stops[forwarded] += 1
         if self.signum is None:
-            self.signum, self.stop_since = signum, now
-            self.stop_kinds = {forwarded}
-        elif forwarded in self.stop_kinds or now - self.stop_since >= guard.REPEAT:
+            self.signum = signum
+        elif max(self.stops.values()) >= 2:
             # a second request (not the same one reaching this worker both
             # directly and through the guard): no more grace
             self.grace = 0
+            now = time.monotonic()
             for run in self.running:
                 run.kill_at = now
             self.stop_again = True
-        else:
-            self.stop_kinds.add(forwarded)
 
     def _on_look(self, signum, frame):
         self.look_now = True
@@ -412,8 +415,10 @@ class Worker:
                 # what was lacking is there again: the next shortage is said again
                 self.waiting_for = None
             claim = self.queue.take(self.id, self.ends, accept=self._accepting(slot),
-                                    retries=self.retries, procs=self._all_processes())
+                                    retries=self.retries, procs=self._all_processes(),
+                                    notify=self.notify is not None)
             self.ends = []
+            self._announce()
             if claim is None:
                 self.slots.release(slot)
                 here = host.hostname()
@@ -538,8 +543,32 @@ class Worker:
 
     def _record(self, procs=()):
         if self.ends or procs:
-            self.queue.take(self.id, self.ends, claim=False, procs=procs)
+            self.queue.take(self.id, self.ends, claim=False, procs=procs,
+                            notify=self.notify is not None)
             self.ends = []
+            self._announce()
+
+    def _announce(self):
+        """Run --notify if the last transaction recorded the queue's end,
+        with the counts and the list in its environment; it gets
+        NOTIFY_TIMEOUT seconds."""
+        counts = self.queue.finished
+        if counts is None:
+            return
+        env = dict(self.base_env, COOPERATE_LIST=os.path.abspath(self.queue.list.path),
+                   COOPERATE_EXPERIMENT=os.path.abspath(self.queue.experiment or ""),
+                   COOPERATE_TOTAL=str(sum(counts.values())))
+        env.update(("COOPERATE_%s" % status.upper(), str(n)) for status, n in counts.items())
+        try:
+            code = subprocess.run(self.notify, env=env, stdin=subprocess.DEVNULL,
+                                  timeout=NOTIFY_TIMEOUT).returncode
+            outcome = fmt.exit_text(code)
+        except subprocess.TimeoutExpired:
+            outcome = "killed after %g s" % NOTIFY_TIMEOUT
+        except OSError as error:
+            outcome = "could not start: %s" % error.strerror
+        self.report("note", text="the queue is finished (%s): --notify %s" % (
+            ", ".join("%d %s" % (n, status) for status, n in counts.items() if n), outcome))
 
     def run(self):
         """Work until done; returns the exit status (0 all runs succeeded,

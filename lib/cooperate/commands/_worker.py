@@ -5,7 +5,7 @@ import os
 import sys
 
 from .. import fmt
-from ..args import (int_list, non_negative_int, positive_int, positive_number,
+from ..args import (command_line, int_list, non_negative_int, positive_int, positive_number,
                     positive_seconds, seconds, size)
 from ..errors import UserError
 from ..launcher import Slots
@@ -49,6 +49,12 @@ def add_options(p):
     p.add_argument("--gpu-memfree", type=size, metavar="SIZE",
                    help="start a run on a GPU only while nvidia-smi reports SIZE of free memory "
                         "on it (others are skipped; with none, wait)")
+    p.add_argument("--notify", type=command_line, metavar="CMD",
+                   help="when the list is finished (nothing pending, held or running), run CMD "
+                        "once: the worker, on whatever machine, that records the last end runs "
+                        "it, with COOPERATE_LIST, COOPERATE_TOTAL, COOPERATE_DONE, "
+                        "COOPERATE_FAILED, ... in its environment (split like a shell would, "
+                        "never run by one: \"sh -c '...'\" for pipes)")
     p.add_argument("--lease", type=seconds, default=LEASE, metavar="S",
                    help="other workers take this worker's runs back once it has been silent "
                         "for S seconds (default %g; at once on this machine when it and its "

@@ -160,7 +160,8 @@ def main(argv, prog):
                     detach=not args.no_detach, grace=args.grace, accept=accept,
                     script=args.script if os.path.isfile(args.script) else script,
                     comment=args.comment, retries=args.retries, lease=args.lease,
-                    optimize=args.optimize, timeout=args.timeout, resources=host_limits)
+                    optimize=args.optimize, timeout=args.timeout, resources=host_limits,
+                    notify=args.notify)
     return worker.run()
 
 

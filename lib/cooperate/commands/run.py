@@ -77,5 +77,5 @@ def main(argv, prog):
     worker = Worker(queue, slots, common.Reporter(args.quiet), limits, wait=args.wait,
                     poll=args.poll, detach=not args.no_detach, grace=args.grace,
                     script=common.experiment_script(queue), retries=args.retries, lease=args.lease,
-                    timeout=args.timeout, resources=host_limits)
+                    timeout=args.timeout, resources=host_limits, notify=args.notify)
     return worker.run()

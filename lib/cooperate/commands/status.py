@@ -128,10 +128,20 @@ def summarise(queue):
     now = time.time()
     counts = dict.fromkeys(COLUMNS, 0)
     running, failed, hosts, by_worker = [], [], set(), {}
-    # the done entries' run time, summed, and how many
-    busy, ended = 0.0, 0
+    # the done entries' run time, summed, and how many; done entries as the
+    # snapshot has them (summed from its totals, see State.base_done)
+    busy, ended, from_base = 0.0, 0, 0
     state, workers = queue.state, queue.state.workers
-    codes, executed = state.codes, queue.list.executed
+    codes, executed, history = state.codes, queue.list.executed, state.history
+
+    def add_done(last):
+        nonlocal busy, ended
+        if last is not None:
+            made = by_worker.setdefault(last[0], {})
+            made[DONE] = made.get(DONE, 0) + 1
+            busy += last[2] - last[1]
+            ended += 1
+
     for index, id_ in enumerate(queue.list.ids):
         code = codes.get(id_)
         if code is None or id_ in executed:
@@ -141,12 +151,10 @@ def summarise(queue):
         status = STATUSES[code & 7]
         if status == DONE:
             # the common case in a large history: no Attempt objects
-            last = state.ended(id_)
-            if last is not None:
-                made = by_worker.setdefault(last[0], {})
-                made[DONE] = made.get(DONE, 0) + 1
-                busy += last[2] - last[1]
-                ended += 1
+            if state.base is not None and id_ not in history:
+                from_base += 1
+            else:
+                add_done(state.ended(id_))
             counts[DONE] += 1
             continue
         a = state.last(id_)
@@ -178,6 +186,20 @@ def summarise(queue):
                                         for t in a.chain()],
                            "command": queue.list.describe(index)})
         counts[status] += 1
+    if from_base:
+        rows, base_busy, base_by_worker = state.base_done()
+        if rows == from_base:
+            busy, ended = busy + base_busy, ended + rows
+            for worker, n in base_by_worker.items():
+                made = by_worker.setdefault(worker, {})
+                made[DONE] = made.get(DONE, 0) + n
+        else:
+            # some of the snapshot's done entries are no longer in the list
+            for id_ in queue.list.ids:
+                code = codes.get(id_)
+                if (code is not None and STATUSES[code & 7] == DONE and id_ not in history
+                        and id_ not in executed):
+                    add_done(state.ended(id_))
     blocked = []
     if queue.list.after:
         # pending entries that cannot start: counted apart from the pending ones
