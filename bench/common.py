@@ -2,6 +2,7 @@
 the table of figures."""
 
 import os
+import sys
 
 
 def write_configs(folder, default, config):
@@ -18,3 +19,12 @@ def print_table(rows):
     print("|---|---|---|---|")
     for row in rows:
         print("| %s |" % " | ".join(row))
+
+
+def alone(measure, pyz):
+    """Run one benchmark script's `measure(rows)` by itself and print its table."""
+    if not os.path.exists(pyz):
+        sys.exit("build the archive first: make")
+    rows = []
+    measure(rows)
+    print_table(rows)

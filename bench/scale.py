@@ -20,7 +20,7 @@ TOP = os.path.dirname(HERE)
 PYZ = os.path.join(TOP, "dist", "cooperate.pyz")
 sys.path[:0] = [HERE, os.path.join(TOP, "lib"), os.path.join(TOP, "build", "vendor")]
 
-from common import print_table  # noqa: E402
+from common import alone  # noqa: E402
 
 WORKERS = 16
 
@@ -105,12 +105,8 @@ def main():
     if sys.argv[1:2] == ["--make"]:
         cwd, n, done = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
         print("%d %d" % make_queue(cwd, n, done))
-        return
-    if not os.path.exists(PYZ):
-        sys.exit("build the archive first: make")
-    rows = []
-    measure(rows)
-    print_table(rows)
+    else:
+        alone(measure, PYZ)
 
 
 if __name__ == "__main__":

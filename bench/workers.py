@@ -25,7 +25,7 @@ PYZ = os.path.join(os.path.dirname(HERE), "dist", "cooperate.pyz")
 PY = sys.executable
 sys.path.insert(0, HERE)
 
-from common import print_table  # noqa: E402
+from common import alone  # noqa: E402
 
 
 def drain(hosts, per_host, n=20000):
@@ -111,11 +111,7 @@ def measure(rows):
 
 
 def main():
-    if not os.path.exists(PYZ):
-        sys.exit("build the archive first: make")
-    rows = []
-    measure(rows)
-    print_table(rows)
+    alone(measure, PYZ)
 
 
 if __name__ == "__main__":
