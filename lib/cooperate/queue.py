@@ -248,7 +248,10 @@ class State:
                 self.notified = False
                 if history is not None:
                     worker = self._names.setdefault(r[3], r[3])
-                    history[id_] = Attempt(number, worker, r[4], self.last(id_))
+                    previous = history.get(id_)
+                    if previous is None and self.base is not None:
+                        previous = self.last(id_)
+                    history[id_] = Attempt(number, worker, r[4], previous)
             elif kind == "e":
                 id_, number, outcome = r[1], r[2], r[5]
                 code = codes.get(id_)
@@ -371,10 +374,13 @@ class Queue:
         self.deferred = []
 
     def _check_list(self, path):
-        from .experiment import META_FILE
+        paths = [path]
+        if self.experiment:
+            # imported only here: a plain list's commands start faster
+            from .experiment import META_FILE
 
-        trust.check_paths([path] + ([os.path.join(self.experiment, META_FILE)]
-                                    if self.experiment else []))
+            paths.append(os.path.join(self.experiment, META_FILE))
+        trust.check_paths(paths)
 
     # -- reading (no lock) ------------------------------------------------
     def read(self):

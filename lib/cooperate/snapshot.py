@@ -265,14 +265,16 @@ def compact(folder, generation, state_class, mode, trusted=False):
     journal_path = os.path.join(folder, "journal")
     old = load(folder, generation, history=True, trusted=trusted) if generation \
         else Snapshot.empty()
-    records, unreadable = [], 0
+    # two passes over the journal (the lock keeps it as it is), so that its
+    # records are never all in memory: the entries they touch, then the records
+    touched, unreadable = set(), 0
     for batch, _, bad in journal.read(journal_path, 0, generation):
-        records += batch
+        touched.update(r[1] for r in batch if r[0] in _ENTRY_RECORDS)
         unreadable += bad
-    touched = {r[1] for r in records if r[0] in _ENTRY_RECORDS}
     state = state_class(history=True)
     state.load(old, only=touched)
-    state.apply(records)
+    for batch, _, _ in journal.read(journal_path, 0, generation):
+        state.apply(batch)
     rows = {}
     new = []
     for id_ in touched:

@@ -27,7 +27,6 @@ then make the workers run any command as you.
 
 import os
 import stat
-import subprocess
 
 from .errors import UserError
 
@@ -243,6 +242,8 @@ def check_afs(folders):
     fs = shutil.which("fs")
     if fs is None:
         return
+    import subprocess
+
     try:
         out = subprocess.run([fs, "listacl"] + folders, stdout=subprocess.PIPE,
                              stderr=subprocess.DEVNULL, universal_newlines=True,

@@ -1,7 +1,6 @@
 """cooperate-status / liftoff-status: how far lists and experiments are,
 read from their shared state."""
 
-import datetime
 import json
 import os
 import sys
@@ -384,9 +383,11 @@ def liftoff_table(reports):
 
 def _left(report):
     """ETL as liftoff shows it (H:MM:SS), or - when it cannot be told yet."""
+    from datetime import timedelta
+
     c = report["counts"]
     if not c[PENDING] + c[RUNNING] + c["stale"]:
-        return str(datetime.timedelta(0))
+        return str(timedelta(0))
     if report["left"] is None:
         return "-"
-    return str(datetime.timedelta(seconds=int(round(report["left"]))))
+    return str(timedelta(seconds=int(round(report["left"]))))
