@@ -414,6 +414,8 @@ class Queue:
     def _load(self):
         """Fold the state afresh: the snapshot the journal names, then the
         journal (again if a compaction came in between: see snapshot.py)."""
+        # the old state goes first: never two in memory at once
+        self.state = None
         for _ in range(100):
             try:
                 fd = os.open(self.journal_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
