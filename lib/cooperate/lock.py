@@ -69,7 +69,11 @@ class QueueLock:
                         "was changed. Once that machine is back or rebooted, or its NFS "
                         "lock expired, run again; raise --lock-timeout to wait longer"
                         % (self.timeout, self.path))
-                time.sleep(poll)
+                # at random within the backoff: waiters do not wake together
+                # (imported here: only a lock that is busy needs it)
+                import random
+
+                time.sleep(poll * (0.5 + random.random()))
                 poll = min(poll * 2, LAST_POLL)
 
     def __exit__(self, *exc):
