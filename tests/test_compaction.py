@@ -190,5 +190,4 @@ def ids(folder):
 
 
 def ran_ids(folder):
-    with open(folder / "ran.txt") as f:
-        return {line.split()[2] for line in f}
+    return {e.id for e in executions(folder / "ran.txt")}

@@ -501,21 +501,15 @@ def _holds(rules, a, b):
     where such a pair of this constraint leads to it."""
     delete_a = delete_b = False
     for op, pairs in rules:
-        if op == "->":
+        if op in ("->", "<=>"):
             for va, vb in pairs:
                 if va == a:
                     if b != vb:
                         return False
                     delete_b = delete_b or _is_delete(vb)
                     break
-        elif op == "<=>":
-            for va, vb in pairs:
-                if va == a:
-                    if b != vb:
-                        return False
-                    delete_b = delete_b or _is_delete(vb)
-                    break
-                if vb == b:
+                # "<=>" also binds the other way
+                if op == "<=>" and vb == b:
                     if a != va:
                         return False
                     delete_a = delete_a or _is_delete(va)

@@ -50,6 +50,7 @@ import os
 import sys
 import time
 from array import array
+from itertools import accumulate, chain
 
 from . import files, journal, trust
 from .errors import UserError
@@ -77,17 +78,10 @@ class Snapshot:
 
     def __init__(self, head, ids, codes, counts, columns):
         self.head = head
-        self.generation = head["generation"]
         self.ids, self.codes, self.counts, self.columns = ids, codes, counts, columns
         self.names = head["names"]
-        self.first = None
-        if columns is not None:
-            first = array("q", [0])
-            total = 0
-            for count in counts:
-                total += count
-                first.append(total)
-            self.first = first
+        # where each entry's attempts start in the columns
+        self.first = None if columns is None else array("q", chain([0], accumulate(counts)))
 
     @classmethod
     def empty(cls):

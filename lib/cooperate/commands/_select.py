@@ -285,24 +285,23 @@ def hold_or_release(argv, prog, release):
         return 0
     journal = Journal(args.timestamp_fmt)
     session = by()
+    def mark(ids, held):
+        for id_ in ids:
+            run = run_of(id_)
+            if run is not None:
+                _mark(mark_held, experiment, run, held, session)
+                journal.write(run_dir(experiment, run), ["%s %s." % (
+                    "Locked and sealed" if held else "Unlocked and unsealed",
+                    run_dir(experiment, run))])
+
     if release:
         # the marks go first: once released, a worker may start the run and
         # write its own .__lock
-        for id_ in chosen:
-            run = run_of(id_)
-            if run is not None:
-                _mark(mark_held, experiment, run, False, session)
-                journal.write(run_dir(experiment, run), ["Unlocked and unsealed %s."
-                                                         % run_dir(experiment, run)])
+        mark(chosen, False)
         changed = queue.release(chosen)
     else:
         changed = queue.hold(chosen)
-        for id_ in changed:
-            run = run_of(id_)
-            if run is not None:
-                _mark(mark_held, experiment, run, True, session)
-                journal.write(run_dir(experiment, run), ["Locked and sealed %s."
-                                                         % run_dir(experiment, run)])
+        mark(changed, True)
     print("%s %s%s" % (fmt.count(len(changed), "entry", "entries"), verb,
                        _listing(changed, run_of, args.verbose)))
     if others:
