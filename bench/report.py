@@ -21,7 +21,7 @@ sys.path[:0] = [os.path.join(TOP, "lib"), os.path.join(TOP, "build", "vendor")]
 def measure(rows, n=10000):
     import shutil
 
-    from cooperate import report
+    from cooperate.results import report
 
     cwd = os.path.join(HERE, "out", "report")
     shutil.rmtree(cwd, ignore_errors=True)

@@ -82,7 +82,7 @@ def drain(rows, n=10000):
 
 def claim_cost(n, claims=500):
     """Median seconds of one claim (lock, catch up, append) on an n-entry list."""
-    from cooperate.queue import Queue
+    from cooperate.queue.core import Queue
 
     cwd = fresh("claim%d" % n)
     path = os.path.join(cwd, "l.json")

@@ -39,8 +39,8 @@ def timed(argv, cwd):
 def make_queue(cwd, n, done):
     """A list of n `true` and the state of `done` of them run by 16 workers,
     compacted. Returns (journal bytes before compaction, state bytes after)."""
-    from cooperate.listfile import CommandList
-    from cooperate.queue import Queue
+    from cooperate.queue.listfile import CommandList
+    from cooperate.queue.core import Queue
 
     shutil.rmtree(cwd, ignore_errors=True)
     os.makedirs(cwd)

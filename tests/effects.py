@@ -29,7 +29,7 @@ def records(state_dir):
         tail = [json.loads(line) for line in f if line.endswith("\n")]
     if not tail or tail[0][0] != "g":
         return tail
-    from cooperate import snapshot
+    from cooperate.queue import snapshot
 
     snap = snapshot.load(state_dir, tail[0][1], trusted=True)
     folded = [["w", worker, info] for worker, info in snap.head["workers"].items()]

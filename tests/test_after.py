@@ -138,7 +138,7 @@ def test_a_diamond_runs_its_middle_in_parallel(tmp_path, workers):
 
 
 def test_ids_name_entries_too(tmp_path):
-    from cooperate.listfile import entry_id
+    from cooperate.queue.listfile import entry_id
 
     first = job("first")
     # an unnamed copy of one entry: its second copy's id is DIGEST-1
@@ -168,7 +168,7 @@ def test_a_failed_dependency_blocks_until_it_is_retried_and_succeeds(tmp_path):
 
     report = status("l.json", cwd=str(tmp_path))
     assert report["counts"]["blocked"] == 2 and report["counts"]["pending"] == 0
-    from cooperate.listfile import entry_id
+    from cooperate.queue.listfile import entry_id
 
     flaky, next_ = entry_id(job("flaky", needs="fixed")), entry_id(job("next", ["flaky"]))
     assert report["blocked"] == [
@@ -196,7 +196,7 @@ def test_a_failed_dependency_blocks_until_it_is_retried_and_succeeds(tmp_path):
 
 def test_an_aborted_dependency_blocks_too(tmp_path):
     write_list(tmp_path / "l.json", [job("first"), job("second", ["first"])])
-    from cooperate.listfile import entry_id
+    from cooperate.queue.listfile import entry_id
 
     first = entry_id(job("first"))
     assert run("abort", "l.json", first, "-y", cwd=str(tmp_path)).returncode == 0
@@ -288,7 +288,7 @@ def test_a_bad_dependency_appended_under_a_worker_fails_that_entry(tmp_path, wor
     wait_for(lambda: all_done(tmp_path, 1), WAIT, what="a to run")
     write_list(tmp_path / "l.json", [job("a"), job("lost", ["nobody"]), job("b", ["a"]),
                                      job("c", ["lost"])])
-    from cooperate.listfile import entry_id
+    from cooperate.queue.listfile import entry_id
 
     lost = entry_id(job("lost", ["nobody"]))
 
@@ -309,7 +309,7 @@ def test_a_bad_dependency_appended_under_a_worker_fails_that_entry(tmp_path, wor
 
 @pytest.mark.parametrize("shuffled", [False, True], ids=["list-order", "shuffled"])
 def test_claims_from_several_queues_respect_a_random_graph(tmp_path, shuffled):
-    from cooperate.queue import Queue
+    from cooperate.queue.core import Queue
 
     rng = random.Random(7)
     n = 300
@@ -346,7 +346,7 @@ def test_claims_from_several_queues_respect_a_random_graph(tmp_path, shuffled):
 
 
 def test_the_readme_example_reads(tmp_path):
-    from cooperate.listfile import scan
+    from cooperate.queue.listfile import scan
 
     readme = open(os.path.join(util.TOP, "README.md")).read()
     section = readme[readme.index("\n## Dependencies\n"):]

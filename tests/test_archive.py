@@ -111,7 +111,7 @@ def test_archive_contents(archive):
         infos = z.infolist()
         names = [i.filename for i in infos]
         assert names == sorted(names)
-        for needed in ("__main__.py", "cooperate/__init__.py", "cooperate/cli.py",
+        for needed in ("__main__.py", "cooperate/__init__.py", "cooperate/cli/__init__.py",
                        "yaml/__init__.py", "portalocker/__init__.py",
                        "LICENSES/PyYAML.txt", "LICENSES/portalocker.txt"):
             assert needed in names
@@ -139,7 +139,7 @@ def test_the_pycs_are_used_and_name_files_inside_the_archive(archive):
     script = ("import sys; sys.path.insert(0, sys.argv[1]); import cooperate.cli, yaml; "
               "print(cooperate.cli.main.__code__.co_filename, yaml.load.__code__.co_filename)")
     result = ok([sys.executable, "-I", "-S", "-c", script, archive])
-    assert result.stdout == "cooperate/cli.py yaml/__init__.py\n"
+    assert result.stdout == "cooperate/cli/__init__.py yaml/__init__.py\n"
 
 
 def test_a_wrong_hash_is_one_line_and_fails(archive, tmp_path):

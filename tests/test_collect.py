@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from cooperate.collect import rows
+from cooperate.results.collect import rows
 from util import TOP, run, status, write_list
 
 DEFAULT = "lr: 0.1\nseed: 0\nmodel:\n  name: mlp\n  depth: 2\n"
@@ -195,7 +195,7 @@ def test_python_api_through_the_archive(exp, tmp_path):
     subprocess.run([sys.executable, os.path.join(TOP, "build.py"), "-o", archive], check=True,
                    capture_output=True)
     snippet = ("import sys, json\n"
-               "from cooperate.collect import rows\n"
+               "from cooperate.results.collect import rows\n"
                "from liftoff import collect_results\n"
                "got = rows(sys.argv[1], where=['model.name=mlp'])\n"
                "assert collect_results(sys.argv[1], where=['model.name=mlp']) == got\n"
@@ -368,7 +368,7 @@ def test_identical_entries_are_one_variation(tmp_path):
 
 
 def test_command_parameters():
-    from cooperate.collect import command_parameters
+    from cooperate.results.collect import command_parameters
 
     words = ["python", "-u", "main.py", "--lr", "0.1", "--bs=32", "--fp16", "--shift", "-2",
              "model.depth=3", "--name", "a b", "data.csv", "--last"]
@@ -381,7 +381,7 @@ def test_summary_stats_are_exact_then_rounded_to_15_digits():
     import math
     import statistics
 
-    from cooperate.collect import summary_stats
+    from cooperate.results.collect import summary_stats
 
     assert statistics.mean([0.1, 0.2]) == 0.15000000000000002  # the noise we avoid
     assert summary_stats([0.1, 0.2]) == (0.15, 0.0707106781186548, 2)
@@ -402,9 +402,9 @@ def test_the_first_entries_are_read_from_the_start_of_the_list(tmp_path):
     """first_entries parses only the start of the file (what a report shows
     of a long list), gives what entries() gives, and reads the whole list
     again when the file changed since its ids were read."""
-    from cooperate.collect import first_entries, from_queue
-    from cooperate.listfile import CommandList
-    from cooperate.queue import Queue
+    from cooperate.results.collect import first_entries, from_queue
+    from cooperate.queue.listfile import CommandList
+    from cooperate.queue.core import Queue
 
     entries = [["true"], " echo  'a b' ", {"cmd": ["true", "--seed", "1"], "name": "n"}, ["true"],
                ["echo", "\u00e9t\u00e9"], ["true"]]

@@ -183,7 +183,7 @@ def test_the_compactor_killed_at_each_step_loses_nothing(tmp_path, syscall, targ
 
 
 def ids(folder):
-    from cooperate.listfile import entry_id
+    from cooperate.queue.listfile import entry_id
 
     with open(folder / "l.json") as f:
         return [entry_id(e) for e in json.load(f)]

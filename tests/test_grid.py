@@ -10,7 +10,7 @@ import textwrap
 import pytest
 import yaml
 
-from cooperate import grid
+from cooperate.grid import config as grid
 from cooperate.errors import UserError
 
 DEFAULT = """\

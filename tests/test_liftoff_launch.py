@@ -56,7 +56,7 @@ def has_prepare(prefix):
 
 
 CREATE = ("import sys\n"
-          "from cooperate import experiment, grid\n"
+          "from cooperate.grid import experiment, config as grid\n"
           "print(experiment.create(grid.load_config_dir(sys.argv[1]), sys.argv[2],"
           " name=sys.argv[3] or None, runs_no=int(sys.argv[4]), script=sys.argv[5] or None))\n")
 

@@ -666,7 +666,7 @@ def test_example_runs_on_a_hand_written_cfg(tmp_path):
 
 
 def test_example_sweep_expands_to_12_of_16():
-    from cooperate import grid
+    from cooperate.grid import config as grid
 
     expanded = grid.load_config_dir(os.path.join(EXAMPLE, "configs"))
     assert [(f.size, f.count) for f in expanded.files] == [(16, 12)]

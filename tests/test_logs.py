@@ -18,7 +18,7 @@ import re
 import subprocess
 from urllib.parse import unquote
 
-from cooperate.listfile import CommandList
+from cooperate.queue.listfile import CommandList
 from test_liftoff_launch import prepare, write_grid, write_script
 from util import run, start, status, write_list
 

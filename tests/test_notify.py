@@ -80,7 +80,7 @@ def test_a_bad_notify_command_is_refused_before_anything_runs(tmp_path, value, m
 
 
 def _ids(folder):
-    from cooperate.listfile import entry_id
+    from cooperate.queue.listfile import entry_id
 
     with open(os.path.join(str(folder), "l.json")) as f:
         return [entry_id(e) for e in json.load(f)]

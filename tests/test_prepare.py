@@ -12,7 +12,9 @@ import threading
 import pytest
 import yaml
 
-from cooperate import cfgyaml, experiment, grid
+from cooperate.grid import cfgyaml
+from cooperate.grid import experiment
+from cooperate.grid import config as grid
 from cooperate.errors import UserError
 from util import run
 

@@ -25,7 +25,7 @@ from util import Host, can_unshare, command, run, start, status, wait_for, write
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from cooperate import report  # noqa: E402
+from cooperate.results import report  # noqa: E402
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -328,7 +328,7 @@ def test_the_progress_bar_shows_failed_runs_in_their_colour(tmp_path):
 def test_progress_parts_tell_lost_and_interrupted_apart(tmp_path):
     """Every part of the bar, from a journal written by hand: an entry's
     status, and for failed and pending ones how their latest attempt ended."""
-    from cooperate.queue import Queue
+    from cooperate.queue.core import Queue
 
     write_list(tmp_path / "l.json", [["true", str(i)] for i in range(10)])
     queue = Queue(str(tmp_path / "l.json"), reader=True)
@@ -561,7 +561,7 @@ def hand_history(folder, n=240):
     several slots), every outcome, a lost attempt run again, entries held,
     aborted, never claimed, and two running: one on a worker whose
     heartbeat is fresh, one on a worker that looks dead. Returns the path."""
-    from cooperate.queue import Queue
+    from cooperate.queue.core import Queue
 
     folder.mkdir(parents=True, exist_ok=True)
     write_list(folder / "l.json", [["true"]] * n)
@@ -597,7 +597,7 @@ def hand_history(folder, n=240):
 
 def compacted(path):
     """Fold the journal into a snapshot, as workers do as they go."""
-    from cooperate.queue import Queue
+    from cooperate.queue.core import Queue
 
     queue = Queue(str(path))
     queue.compact_at = 1
@@ -609,8 +609,8 @@ def test_the_summary_is_what_status_says(tmp_path):
     """The report counts, in its one pass over the list, what status's
     summarise counts (and the time left, from the done entries' run time),
     before and after compaction."""
-    from cooperate.commands.status import summarise
-    from cooperate.queue import Queue
+    from cooperate.cli.status import summarise
+    from cooperate.queue.core import Queue
 
     path = hand_history(tmp_path)
     for _ in range(2):
@@ -629,7 +629,7 @@ def test_binned_attempts_draw_what_every_attempt_drew(tmp_path, monkeypatch):
     """Past MAX_BARS the timeline and the throughput chart come from a few
     binned attempts: the same page as from a dict per attempt, from the
     journal and from a snapshot."""
-    from cooperate.queue import Queue
+    from cooperate.queue.core import Queue
 
     monkeypatch.setattr(report, "MAX_BARS", 10)
     path = hand_history(tmp_path)

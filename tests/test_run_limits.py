@@ -25,7 +25,7 @@ WAIT = 60  # seconds any one wait here may take
 
 
 def entry_id(entry):
-    from cooperate.listfile import entry_id as id_of
+    from cooperate.queue.listfile import entry_id as id_of
 
     return id_of(entry)
 
@@ -168,7 +168,7 @@ def test_timeouts_are_retried_and_shown_by_status_collect_and_report(tmp_path):
     made = run("report", "l.json", "-o", "r.html", cwd=str(tmp_path))
     assert made.returncode == 0, made.stderr
     page = (tmp_path / "r.html").read_text()
-    from cooperate import report
+    from cooperate.results import report
 
     colour = report.COLOURS["timeout"]
     assert colour not in [c for o, c in report.COLOURS.items() if o != "timeout"]
@@ -199,7 +199,7 @@ def test_a_bad_option_is_one_line(tmp_path, option):
 
 
 def test_sizes_read_as_gnu_parallel_reads_them():
-    from cooperate.resources import Size
+    from cooperate.run.resources import Size
 
     assert [Size(t) for t in ("4096", "2G", "500M", "1.5k", "1T", "2g")] == [
         4096, 2 * 1024 ** 3, 500 * 1024 ** 2, 1500, 1024 ** 4, 2 * 10 ** 9]

@@ -142,7 +142,7 @@ def workers():
     """Lists whose workers the test stops at its end, however it ends: each
     worker recorded in their journals that is still there gets SIGTERM (it
     stops its runs), then SIGKILL."""
-    from cooperate import host
+    from cooperate.queue import host
 
     lists = []
     yield lists
@@ -168,7 +168,7 @@ def workers():
 
 
 def gone(pids):
-    from cooperate import host
+    from cooperate.queue import host
 
     return all(host.process_start(pid) is None for pid in pids)
 

@@ -15,7 +15,7 @@ written:
 
 import re
 
-from .errors import UserError
+from cooperate.errors import UserError
 
 MAX_DEPTH = 100
 MAX_NODES = 100000

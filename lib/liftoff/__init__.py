@@ -317,7 +317,7 @@ def parse_opts(args=None):
 def collect_results(path, **options):
     """liftoff's collect_results: one dict per run of the experiment (or list)
     at `path`, with its status, varied parameters and results (see
-    cooperate.collect.rows for the options: results_file, where, ...)."""
-    from cooperate.collect import rows
+    cooperate.results.collect.rows for the options: results_file, where, ...)."""
+    from cooperate.results.collect import rows
 
     return rows(path, **options)

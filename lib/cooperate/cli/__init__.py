@@ -1,0 +1,104 @@
+"""The multi-call edge: pick the command from the program name or the first
+argument, run it, and turn a UserError into one line and an exit code."""
+
+import os
+import sys
+
+from cooperate import __version__
+from cooperate.errors import UserError
+
+# command -> (module, one-line summary); modules are imported only when used,
+# because start-up time is a feature (cron, `watch`).
+COMMANDS = {
+    "run": ("cooperate.cli.run", "be a worker: claim pending entries, run them, record the outcome"),
+    "doe": ("cooperate.cli.doe", "write a list of commands from a template and values"),
+    "prepare": ("cooperate.cli.prepare", "expand a YAML config grid into an experiment folder and its queue"),
+    "status": ("cooperate.cli.status", "show how far lists and experiments are, on every machine"),
+    "retry": ("cooperate.cli.retry", "make failed, aborted or stale entries pending again"),
+    "launch": ("cooperate.cli.launch", "run a script on an experiment or a yaml config (liftoff)"),
+    "abort": ("cooperate.cli.abort", "stop the runs of an experiment or list, on every machine"),
+    "procs": ("cooperate.cli.procs", "the workers and their runs, on this machine or all"),
+    "submit": ("cooperate.cli.submit", "start workers as a Slurm job array"),
+    "spawn": ("cooperate.cli.spawn", "start workers on other machines over ssh"),
+    "drain": ("cooperate.cli.drain", "let a host's workers finish their runs and take nothing new"),
+    "hold": ("cooperate.cli.hold", "keep pending entries from being started (liftoff-lock)"),
+    "release": ("cooperate.cli.release", "let held entries be started again (liftoff-unlock)"),
+    "report": ("cooperate.cli.report", "write a self-contained HTML report: timeline, failures, runs"),
+    "collect": ("cooperate.cli.collect", "one table of every run's parameters, status and results"),
+}
+
+# program names (symlinks to the archive) -> command
+LINKS = {
+    "cooperate-run": "run",
+    "cooperate-doe": "doe",
+    "cooperate-status": "status",
+    "cooperate-retry": "retry",
+    "liftoff-prepare": "prepare",
+    "cooperate-abort": "abort",
+    "cooperate-drain": "drain",
+    "cooperate-submit": "submit",
+    "cooperate-spawn": "spawn",
+    "cooperate-collect": "collect",
+    "liftoff": "launch",
+    "liftoff-status": "status",
+    "liftoff-abort": "abort",
+    "liftoff-procs": "procs",
+    "liftoff-clean": "retry",
+    "liftoff-lock": "hold",
+    "liftoff-unlock": "release",
+    "cooperate-report": "report",
+}
+
+PROGRAM = "cooperate"
+
+
+def usage():
+    width = max(len(c) for c in COMMANDS)
+    lines = [
+        "usage: %s COMMAND [ARGS...]" % PROGRAM,
+        "",
+        "Run a list of commands on every machine that shares its folder.",
+        "",
+        "commands:",
+    ]
+    lines += ["  %-*s  %s" % (width, c, s) for c, (_, s) in COMMANDS.items()]
+    lines += [
+        "",
+        "`%s COMMAND --help` explains each one. Symlinks named after a command"
+        % PROGRAM,
+        "(%s) run it directly." % ", ".join(sorted(LINKS)),
+    ]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    argv = sys.argv if argv is None else argv
+    name = os.path.basename(argv[0]) if argv else PROGRAM
+    args = list(argv[1:])
+    if name in LINKS:
+        command, prog = LINKS[name], name
+    else:
+        if not args or args[0] in ("-h", "--help"):
+            print(usage())
+            return 0
+        if args[0] == "--version":
+            print("%s %s" % (PROGRAM, __version__))
+            return 0
+        command = args.pop(0)
+        prog = "%s %s" % (PROGRAM, command)
+    if command not in COMMANDS:
+        print("%s: error: unknown command %r (one of: %s)"
+              % (PROGRAM, command, ", ".join(COMMANDS)), file=sys.stderr)
+        return 2
+    module = __import__(COMMANDS[command][0], fromlist=["main"])
+    try:
+        return module.main(args, prog)
+    except UserError as error:
+        print("%s: error: %s" % (prog, error), file=sys.stderr)
+        return error.code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # the reader went away (`status | head`): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

@@ -1,0 +1,99 @@
+"""argparse, with usage errors as one line and shared option types."""
+
+import argparse
+import os
+
+from cooperate.errors import UserError
+
+
+class Formatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's formatter asks shutil for the terminal width, and importing
+    shutil costs more than the rest of a `status` call: ask os directly."""
+
+    def __init__(self, prog):
+        try:
+            width = os.get_terminal_size().columns
+        except OSError:
+            width = 80
+        super().__init__(prog, width=max(width - 2, 40))
+
+
+class Parser(argparse.ArgumentParser):
+    def __init__(self, prog, description, epilog=None):
+        super().__init__(prog=prog, description=description, epilog=epilog,
+                         formatter_class=Formatter)
+
+    def error(self, message):
+        raise UserError("%s (see --help)" % message)
+
+
+def _at_least(convert, minimum, what):
+    """An argparse type: `convert(text)`, refused below `minimum`."""
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError("expected %s >= %s, got %r" % (what, minimum, text))
+        return value
+    return parse
+
+
+positive_int = _at_least(int, 1, "a whole number")
+non_negative_int = _at_least(int, 0, "a whole number")
+seconds = _at_least(float, 0, "seconds")
+
+
+def _positive(what):
+    """An argparse type: a number > 0, NaN and infinity refused (a limit)."""
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            value = 0.0
+        if not 0 < value < float("inf"):
+            raise argparse.ArgumentTypeError("expected %s > 0, got %r" % (what, text))
+        return value
+    return parse
+
+
+positive_seconds = _positive("seconds")
+positive_number = _positive("a number")
+
+
+def size(text):
+    """An argparse type: bytes, with GNU parallel's suffixes (resources.Size)."""
+    from cooperate.run.resources import Size
+
+    try:
+        return Size(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a size like 2G, 500M or 1.5T (K, M, G, T: "
+                                         "powers of 1024; k, m, g, t: of 1000), got %r" % text)
+
+
+def int_list(text):
+    """`0,1,3` -> ['0', '1', '3'] (GPU ids stay strings: they go to
+    CUDA_VISIBLE_DEVICES as given)."""
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items or not all(t.isdigit() for t in items):
+        raise argparse.ArgumentTypeError("expected a comma list of numbers like 0,1, got %r" % text)
+    return items
+
+
+def command_line(text):
+    """An argparse type: a command line split into words as a shell would
+    (never run by one), whose program can be found."""
+    import shlex
+    import shutil
+
+    try:
+        words = shlex.split(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError("cannot split %r into words: %s" % (text, error))
+    if not words:
+        raise argparse.ArgumentTypeError("expected a command, got nothing")
+    if shutil.which(words[0]) is None:
+        raise argparse.ArgumentTypeError("no program %r (not a file, not on PATH)" % words[0])
+    return words

@@ -1,0 +1,101 @@
+"""cooperate-collect: one table of every run's parameters and results."""
+
+import sys
+
+from cooperate.cli.args import Parser
+from cooperate.cli.targets import add_target, target
+
+DESCRIPTION = """\
+Collect TARGET (a list file, an experiment folder, or part of an
+experiment's name) into one table, one row per entry: id (and run, for an
+experiment), status, attempts, host (of the latest attempt), duration
+(seconds of the latest finished attempt), the parameters, and the results
+the run wrote.
+
+The parameters of an experiment are the config keys whose values differ
+between its runs, as dotted columns (optim.lr); a plain list has its
+command in a `command` column. The results are the keys of the mapping in
+the run folder's results file (--results-file: JSON, or YAML for .yaml and
+.yml, or the last row of a .csv whose header names the columns), nested
+keys as dotted columns. A run without results has empty cells; a malformed
+results file gives empty cells and a warning on stderr.
+
+The entries of a plain list have no run folder: give --results-dir with
+{id} in it to read theirs, relative to the current folder, e.g.
+--results-dir 'results/{id}.json' (a file) or 'results/{id}' (a folder
+holding --results-file). For an experiment, --results-dir replaces the run
+folder and may use {run} (0003_lr_0.1/0) too.
+
+--aggregate gives one row per variation instead: the runs whose
+parameters are equal but for the --over ones (default: seed and run_id;
+`seed` also names train.seed) are one group. For an experiment that is each
+variation folder (NNNN_title: its runs differ only in run_id), and the
+variations that differ only in an --over grid variable (seed: [1, 2, 3])
+join theirs. For a plain list the parameters are read from the commands
+(--NAME VALUE, --NAME=VALUE, NAME=VALUE), and the entries whose commands
+are the same but for the --over values are one group (the command shows
+them as {seed}). Columns: variation (experiment) or command (list), the
+parameters that vary but for the --over ones, runs, status (counts), then
+for duration and each numeric result NAME.mean, NAME.std (sample standard
+deviation) and NAME.n (how many numbers). --where picks the runs first.
+
+Numbers are written as they were read (the shortest text that reads back
+as the same float); means and deviations that are not exact are rounded to
+15 significant digits (0.15, not 0.15000000000000002).
+
+From Python: `from cooperate.collect import rows` (or `from liftoff import
+collect_results`); rows(target, results_file="results.json", where=None,
+aggregate=False, over=("seed", "run_id")) gives the rows as dicts."""
+
+EPILOG = """\
+examples:
+  cooperate collect results/2026Nov22-101500_sweep > sweep.csv
+  cooperate collect sweep --where optim.lr=0.1 --where status=done
+  cooperate collect sweep --format jsonl -o sweep.jsonl
+  cooperate collect jobs.json --results-dir 'out/{id}/metrics.json'
+  cooperate collect sweep --aggregate -o per-variation.csv
+  cooperate collect jobs.json --results-dir 'out/{id}.json' --aggregate --over seed,fold"""
+
+
+def main(argv, prog):
+    from cooperate.results import collect
+
+    p = Parser(prog, DESCRIPTION, EPILOG)
+    add_target(p)
+    p.add_argument("--results-file", default=collect.DEFAULT_RESULTS_FILE, metavar="NAME",
+                   help="the results file in each run folder (default results.json)")
+    p.add_argument("--results-dir", metavar="PATTERN",
+                   help="where each entry's results are, with {id} (and {run}) in it")
+    p.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
+                   help="only rows with this value (parsed like YAML) in this column: "
+                        "a parameter, a result, id, status, host; repeatable")
+    p.add_argument("--format", choices=("csv", "jsonl"), default="csv",
+                   help="CSV (default) or JSON lines")
+    p.add_argument("--aggregate", action="store_true",
+                   help="one row per variation: mean, std and count of each numeric column "
+                        "over the runs that differ only in the --over parameters")
+    p.add_argument("--over", action="append", metavar="NAME[,NAME]",
+                   help="with --aggregate: the parameters that tell apart the runs of one "
+                        "variation (default seed and run_id); repeatable, or a comma list")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="write to FILE (atomically) instead of stdout")
+    args = p.parse_args(argv)
+    over = collect.DEFAULT_OVER
+    if args.over is not None:
+        if not args.aggregate:
+            p.error("--over goes with --aggregate")
+        over = [name.strip() for text in args.over for name in text.split(",") if name.strip()]
+    table = collect.collect(target(args), args.results_file, args.where, args.results_dir,
+                            args.state, trusted=args.trust_writable)
+    if args.aggregate:
+        table = collect.aggregate(table, over)
+    text = (collect.to_csv if args.format == "csv" else collect.to_jsonl)(table)
+    for warning in table.warnings:
+        print("%s: warning: %s" % (prog, warning), file=sys.stderr)
+    if args.output:
+        from cooperate.queue.files import atomic_write
+
+        atomic_write(args.output, text.encode(), durable=False)
+    else:
+        sys.stdout.write(text)
+    return 0

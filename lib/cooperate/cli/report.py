@@ -1,0 +1,48 @@
+"""cooperate-report: one self-contained HTML page about a list or an
+experiment."""
+
+from cooperate.cli.args import Parser
+from cooperate.cli import targets as _select
+
+DESCRIPTION = """\
+Write a self-contained HTML report of TARGET (a list file or an experiment;
+by default the latest experiment under ./results): the summary (a progress
+bar split by outcome) and the time left, a timeline of every attempt (one
+lane per host and worker slot, coloured by outcome), the runs finished per
+minute (or hour) over time, the failures grouped by the last lines of their
+stderr (with links to the logs, relative to where the page is written), and
+a table of the runs to sort by any column (of a longer list, its first
+10,000: collect gives them all), which also shows one row per variation:
+the runs that differ only in the --over parameters (default seed and
+run_id), with each numeric column's mean, standard deviation and count, as
+`collect --aggregate` gives them. Floats show at most 6 significant
+digits (the whole value on hover). The page needs no network (no external
+scripts, fonts or images): open it from the shared folder or send it by
+email. It reads only the shared state and takes no lock."""
+
+
+def main(argv, prog):
+    from cooperate.results.collect import DEFAULT_OVER, DEFAULT_RESULTS_FILE
+    from cooperate.results.report import write
+
+    p = Parser(prog, DESCRIPTION)
+    _select.add_target(p, optional=True)
+    p.add_argument("-o", "--output", default="report.html", metavar="FILE",
+                   help="where to write the page (default ./report.html)")
+    p.add_argument("--over", action="append", metavar="NAME[,NAME]",
+                   help="the parameters that tell apart the runs of one variation in the "
+                        "per-variation table (default seed and run_id); repeatable, or a comma list")
+    p.add_argument("--results-file", default=DEFAULT_RESULTS_FILE, metavar="NAME",
+                   help="the results file in each run folder (default results.json), as collect")
+    p.add_argument("--results-dir", metavar="PATTERN",
+                   help="where each entry's results are, with {id} (and {run}) in it, as collect")
+    args = p.parse_args(argv)
+    over = DEFAULT_OVER
+    if args.over is not None:
+        over = [name.strip() for text in args.over for name in text.split(",") if name.strip()]
+    made = write(_select.target(args), args.output, args.state, trusted=args.trust_writable,
+                 over=over, results_file=args.results_file, results_dir=args.results_dir)
+    print("%s: %d attempts on %d lanes, %d failure groups, %d variations" % (
+        args.output, made["attempts"], made["lanes"], made["failure_groups"],
+        made["variations"]))
+    return 0

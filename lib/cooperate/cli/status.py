@@ -1,0 +1,394 @@
+"""cooperate-status / liftoff-status: how far lists and experiments are,
+read from their shared state."""
+
+import json
+import os
+import sys
+import time
+
+from cooperate import fmt
+from cooperate.queue import logs
+from cooperate.cli.args import Parser, seconds
+from cooperate.queue.core import ABORTED, DONE, FAILED, HELD, PENDING, RUNNING, STATUSES, TIMEOUT, Queue
+from cooperate.cli.targets import add_timestamp_fmt, add_trust, called_as, is_path, parse_mixed
+
+DESCRIPTION = """\
+Show how far a list or a liftoff experiment is: how many entries are
+pending, running, done, failed, aborted, held, and stale (running on a
+worker that looks dead: it and its guard are gone, its machine rebooted, or it has
+not been heard from for its lease), and in a list whose entries have
+"after", blocked (pending, but waiting for an entry that failed or was
+aborted: it never starts unless that one is retried and succeeds). For one
+list or experiment, also per running entry its host, the worker's and the
+run's pids and elapsed time, per failed entry its exit code and log, per
+blocked entry what it waits for. Without TARGET: the latest experiment
+under ./results (-a: all of them); a TARGET that is not a path picks
+experiments by name.
+
+It reads only the shared state, so it shows every machine's work, and it
+takes no lock: it is safe to run under `watch`."""
+
+LIFTOFF_DESCRIPTION = """\
+Show how far liftoff experiments are, as liftoff-status does: one row per
+experiment (the latest under ./results; -a: all of them; EXPERIMENT: those
+whose name contains it, or an experiment folder) with liftoff's columns:
+  Total     runs
+  Locked    running, and held (liftoff-lock)
+  Done      ended well
+  Dead      failed or aborted (liftoff-clean makes them pending again)
+  Lost      stale: running on a worker that looks dead (only when some are)
+  Progress  the share of runs that ended
+  ETL       the time left (H:MM:SS) at the pace of the runs that ended, on as
+            many slots as are busy; - before the first one ends
+--details shows cooperate-status's view instead (per running run its host,
+pid and time, per failed run its exit code and log), --json the same for
+scripts. It reads only the shared state, so it shows every machine's work,
+and it takes no lock: it is safe to run under `watch`."""
+
+COLUMNS = (PENDING, RUNNING, DONE, FAILED, "stale", ABORTED, HELD)
+# a count only lists with dependencies have ("after")
+BLOCKED = "blocked"
+# blocked entries shown one per line at most (--json has them all)
+SHOW_BLOCKED = 20
+
+
+def main(argv, prog):
+    liftoff = called_as(prog, "liftoff-status")
+    p = Parser(prog, LIFTOFF_DESCRIPTION if liftoff else DESCRIPTION)
+    p.add_argument("target", nargs="?", metavar="EXPERIMENT" if liftoff else "TARGET",
+                   help="a list file, an experiment folder, or part of experiments' names")
+    p.add_argument("-a", "--all", action="store_true", help="every matching experiment")
+    p.add_argument("--results-path", default="results", metavar="DIR",
+                   help="where experiments are (default ./results)")
+    p.add_argument("--state", metavar="DIR",
+                   help="the state folder (default LIST.cooperate beside the list)")
+    p.add_argument("--json", action="store_true", help="print JSON, for scripts")
+    if liftoff:
+        p.add_argument("--details", action="store_true",
+                       help="cooperate-status's view: per running run its host, pid and time, "
+                            "per failed run its exit code and log")
+    add_timestamp_fmt(p, "accepted: the latest experiment is the one made last, whatever its "
+                         "name")
+    add_trust(p)
+    p.add_argument("--watch", type=seconds, nargs="?", const=2.0, metavar="S",
+                   help="show it again every S seconds (default 2) until Ctrl-C")
+    args = parse_mixed(p, argv)
+    args.liftoff_table = liftoff and not args.details
+    if args.watch is None:
+        return show(args)
+    terminal = sys.stdout.isatty()
+    try:
+        while True:
+            if terminal:
+                # home and clear: the report replaces the last one
+                sys.stdout.write("\033[H\033[2J")
+            else:
+                sys.stdout.write("--- %s\n" % fmt.clock())
+            show(args)
+            sys.stdout.flush()
+            time.sleep(args.watch)
+    except KeyboardInterrupt:
+        return 0
+
+
+def show(args):
+
+    if args.target is not None and is_path(args.target, args.results_path):
+        targets = [args.target]
+    else:
+        from cooperate.grid.experiment import list_experiments
+
+        targets = [e for e in list_experiments(args.results_path)
+                   if args.target is None or args.target in os.path.basename(e)]
+        if not targets:
+            from cooperate.errors import UserError
+
+            raise UserError("no experiment%s under %s (liftoff-prepare makes one)" % (
+                "" if args.target is None else " matching %r" % args.target, args.results_path))
+        if not args.all:
+            targets = targets[-1:]
+    reports = []
+    for target in targets:
+        queue = Queue(target, args.state, reader=True, trusted=args.trust_writable)
+        queue.read()
+        reports.append(summarise(queue))
+    if args.json:
+        json.dump(reports[0] if len(reports) == 1 else reports, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    elif args.liftoff_table:
+        sys.stdout.write(liftoff_table(reports))
+    elif len(reports) == 1:
+        sys.stdout.write(render(reports[0], sys.stdout.isatty()))
+    else:
+        sys.stdout.write(table(reports))
+    return 0
+
+
+def summarise(queue):
+    now = time.time()
+    counts = dict.fromkeys(COLUMNS, 0)
+    running, failed, hosts, by_worker = [], [], set(), {}
+    # the done entries' run time, summed, and how many; done entries as the
+    # snapshot has them (summed from its totals, see State.base_done)
+    busy, ended, from_base = 0.0, 0, 0
+    state, workers = queue.state, queue.state.workers
+    codes, executed, history = state.codes, queue.list.executed, state.history
+
+    def add_done(last):
+        nonlocal busy, ended
+        if last is not None:
+            made = by_worker.setdefault(last[0], {})
+            made[DONE] = made.get(DONE, 0) + 1
+            busy += last[2] - last[1]
+            ended += 1
+
+    for index, id_ in enumerate(queue.list.ids):
+        code = codes.get(id_)
+        if code is None or id_ in executed:
+            # never claimed: the common case in a large list, kept cheap
+            counts[DONE if id_ in executed else PENDING] += 1
+            continue
+        status = STATUSES[code & 7]
+        if status == DONE:
+            # the common case in a large history: no Attempt objects
+            if state.base is not None and id_ not in history:
+                from_base += 1
+            else:
+                add_done(state.ended(id_))
+            counts[DONE] += 1
+            continue
+        a = state.last(id_)
+        if a is not None:
+            made = by_worker.setdefault(a.worker, {})
+            made[status] = made.get(status, 0) + 1
+        if status == RUNNING:
+            info = workers.get(a.worker, {})
+            stale = queue.is_stale(a, now)
+            if not stale:
+                hosts.add(info.get("host"))
+            status = "stale" if stale else RUNNING
+            running.append({"id": id_, "attempt": a.number, "worker": a.worker,
+                            "host": info.get("host"), "pid": info.get("pid"),
+                            "run_pid": a.process[0] if a.process else None,
+                            "slurm": _slurm(info),
+                            "started": a.start, "elapsed": now - a.start, "stale": stale,
+                            "command": queue.list.describe(index)})
+        elif status == FAILED:
+            failed.append({"id": id_, "attempt": a.number, "code": a.code,
+                           "outcome": a.outcome, "limit": _limit(queue, index, a),
+                           "host": workers.get(a.worker, {}).get("host"),
+                           "ended": a.end, **_logs(queue, id_, a),
+                           "slurm": _slurm(workers.get(a.worker, {})),
+                           "attempts": [{"attempt": t.number, "outcome": t.outcome,
+                                         "code": t.code, "limit": _limit(queue, index, t),
+                                         **_logs(queue, id_, t),
+                                         "host": workers.get(t.worker, {}).get("host")}
+                                        for t in a.chain()],
+                           "command": queue.list.describe(index)})
+        counts[status] += 1
+    if from_base:
+        rows, base_busy, base_by_worker = state.base_done()
+        if rows == from_base:
+            busy, ended = busy + base_busy, ended + rows
+            for worker, n in base_by_worker.items():
+                made = by_worker.setdefault(worker, {})
+                made[DONE] = made.get(DONE, 0) + n
+        else:
+            # some of the snapshot's done entries are no longer in the list
+            for id_ in queue.list.ids:
+                code = codes.get(id_)
+                if (code is not None and STATUSES[code & 7] == DONE and id_ not in history
+                        and id_ not in executed):
+                    add_done(state.ended(id_))
+    blocked = []
+    if queue.list.after:
+        # pending entries that cannot start: counted apart from the pending ones
+        names = {}
+        for index, (d, status) in queue.blocked().items():
+            if d not in names:
+                names[d] = queue.list.describe(d)
+            blocked.append({"id": queue.list.ids[index], "waits_for": queue.list.ids[d],
+                            "name": names[d], "status": status})
+        counts[PENDING] -= len(blocked)
+        counts[BLOCKED] = len(blocked)
+    total = len(queue.list.ids)
+    finished = counts[DONE] + counts[FAILED] + counts[ABORTED]
+    left = None
+    if ended and counts[RUNNING]:
+        # mean duration of finished runs, over as many slots as are busy now
+        # (nothing running: no pace to tell the time left by)
+        mean = busy / ended
+        left = mean * (counts[PENDING] + counts[RUNNING]) / max(1, counts[RUNNING])
+    comments = sorted((w.get("since", 0), w["comment"]) for w in workers.values() if w.get("comment"))
+    report = {"list": queue.list.path, "experiment": queue.experiment, "state": queue.dir,
+              "total": total, "counts": counts,
+              "progress": finished / total if total else 1.0, "left": left,
+              "hosts": sorted(h for h in hosts if h), "drained": sorted(state.drained),
+              "comment": comments[-1][1] if comments else None,
+              "running": running, "failed": failed, "blocked": blocked,
+              "workers": [{"worker": w, "host": workers.get(w, {}).get("host"),
+                           "slurm": _slurm(workers.get(w, {})), "entries": made}
+                          for w, made in sorted(by_worker.items())]}
+    if queue.unreadable:
+        report["unreadable_records"] = queue.unreadable
+    return report
+
+
+def _logs(queue, id_, attempt):
+    """An attempt's logs, None for those not there, and whether its worker
+    detached its runs (see logs.of_attempt)."""
+    out, err, detached = logs.of_attempt(queue, id_, attempt)
+    return {"out": out, "err": err, "detached": detached}
+
+
+def _slurm(info):
+    """`JOB_TASK` of a worker started by Slurm, else None."""
+    if "slurm_job_id" not in info:
+        return None
+    if "slurm_array_job_id" in info:
+        return "%s_%s" % (info["slurm_array_job_id"], info.get("slurm_array_task_id", "?"))
+    return info["slurm_job_id"]
+
+
+def _name(report):
+    return os.path.basename(report["experiment"].rstrip("/")) if report["experiment"] else report["list"]
+
+
+def render(report, terminal):
+    counts, total = report["counts"], report["total"]
+    shown = ", ".join("%d %s" % (counts[k], k) for k in COLUMNS + (BLOCKED,)
+                      if counts.get(k) or k in (PENDING, RUNNING, DONE, FAILED))
+    lines = ["%s: %s: %s" % (_name(report), fmt.count(total, "entry", "entries"), shown)]
+    extra = []
+    if report["left"] is not None and counts[PENDING] + counts[RUNNING]:
+        extra.append("about %s left" % fmt.duration(report["left"]))
+    if report["hosts"]:
+        extra.append("working: %s" % ", ".join(report["hosts"]))
+    if report["drained"]:
+        extra.append("drained (taking nothing new): %s" % ", ".join(report["drained"]))
+    if counts[PENDING] and not counts[RUNNING]:
+        extra.append("nothing running: start a worker (cooperate-run %s)"
+                     % (report["experiment"] or report["list"]))
+    if counts.get(BLOCKED):
+        extra.append("the blocked ones start once what they wait for is retried and succeeds "
+                     "(cooperate-retry %s ID)" % (report["experiment"] or report["list"]))
+    if report["comment"]:
+        extra.append("comment: %s" % report["comment"])
+    if extra:
+        lines.append("  " + "; ".join(extra))
+    if terminal and total:
+        width = 40
+        filled = int(width * report["progress"])
+        lines.append("[%s%s] %d%%" % ("#" * filled, "-" * (width - filled), 100 * report["progress"]))
+    if report["running"]:
+        lines.append("running:")
+        for r in report["running"]:
+            lines.append("  %s#%d  %s worker pid %s%s%s  %s%s  %s" % (
+                r["id"], r["attempt"], r["host"], r["pid"],
+                ", run pid %s" % r["run_pid"] if r["run_pid"] else "",
+                "  slurm %s" % r["slurm"] if r["slurm"] else "", fmt.duration(r["elapsed"]),
+                "  STALE (worker looks dead)" if r["stale"] else "",
+                fmt.shorten(r["command"], 60)))
+    if report["failed"]:
+        lines.append("failed:")
+        for r in report["failed"]:
+            lines.append("  %s#%d  %s  %s  %s" % (r["id"], r["attempt"], _ending(r),
+                                                  _log(r), fmt.shorten(r["command"], 50)))
+            for t in r["attempts"][:-1]:
+                lines.append("      attempt %d: %s  %s" % (t["attempt"], _ending(t),
+                                                          _log(t)))
+    if report["blocked"]:
+        lines.append("blocked:")
+        for r in report["blocked"][:SHOW_BLOCKED]:
+            lines.append("  %s  waits for %s (%s)" % (r["id"], fmt.shorten(r["name"], 60),
+                                                     r["status"]))
+        if len(report["blocked"]) > SHOW_BLOCKED:
+            lines.append("  ... and %d more (--json lists them all)"
+                         % (len(report["blocked"]) - SHOW_BLOCKED))
+    if 0 < len(report["workers"]) <= 10:
+        lines.append("by worker (latest attempts):")
+        for w in report["workers"]:
+            lines.append("  %s  %s%s  %s" % (w["worker"], w["host"],
+                                            "  slurm %s" % w["slurm"] if w["slurm"] else "",
+                                            ", ".join("%d %s" % (n, s) for s, n in
+                                                      sorted(w["entries"].items()))))
+    if report.get("unreadable_records"):
+        lines.append("warning: %d unreadable records in %s/journal were skipped"
+                     % (report["unreadable_records"], report["state"]))
+    return "\n".join(lines) + "\n"
+
+
+def _log(attempt):
+    """Where an attempt's output is: its stderr log, else its stdout log."""
+    if attempt["err"] or attempt["out"]:
+        return attempt["err"] or attempt["out"]
+    if attempt["detached"]:
+        return "no output"
+    return "no log (--no-detach: output went to the worker's terminal)"
+
+
+def _ending(attempt):
+    if attempt.get("outcome") == TIMEOUT:
+        return "timed out after %g s" % attempt["limit"] if attempt["limit"] else "timed out"
+    return "lost (its worker died)" if attempt.get("outcome") == "lost" else fmt.exit_text(attempt["code"])
+
+
+def _limit(queue, index, attempt):
+    """The time limit a timed-out attempt had (the entry's own "timeout",
+    else its worker's --timeout), or None."""
+    if attempt.outcome != TIMEOUT:
+        return None
+    entry = queue.list.entry(index)
+    if isinstance(entry, dict) and "timeout" in entry:
+        return entry["timeout"]
+    return queue.state.workers.get(attempt.worker, {}).get("timeout")
+
+
+def table(reports):
+    """One row per experiment."""
+    header = ("experiment", "total") + COLUMNS + ("progress", "left", "hosts", "comment")
+    rows = [header]
+    for r in reports:
+        c = r["counts"]
+        rows.append((_name(r), str(r["total"])) + tuple(str(c[k]) for k in COLUMNS) + (
+            "%d%%" % (100 * r["progress"]),
+            "-" if r["left"] is None else fmt.duration(r["left"]),
+            ",".join(r["hosts"]) or "-", r["comment"] or ""))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return "".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() + "\n"
+                   for row in rows)
+
+
+def liftoff_table(reports):
+    """liftoff-status's table: its columns, rows sorted by name, numbers
+    right-aligned, as tabulate aligns them."""
+    lost = any(r["counts"]["stale"] for r in reports)
+    header = ["Experiment", "Total", "Locked", "Done", "Dead"] + (["Lost"] if lost else []) + [
+        "Progress", "ETL"]
+    numeric = [False, True, True, True, True] + ([True] if lost else []) + [False, False]
+    rows = []
+    for r in sorted(reports, key=_name):
+        c = r["counts"]
+        row = [_name(r), r["total"], c[RUNNING] + c[HELD], c[DONE], c[FAILED] + c[ABORTED]]
+        row += [c["stale"]] if lost else []
+        rows.append([str(v) for v in row] + ["%.3f%%" % (100.0 * r["progress"]), _left(r)])
+    # tabulate's "simple" format: a column is 2 wider than its header at least
+    widths = [max([len(h) + 2] + [len(row[i]) for row in rows]) for i, h in enumerate(header)]
+
+    def line(cells):
+        return "  ".join(cell.rjust(w) if right else cell.ljust(w)
+                         for cell, w, right in zip(cells, widths, numeric)).rstrip() + "\n"
+
+    return line(header) + line(["-" * w for w in widths]) + "".join(line(row) for row in rows)
+
+
+def _left(report):
+    """ETL as liftoff shows it (H:MM:SS), or - when it cannot be told yet."""
+    from datetime import timedelta
+
+    c = report["counts"]
+    if not c[PENDING] + c[RUNNING] + c["stale"]:
+        return str(timedelta(0))
+    if report["left"] is None:
+        return "-"
+    return str(timedelta(seconds=int(round(report["left"]))))

@@ -1,7 +1,0 @@
-"""liftoff-lock: keep pending entries from being started."""
-
-from ._select import hold_or_release
-
-
-def main(argv, prog):
-    return hold_or_release(argv, prog, release=False)

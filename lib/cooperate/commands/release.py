@@ -1,7 +1,0 @@
-"""liftoff-unlock: let held entries be started again."""
-
-from ._select import hold_or_release
-
-
-def main(argv, prog):
-    return hold_or_release(argv, prog, release=True)

@@ -1,0 +1,83 @@
+"""The queue lock: a whole-file portalocker (flock) lock with a bounded wait.
+
+The lock file is never renamed or deleted (locking a file that is then
+replaced loses the lock), and it is opened for appending because NFS needs a
+descriptor open for writing to take an exclusive lock. It is reopened for
+every hold, so a state folder removed under a worker is noticed. Waiting is
+bounded: a holder that froze, or an NFS server that stopped answering, makes
+the others fail with a message naming the lock file instead of hanging.
+"""
+
+import errno
+import os
+import time
+
+from cooperate.errors import UserError
+
+# First retries come quickly (claims hold the lock for well under a
+# millisecond); later ones back off so many waiters do not spin.
+FIRST_POLL = 0.0002
+LAST_POLL = 0.05
+
+
+def _busy(error):
+    """Does portalocker's LockException mean that another process holds the
+    lock? portalocker 2.7 (the last for Python 3.6) raises it with flock's
+    OSError; later versions raise its subclass AlreadyLocked."""
+    import portalocker
+
+    cause = error.args[0] if error.args else None
+    return (isinstance(error, portalocker.AlreadyLocked)
+            or getattr(cause, "errno", None) in (errno.EAGAIN, errno.EACCES))
+
+
+class QueueLock:
+    def __init__(self, path, timeout, mode=0o644):
+        self.path = path
+        self.timeout = timeout
+        self.mode = mode
+        self.file = None
+
+    def __enter__(self):
+        import portalocker
+
+        try:
+            # never through a symbolic link
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
+                         | os.O_CLOEXEC, self.mode)
+            # unbuffered binary: no seeks or terminal checks (system calls,
+            # round trips on NFS) for a file that is only locked
+            self.file = os.fdopen(fd, "rb", buffering=0)
+        except OSError as error:
+            raise UserError("cannot open the lock file %s: %s" % (self.path, error.strerror))
+        deadline = time.monotonic() + self.timeout
+        poll = FIRST_POLL
+        while True:
+            try:
+                portalocker.lock(self.file, portalocker.LOCK_EX | portalocker.LOCK_NB)
+                return self
+            except portalocker.LockException as error:
+                if not _busy(error):
+                    self.file.close()
+                    raise UserError("cannot lock %s: %s (is the filesystem mounted with "
+                                    "locking enabled?)" % (self.path, error))
+                if time.monotonic() >= deadline:
+                    self.file.close()
+                    raise UserError(
+                        "waited %g s for the lock %s: another worker holds it and does not "
+                        "let go (a frozen machine or an unreachable NFS server?). Nothing "
+                        "was changed. Once that machine is back or rebooted, or its NFS "
+                        "lock expired, run again; raise --lock-timeout to wait longer"
+                        % (self.timeout, self.path))
+                # at random within the backoff: waiters do not wake together
+                # (imported here: only a lock that is busy needs it)
+                import random
+
+                time.sleep(poll * (0.5 + random.random()))
+                poll = min(poll * 2, LAST_POLL)
+
+    def __exit__(self, *exc):
+        # closing the descriptor releases the flock
+        self.file.close()
+        self.file = None
+

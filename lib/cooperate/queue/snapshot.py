@@ -1,0 +1,310 @@
+"""Compaction: the journal folded into a snapshot, so that what a newly
+started reader reads grows with the number of entries, not with their history.
+
+A state folder holds the journal of generation G (its first record is
+["g", G, time]; a journal without one is generation 0) and, for G > 0, the
+file snapshot.G: everything the journals before generation G recorded,
+folded per entry. A reader reads the journal's generation, snapshot.G, then
+the journal's records.
+
+compact(), run under the queue lock once the journal has grown past the
+snapshot's size, folds snapshot.G and journal G into snapshot.G+1 and starts
+journal G+1:
+  1. write snapshot.G+1 in full and fsync it;
+  2. write ["g", G+1, time] to journal.new, fsync it, rename it over the
+     journal: this rename is the commit;
+  3. remove snapshot.G.
+
+What holds wherever the compactor dies (tests kill it at each step):
+  - before the rename, the journal and snapshot.G are as they were: the
+    queue goes on with generation G; the next compaction writes snapshot.G+1
+    and journal.new again from scratch.
+  - after it, generation G+1 is complete; a snapshot.G left behind is
+    removed by the next compaction.
+  - Nothing recorded is lost or counted twice: the lock keeps every writer
+    out from step 1 to the rename, so journal G holds nothing that
+    snapshot.G+1 lacks, and journal G+1 starts empty.
+Readers and writers elsewhere, at that moment: a writer checks the journal's
+generation under the lock before it appends (one read of the journal's first
+bytes); one that finds a newer generation than it has read (a worker that
+had folded part of journal G) reads snapshot.G+1 and the new journal afresh
+before it decides anything. A reader without the lock that finds its
+snapshot gone, or a journal of another generation than the snapshot it
+read (compactions between its reads), starts again. The snapshot is closed
+before the rename that names it, so on NFS (close-to-open consistency) a
+client that sees the new journal sees the whole snapshot.
+
+The snapshot file: one JSON line (the generation, workers, drained hosts,
+running entries' holders and processes, names of workers and outcomes,
+sizes), then machine arrays: the ids of every entry with a history, sorted
+and padded to one width (found by bisection, no index to build); per entry
+its code (attempt * 8 + status) and number of attempts; per attempt its
+number, worker, start, end, outcome and exit code. A reader that keeps no
+history (a worker) skips the attempts. About 40 bytes an entry, against
+about 150 for the journal records it replaces.
+"""
+
+import bisect
+import json
+import os
+import sys
+import time
+from array import array
+from itertools import accumulate, chain
+
+from cooperate.queue import files
+from cooperate.queue import journal
+from cooperate.queue import trust
+from cooperate.errors import UserError
+
+VERSION = 1
+# a journal is compacted once it is larger than this and than the snapshot
+# (so that compaction costs at most what the journal records cost to write)
+COMPACT_AT = 4 << 20
+NO_CODE = -(1 << 63)
+NO_NAME = -1
+# per attempt: (column, array type)
+COLUMNS = (("number", "i"), ("worker", "i"), ("start", "d"), ("end", "d"), ("outcome", "i"),
+           ("code", "q"))
+# records that name an entry (their second item)
+_ENTRY_RECORDS = frozenset("cephua")
+
+
+def path(folder, generation):
+    return os.path.join(folder, "snapshot.%d" % generation)
+
+
+class Snapshot:
+    """A snapshot as read: `ids` (sorted), `codes` and `counts` per entry;
+    with history, the attempts' `columns` and each entry's `first` attempt."""
+
+    def __init__(self, head, ids, codes, counts, columns):
+        self.head = head
+        self.ids, self.codes, self.counts, self.columns = ids, codes, counts, columns
+        self.names = head["names"]
+        # where each entry's attempts start in the columns
+        self.first = None if columns is None else array("q", chain([0], accumulate(counts)))
+
+    @classmethod
+    def empty(cls):
+        head = {"generation": 0, "names": [], "workers": {}, "quit": {}, "drained": [],
+                "aborting": [], "holders": {}, "processes": {}, "unreadable": 0,
+                "done": {"rows": 0, "busy": 0.0, "by_worker": {}}}
+        return cls(head, [], array("i"), array("i"), {name: array(kind) for name, kind in COLUMNS})
+
+    def row(self, id_):
+        """The entry's row, or None."""
+        i = bisect.bisect_left(self.ids, id_)
+        return i if i < len(self.ids) and self.ids[i] == id_ else None
+
+    def latest(self, id_):
+        """(worker, start, end) of the entry's latest attempt, or None."""
+        row = self.row(id_)
+        if row is None or not self.counts[row]:
+            return None
+        k, c = self.first[row + 1] - 1, self.columns
+        end = c["end"][k]
+        return self.names[c["worker"][k]], c["start"][k], None if end != end else end
+
+    def attempts(self, row):
+        """The entry's attempts, oldest first, as (number, worker, start, end,
+        outcome, code); ends, outcomes and codes not recorded are None."""
+        c, names = self.columns, self.names
+        out = []
+        for k in range(self.first[row], self.first[row + 1]):
+            end, outcome, code = c["end"][k], c["outcome"][k], c["code"][k]
+            out.append((c["number"][k], names[c["worker"][k]], c["start"][k],
+                        None if end != end else end, None if outcome == NO_NAME else names[outcome],
+                        None if code == NO_CODE else code))
+        return out
+
+
+def _read_array(f, kind, count, swap):
+    values = array(kind)
+    data = f.read(count * values.itemsize)
+    if len(data) != count * values.itemsize:
+        raise ValueError("short")
+    values.frombytes(data)
+    if swap:
+        values.byteswap()
+    return values
+
+
+def load(folder, generation, history=True, trusted=False):
+    """Snapshot `generation` of the state in `folder`. FileNotFoundError if
+    it is gone (compacted again since the journal was read)."""
+    name = path(folder, generation)
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise
+    except OSError as error:
+        raise UserError("cannot read %s: %s" % (name, error.strerror))
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not trusted:
+            trust.check_stat(name, st)
+        try:
+            head = json.loads(f.readline().decode())
+            if head.get("version") != VERSION or head["generation"] != generation:
+                raise ValueError("version")
+            n, m, width = head["rows"], head["attempts"], head["width"]
+            # one expression: neither the bytes nor the text outlives the split
+            ids = f.read(n * width).decode("ascii").split()
+            if len(ids) != n:
+                raise ValueError("ids")
+            swap = head["byteorder"] != sys.byteorder
+            codes = _read_array(f, "i", n, swap)
+            counts = _read_array(f, "i", n, swap)
+            columns = {key: _read_array(f, kind, m, swap) for key, kind in COLUMNS} \
+                if history else None
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
+            raise UserError("%s is damaged (%s): the queue's history before generation %d is "
+                            "in it; restore it from a backup, or remove the state folder to "
+                            "start the queue afresh" % (name, error, generation))
+    snap = Snapshot(head, ids, codes, counts, columns)
+    snap.size = st.st_size
+    return snap
+
+
+def write(folder, snap_head, ids, codes, counts, columns, mode):
+    """Write a snapshot file in full and fsync it (not yet named by the
+    journal: see the module's docstring)."""
+    width = max((len(i) for i in ids), default=0) + 1
+    head = dict(snap_head, version=VERSION, rows=len(ids), attempts=len(columns["number"]),
+                width=width, byteorder=sys.byteorder)
+    name = path(folder, head["generation"])
+    try:
+        fd = files.open_own(name, mode)
+        try:
+            files.write_all(fd, json.dumps(head, separators=(",", ":")).encode() + b"\n")
+            files.write_all(fd, "".join(i.ljust(width) for i in ids).encode("ascii"))
+            for values in [codes, counts] + [columns[key] for key, _ in COLUMNS]:
+                files.write_all(fd, values.tobytes())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as error:
+        raise UserError("cannot write %s: %s" % (name, error.strerror))
+
+
+class Builder:
+    """The columns of a new snapshot, filled row by row or by slices of an
+    old one (most rows of a large queue do not change between two)."""
+
+    def __init__(self, old):
+        self.old = old
+        self.names = list(old.names)
+        self._index = {n: i for i, n in enumerate(self.names)}
+        self.ids, self.codes, self.counts = [], array("i"), array("i")
+        self.columns = {key: array(kind) for key, kind in COLUMNS}
+
+    def copy(self, start, stop):
+        """The old snapshot's rows start..stop-1, unchanged."""
+        if start >= stop:
+            return
+        old = self.old
+        self.ids += old.ids[start:stop]
+        self.codes += old.codes[start:stop]
+        self.counts += old.counts[start:stop]
+        a, b = old.first[start], old.first[stop]
+        for key, _ in COLUMNS:
+            self.columns[key] += old.columns[key][a:b]
+
+    def _name(self, name):
+        if name is None:
+            return NO_NAME
+        if name not in self._index:
+            self._index[name] = len(self.names)
+            self.names.append(name)
+        return self._index[name]
+
+    def add(self, id_, code, chain):
+        """A row from its code and its attempts (oldest first)."""
+        self.ids.append(id_)
+        self.codes.append(code)
+        self.counts.append(len(chain))
+        c = self.columns
+        for a in chain:
+            c["number"].append(a.number)
+            c["worker"].append(self._name(a.worker))
+            c["start"].append(a.start)
+            c["end"].append(float("nan") if a.end is None else a.end)
+            c["outcome"].append(self._name(a.outcome))
+            c["code"].append(NO_CODE if a.code is None else a.code)
+
+
+def _done_totals(old, state, touched):
+    """The done entries' totals (how many, run time, per worker), kept so
+    that summaries need no pass over every row: the old snapshot's, less
+    the entries the journal touched as they were, plus them as they are."""
+    done = old.head["done"]
+    rows, busy, by_worker = done["rows"], done["busy"], dict(done["by_worker"])
+    code = state.code_of("done")
+    for id_ in touched:
+        row = old.row(id_)
+        before = old.latest(id_) if row is not None and old.codes[row] & 7 == code else None
+        now = state.codes.get(id_)
+        after = state.ended(id_) if now is not None and now & 7 == code else None
+        for sign, last in ((-1, before), (1, after)):
+            if last is not None:
+                worker, start, end = last
+                rows, busy = rows + sign, busy + sign * (end - start)
+                by_worker[worker] = by_worker.get(worker, 0) + sign
+    return {"rows": rows, "busy": busy, "by_worker": {w: n for w, n in by_worker.items() if n}}
+
+
+def compact(folder, generation, state_class, mode, trusted=False):
+    """Fold snapshot `generation` and the journal into the next generation
+    (the caller holds the lock and has checked the journal's generation).
+    Returns (the new generation, the new journal's size, its inode)."""
+    journal_path = os.path.join(folder, "journal")
+    old = load(folder, generation, history=True, trusted=trusted) if generation \
+        else Snapshot.empty()
+    # two passes over the journal (the lock keeps it as it is), so that its
+    # records are never all in memory: the entries they touch, then the records
+    touched, unreadable = set(), 0
+    for batch, _, bad in journal.read(journal_path, 0, generation):
+        touched.update(r[1] for r in batch if r[0] in _ENTRY_RECORDS)
+        unreadable += bad
+    state = state_class(history=True)
+    state.load(old, only=touched)
+    for batch, _, _ in journal.read(journal_path, 0, generation):
+        state.apply(batch)
+    rows = {}
+    new = []
+    for id_ in touched:
+        row = old.row(id_)
+        if row is None:
+            new.append(id_)
+        else:
+            rows[row] = id_
+    # rows to rewrite, in id order: an entry new to the snapshot goes before
+    # the old row it sorts before
+    events = sorted([(row, 1, id_) for row, id_ in rows.items()] +
+                    [(bisect.bisect_left(old.ids, id_), 0, id_) for id_ in new])
+    out = Builder(old)
+    done = 0
+    for position, replaces, id_ in events:
+        out.copy(done, position)
+        done = position
+        code = state.codes.get(id_)
+        if code is not None:
+            last = state.last(id_)
+            out.add(id_, code, last.chain() if last is not None else [])
+            done += replaces
+    out.copy(done, len(old.ids))
+    head = {"done": _done_totals(old, state, touched),"generation": generation + 1, "time": time.time(), "names": out.names,
+            "workers": state.workers, "quit": state.quit, "drained": sorted(state.drained),
+            "aborting": sorted(state.aborting), "holders": state.holders,
+            "processes": state.processes, "notified": state.notified,
+            "unreadable": old.head.get("unreadable", 0) + unreadable}
+    write(folder, head, out.ids, out.codes, out.counts, out.columns, mode)
+    size, inode = journal.start(journal_path, generation + 1, mode)
+    for name in os.listdir(folder):
+        if name.startswith("snapshot.") and name != "snapshot.%d" % (generation + 1):
+            try:
+                os.unlink(os.path.join(folder, name))
+            except OSError:
+                pass
+    return generation + 1, size, inode

@@ -1,0 +1,64 @@
+"""Workers as a Slurm job array: one worker per array task, on the same list
+or experiment, with the same state, claims, retries and leases as any other
+worker. Slurm hands out machines; the queue hands out entries.
+"""
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+
+from cooperate.errors import UserError
+
+
+def toolkit_command():
+    """How to start this toolkit again: this Python and the archive (or the
+    checkout's bin/cooperate), by its own name: called through a link named
+    after a command (cooperate-submit), the archive would run that command."""
+    import cooperate
+
+    package = os.path.dirname(os.path.abspath(cooperate.__file__))
+    root = os.path.dirname(package)
+    if os.path.isfile(root):
+        return [sys.executable, os.path.realpath(root)]
+    return [sys.executable, os.path.join(os.path.dirname(root), "bin", "cooperate")]
+
+
+def script(target, workers, log_dir, worker_args=(), name=None, partition=None, time=None,
+           gres=None, throttle=None, extra=()):
+    """The sbatch script: an array of `workers` tasks, each one worker."""
+    array = "0-%d%s" % (workers - 1, "" if throttle is None else "%%%d" % throttle)
+    lines = ["#!/bin/sh",
+             "#SBATCH --job-name=%s" % (name or "cooperate"),
+             "#SBATCH --array=%s" % array,
+             "#SBATCH --output=%s" % os.path.join(log_dir, "%A_%a.out")]
+    for option, value in (("partition", partition), ("time", time), ("gres", gres)):
+        if value:
+            lines.append("#SBATCH --%s=%s" % (option, value))
+    for line in extra:
+        if not line.startswith("#SBATCH"):
+            line = "#SBATCH " + (line if line.startswith("-") else "--" + line)
+        lines.append(line)
+    argv = toolkit_command() + ["run", os.path.abspath(target)] + list(worker_args)
+    lines += ["# SIGTERM (scancel) makes the worker stop its runs and record them as",
+              "# interrupted: they are pending again for the next worker.",
+              "exec " + " ".join(shlex.quote(a) for a in argv), ""]
+    return "\n".join(lines)
+
+
+def submit(path):
+    """sbatch the script; returns the job id."""
+    try:
+        result = subprocess.run(["sbatch", "--parsable", path], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, universal_newlines=True)
+    except FileNotFoundError:
+        raise UserError("sbatch not found: is this a Slurm login node? (--dry-run writes the "
+                        "script without submitting)")
+    if result.returncode != 0:
+        raise UserError("sbatch refused %s: %s" % (path, result.stderr.strip().splitlines()[-1]
+                                                   if result.stderr.strip() else result.returncode))
+    match = re.match(r"\s*(\d+)", result.stdout)
+    if not match:
+        raise UserError("sbatch said %r, not a job id" % result.stdout.strip())
+    return match.group(1)

@@ -1,0 +1,644 @@
+"""Collect a list's or an experiment's runs into one table: one row per
+entry with what the queue knows of it and the results the run wrote.
+
+Columns, in this order:
+
+  id, run (experiments only), status, outcome, attempts, host, duration
+      the entry's id, its run folder, its status, how its latest finished
+      attempt ended (done, failed, timeout, aborted, interrupted, lost; None
+      while it never finished), how many attempts it had, the host of its
+      latest attempt and the seconds its latest finished attempt took
+  parameters
+      experiments: every dotted path of the entries' "cfg" (queue.json; no
+      cfg.yaml is read) whose value differs between runs; plain lists: the
+      entry's command, as `command`
+  results
+      the keys of the results file the run wrote, nested mappings as dotted
+      columns (a result named like an earlier column is `result.NAME`)
+
+The results file is `results_file` (default results.json) in the run's
+folder for an experiment. A plain list's entries have no folder: their
+results are read only when `results_dir` is given, a pattern with {id} in
+it (and {run} for experiments, where it replaces the run folder), relative
+to the current folder: `results/{id}.json` is that file, and a pattern that
+names a folder (`results/{id}`) holds `results_file`. By its name's end the
+file is JSON (anything but the two below), YAML (.yaml, .yml: a mapping) or
+CSV (.csv: the header names the columns and the last row holds the values;
+numbers become numbers). A run without the file has empty (None) result
+cells; an unreadable or malformed file gives the same, plus a warning.
+
+`where` keeps only the rows whose columns have the given values: a list of
+"KEY=VALUE" strings (values parsed like YAML scalars, as --filters does), of
+(key, value) pairs, or a dict. A key names any column: a parameter, a
+result, id, status, host...
+
+aggregate(table, over) gives one row per variation (see its doc): the
+runs that differ only in the `over` parameters (default seed and run_id)
+are one group, and each numeric column has its mean, standard deviation and
+count (NAME.mean, NAME.std, NAME.n).
+
+Numbers: a value read from a results file or a config is kept as it was
+written (its shortest round-trip text, which is how Python prints a float:
+0.30000000000000004 stays so if the run wrote it); a value computed here is
+clean: means and standard deviations are computed exactly, then rounded to
+15 significant digits (mean of 0.1 and 0.2: 0.15, not the
+0.15000000000000002 of float arithmetic or statistics.mean), and durations
+to the millisecond.
+
+Nothing here prints: warnings are returned (collect) or appended to the
+`warnings` list given to rows().
+"""
+
+import json
+import math
+import os
+import re
+from fractions import Fraction
+
+from cooperate.errors import UserError
+
+FIXED = ("id", "status", "outcome", "attempts", "host", "duration")
+DEFAULT_RESULTS_FILE = "results.json"
+# what aggregate() averages over by default: liftoff's runs of one variation
+# (run_id) and a seed given as a parameter
+DEFAULT_OVER = ("seed", "run_id")
+STATS = ("mean", "std", "n")
+_MISSING = object()
+
+
+def rows(target, results_file=DEFAULT_RESULTS_FILE, where=None, results_dir=None,
+         state_dir=None, warnings=None, aggregate=False, over=DEFAULT_OVER):
+    """One dict per entry of `target` (a list file or an experiment folder),
+    every dict with every column in the same order (None: an empty cell).
+    Warnings (malformed results files) are appended to `warnings` if given.
+    With `aggregate`, one dict per variation instead (see aggregate())."""
+    table = collect(target, results_file, where, results_dir, state_dir)
+    if aggregate:
+        table = _aggregate(table, over)
+    if warnings is not None:
+        warnings.extend(table.warnings)
+    return table.rows
+
+
+class Table:
+    """The columns, the rows (dicts with every column) and the warnings.
+    A table of runs also knows what aggregate() needs: whether it is an
+    experiment's, its parameter and result columns, and each row's entry."""
+
+    def __init__(self, columns, rows, warnings, experiment=False, params=(), results=(),
+                 entries=None):
+        self.columns, self.rows, self.warnings = columns, rows, warnings
+        self.experiment, self.params, self.results = experiment, list(params), list(results)
+        self.entries = entries
+
+
+def _flatten(value, prefix, out):
+    for key, item in value.items():
+        path = "%s.%s" % (prefix, key) if prefix else str(key)
+        if isinstance(item, dict) and item:
+            _flatten(item, path, out)
+        else:
+            out[path] = item
+    return out
+
+
+def _key(value):
+    """A hashable stand-in for a value, telling True from 1."""
+    if value.__class__ in (str, int, float) or value is None:
+        return (value.__class__ is str, value)
+    return ("j", json.dumps(value, sort_keys=True, default=str))
+
+
+def varied(flat_cfgs):
+    """The dotted paths whose value differs between these flat configs (a
+    path missing from some counts as differing), in order of appearance."""
+    values, counts, n = {}, {}, 0
+    differs = _MISSING
+    for cfg in flat_cfgs:
+        n += 1
+        for path, value in cfg.items():
+            key = _key(value)
+            if values.setdefault(path, key) != key:
+                values[path] = differs
+            counts[path] = counts.get(path, 0) + 1
+    return [path for path in values if values[path] is differs or counts[path] < n]
+
+
+def _number(text):
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return text
+
+
+def read_results(path):
+    """(flat mapping or None when there is no file, warning or None)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except (FileNotFoundError, NotADirectoryError):
+        return None, None
+    except IsADirectoryError:
+        return None, "%s: is a folder, not a results file" % path
+    except OSError as error:
+        return None, "%s: cannot read: %s" % (path, error.strerror)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return None, "%s: not UTF-8 text (byte %d)" % (path, error.start)
+    lower = path.lower()
+    try:
+        if lower.endswith(".csv"):
+            import csv
+
+            lines = list(csv.reader(text.splitlines()))
+            lines = [line for line in lines if line]
+            if len(lines) < 2:
+                return None, "%s: a CSV results file needs a header and a row of values" % path
+            header, last = lines[0], lines[-1]
+            if len(last) != len(header):
+                return None, "%s: the last row has %d values for %d columns" % (
+                    path, len(last), len(header))
+            value = {name: _number(cell) for name, cell in zip(header, last)}
+        elif lower.endswith((".yaml", ".yml")):
+            from cooperate.limits import load_yaml
+
+            value = load_yaml(text, path)
+        else:
+            from cooperate.limits import load_json
+
+            value = load_json(text, path)
+    except UserError as error:
+        return None, str(error)
+    except ValueError as error:
+        return None, "%s: invalid JSON: %s" % (path, error)
+    except Exception as error:  # yaml.YAMLError and csv.Error, imported lazily
+        return None, "%s: unreadable: %s" % (path, str(error).replace("\n", " "))
+    if not isinstance(value, dict):
+        return None, "%s: the results must be a mapping, not %s" % (path, type(value).__name__)
+    return _flatten(value, "", {}), None
+
+
+def _command(entry):
+    if isinstance(entry, dict):
+        entry = entry.get("cmd", "")
+    if isinstance(entry, list):
+        import shlex
+
+        return " ".join(shlex.quote(word) for word in entry)
+    return entry
+
+
+def _finished(attempt):
+    """The latest of the attempts that ended, or None."""
+    while attempt is not None and attempt.end is None:
+        attempt = attempt.previous
+    return attempt
+
+
+def _parse_where(where):
+    if not where:
+        return []
+    if isinstance(where, dict):
+        return list(where.items())
+    if isinstance(where, str):
+        where = [where]
+    from cooperate.grid.config import parse_filters
+
+    return [w if isinstance(w, tuple) else parse_filters([w])[0] for w in where]
+
+
+def _check_pattern(results_dir, experiment):
+    placeholders = ("{id}", "{run}") if experiment else ("{id}",)
+    if not any(p in results_dir for p in placeholders):
+        raise UserError("--results-dir %r: the pattern needs %s in it, as in results/{id}.json"
+                        % (results_dir, " or ".join(placeholders)))
+    try:
+        results_dir.format(id="x", run="x")
+    except (KeyError, IndexError, ValueError) as error:
+        raise UserError("--results-dir %r: a bad pattern (%s); only {id}%s may be used"
+                        % (results_dir, error, " and {run}" if experiment else ""))
+
+
+def _check_results_file(results_file):
+    if not results_file or os.sep in results_file:
+        raise UserError("--results-file %r: expected a file name, like results.json" % results_file)
+
+
+def collect(target, results_file=DEFAULT_RESULTS_FILE, where=None, results_dir=None,
+            state_dir=None, trusted=True):
+    """The Table of `target`'s entries (see the module's doc). Unless
+    `trusted`, a list or state that other users can change is refused (see
+    trust.py); reading from Python trusts it."""
+    from cooperate.queue.core import Queue
+
+    _check_results_file(results_file)
+    filters = _parse_where(where)
+    queue = Queue(target, state_dir, reader=True, trusted=trusted)
+    queue.read()
+    return from_queue(queue, results_file, filters, results_dir)
+
+
+def first_entries(commands, n):
+    """The first `n` entries of a CommandList, parsed from the start of its
+    file only (a list of a million entries takes a second and 150 MB to
+    parse whole, for the few thousand a report shows). Each is checked
+    against its id: if the file changed since its ids were read, the list
+    is read again (ids too) and its new first `n` entries given."""
+    ids = commands.ids
+    if n >= len(ids):
+        return commands.entries()
+    from json.decoder import WHITESPACE
+
+    from cooperate.queue.listfile import entry_id, read_text
+
+    decode, skip = json.JSONDecoder().raw_decode, WHITESPACE.match
+    out = []
+    try:
+        text = read_text(commands.path)
+        pos = skip(text, 0).end()
+        if not text.startswith("[", pos):
+            raise ValueError("not a list")
+        while len(out) < n:
+            entry, pos = decode(text, skip(text, pos + 1).end())
+            if entry_id(entry) != ids[len(out)].partition("-")[0]:
+                raise ValueError("changed")
+            out.append(entry)
+            pos = skip(text, pos).end()
+            if not text.startswith(",", pos):
+                raise ValueError("changed")
+    except (ValueError, RecursionError, UserError):
+        commands.load()
+        return commands.entries()[:n]
+    return out
+
+
+def from_queue(queue, results_file=DEFAULT_RESULTS_FILE, where=None, results_dir=None,
+               entries=None):
+    """The Table of a Queue already read (the report reads it once); with
+    `entries`, the list's first entries as first_entries() gives them (the
+    rows a report shows), of those only."""
+    from itertools import islice
+
+    from cooperate.grid.config import _same
+
+    _check_results_file(results_file)
+    filters = _parse_where(where)
+    experiment = queue.experiment
+    if results_dir is not None:
+        _check_pattern(results_dir, experiment)
+    if entries is None:
+        entries = queue.list.entries()
+    ids = list(islice(queue.list.ids, len(entries)))
+    state, workers = queue.state, queue.state.workers
+
+    fixed = ("id", "run") + FIXED[1:] if experiment else FIXED
+    if experiment:
+        flat_cfgs = [_flatten(e.get("cfg") or {}, "", {}) if isinstance(e, dict) else {}
+                     for e in entries]
+        params = varied(flat_cfgs)
+    else:
+        flat_cfgs, params = None, ["command"]
+    taken = set(fixed) | set(params)
+
+    base_rows, results, warnings, result_columns = [], [], [], {}
+    for i, id_ in enumerate(ids):
+        entry = entries[i]
+        last = state.last(id_)
+        row = {"id": id_}
+        if experiment:
+            run = entry.get("run") if isinstance(entry, dict) else None
+            row["run"] = run
+        row["status"] = queue.status_of(id_)
+        finished = _finished(last)
+        row["outcome"] = finished.outcome if finished is not None else None
+        row["attempts"] = last.number if last is not None else 0
+        row["host"] = workers.get(last.worker, {}).get("host") if last is not None else None
+        row["duration"] = (round(finished.end - finished.start, 3) if finished is not None
+                           else None)
+        if experiment:
+            cfg = flat_cfgs[i]
+            for path in params:
+                row[path] = cfg.get(path)
+        else:
+            row["command"] = _command(entry)
+
+        path = None
+        if results_dir is not None:
+            path = results_dir.format(id=id_, run=row.get("run") or "")
+            if os.path.isdir(path):
+                path = os.path.join(path, results_file)
+        elif experiment and row["run"]:
+            path = os.path.join(experiment, row["run"], results_file)
+        found = None
+        if path is not None:
+            found, warning = read_results(path)
+            if warning:
+                warnings.append(warning)
+            if found:
+                for name in found:
+                    if name not in result_columns:
+                        result_columns[name] = "result." + name if name in taken else name
+        base_rows.append(row)
+        results.append(found)
+
+    columns = list(fixed) + list(params) + list(result_columns.values())
+    names = list(result_columns.items())
+    if filters:
+        # a parameter that does not vary is no column, but may be asked for
+        paths = set(columns)
+        if experiment:
+            for cfg in flat_cfgs:
+                paths.update(cfg)
+        unknown = [k for k, _ in filters if k not in paths]
+        if unknown:
+            raise UserError("--where %s: no such column (columns: %s)"
+                            % (unknown[0], ", ".join(columns)))
+    out, kept = [], []
+    for i, (row, found) in enumerate(zip(base_rows, results)):
+        if found:
+            for name, column in names:
+                row[column] = found.get(name)
+        else:
+            for _, column in names:
+                row[column] = None
+        if filters and not all(_same(row[k], v) if k in row else
+                               _same(flat_cfgs[i].get(k, _MISSING), v) for k, v in filters):
+            continue
+        out.append(row)
+        kept.append(entries[i])
+    return Table(columns, out, warnings, bool(experiment), params,
+                 list(result_columns.values()), kept)
+
+
+# -- one row per variation ---------------------------------------------------
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\Z")
+
+
+def _words(entry):
+    """A plain list entry's command as words (a string split as the worker
+    splits it; one word if it does not split)."""
+    cmd = entry.get("cmd", "") if isinstance(entry, dict) else entry
+    if isinstance(cmd, list):
+        return [w if isinstance(w, str) else json.dumps(w) for w in cmd]
+    if not isinstance(cmd, str):
+        return [json.dumps(cmd, default=str)]
+    import shlex
+
+    try:
+        return shlex.split(cmd)
+    except ValueError:
+        return [cmd]
+
+
+def _is_option(word):
+    return word.startswith("-") and len(word) > 1 and isinstance(_number(word), str)
+
+
+def command_parameters(words):
+    """The parameters a command gives its program, read from its words:
+    `--NAME VALUE`, `--NAME=VALUE` and `NAME=VALUE` (NAME: letters, digits,
+    _ . -; a VALUE is any word that is not an option, a negative number is
+    a value); `--NAME` followed by an option or nothing is a flag (True).
+    A list of (name, value, index of the value's word, prefix): the value's
+    word is `prefix + value`. Numbers become numbers."""
+    out, i, n = [], 0, len(words)
+    while i < n:
+        word = words[i]
+        if word.startswith("--") and len(word) > 2:
+            name, eq, value = word[2:].partition("=")
+            if _NAME.match(name):
+                if eq:
+                    out.append((name, _number(value), i, "--" + name + "="))
+                elif i + 1 < n and not _is_option(words[i + 1]):
+                    out.append((name, _number(words[i + 1]), i + 1, ""))
+                    i += 1
+                else:
+                    out.append((name, True, None, None))
+        elif "=" in word and not word.startswith("-"):
+            name, _, value = word.partition("=")
+            if _NAME.match(name):
+                out.append((name, _number(value), i, name + "="))
+        i += 1
+    return out
+
+
+def _matches(name, over):
+    """Is the parameter `name` one of the `over` names (or a dotted path
+    ending in one: `seed` names `train.seed`)?"""
+    return any(name == o or name.endswith("." + o) for o in over)
+
+
+def _list_variation(entry, over):
+    """(group key, command with the `over` values as {NAME}, parameters but
+    the `over` ones, whether an `over` parameter was found) of a plain list
+    entry."""
+    import shlex
+
+    words = _words(entry)
+    shown = [shlex.quote(w) for w in words]
+    keyed = list(words)
+    values, matched = {}, False
+    for name, value, index, prefix in command_parameters(words):
+        if _matches(name, over):
+            matched = True
+            if index is not None:
+                shown[index] = "%s{%s}" % (shlex.quote(prefix) if prefix else "", name)
+                keyed[index] = None
+        else:
+            values[name] = value
+    extra = None
+    if isinstance(entry, dict):
+        extra = json.dumps([entry.get("cwd"), entry.get("env"), bool(entry.get("shell"))],
+                           sort_keys=True, default=str)
+    return (tuple(keyed), extra), " ".join(shown), values, matched
+
+
+def _real(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _clean(value):
+    """A computed float rounded to 15 significant digits (what a double
+    always holds), so that no binary noise shows: 0.15, not the
+    0.15000000000000002 of float arithmetic (or of statistics.mean)."""
+    return float("%.15g" % value)
+
+
+def summary_stats(values):
+    """(mean, sample standard deviation, count) of numbers: computed exactly
+    (integers and fractions), then rounded to 15 significant digits (_clean). The
+    deviation is None for fewer than two values; with a NaN or an infinity
+    among them the mean is what float arithmetic gives (nan, inf) and the
+    deviation nan."""
+    n = len(values)
+    if not n:
+        return None, None, 0
+    if not all(math.isfinite(v) for v in values):
+        return math.fsum(values) / n, (float("nan") if n > 1 else None), n
+    # every float is an integer over a power of two: over the largest of
+    # those powers, D, the sums are exact integer sums (far faster than
+    # adding Fractions): mean = S / (n D), variance = (n Q - S^2) / (n (n-1) D^2)
+    ratios = [v.as_integer_ratio() if isinstance(v, float) else (int(v), 1) for v in values]
+    d = max(den for _, den in ratios)
+    scaled = [num * (d // den) for num, den in ratios]
+    total = sum(scaled)
+    mean = _clean(float(Fraction(total, n * d)))
+    if n < 2:
+        return mean, None, n
+    var = Fraction(n * sum(x * x for x in scaled) - total * total, n * (n - 1) * d * d)
+    return mean, _clean(math.sqrt(float(var))), n
+
+
+def aggregate(table, over=DEFAULT_OVER):
+    """One row per variation of a Table of runs (collect()'s).
+
+    A variation is a group of runs whose parameters are all equal but for
+    those named in `over` (default seed and run_id; a name also matches a
+    dotted path ending in it: `seed` matches `train.seed`):
+
+      experiment   the parameters are the config keys that vary between runs
+                   (the table's parameter columns), so the runs of one
+                   variation folder (NNNN_title, one cfg_id: they share one
+                   config and differ only in their run_id) are one group; a
+                   grid variable named in `over` (seed: [1, 2, 3] in a
+                   config*.yaml) also puts the variations that differ only
+                   in it into one group
+      plain list   the parameters are read from each command
+                   (command_parameters: --NAME VALUE, --NAME=VALUE,
+                   NAME=VALUE); entries whose commands are the same word for
+                   word but for the values of the `over` parameters (and
+                   that have the same cwd, env and shell) are one group;
+                   identical entries (the same command listed N times) are
+                   one group too
+
+    Columns: `variation` (the group's variation folders, space-separated;
+    experiments) or `command` (the command with each `over` value written
+    {NAME}; plain lists); the parameters that vary between the rows, but for
+    the `over` ones; `runs` (rows in the group); `status` (their statuses
+    with counts: "3 done, 1 failed"); then for duration and for every result
+    column whose values are all numbers (true and false are not), NAME.mean,
+    NAME.std (sample standard deviation, n - 1; empty for one value) and
+    NAME.n (how many rows of the group have a number there). Result columns
+    holding anything else (text, lists) are left out. Groups come in order
+    of their first row; filters (where) apply to the runs, before grouping."""
+    from cooperate.queue.core import STATUSES
+
+    if isinstance(over, str):
+        over = [over]
+    over = [o for o in over if o]
+    rows_ = table.rows
+    entries = table.entries if table.entries is not None else [None] * len(rows_)
+    groups, order = {}, []
+    matched = False
+    if table.experiment:
+        kept = [p for p in table.params if not _matches(p, over)]
+        matched = len(kept) < len(table.params)
+        for row in rows_:
+            key = tuple(_key(row.get(p)) for p in kept)
+            if key not in groups:
+                groups[key] = {"rows": [], "variations": [],
+                               "head": {p: row.get(p) for p in kept}}
+                order.append(key)
+            group = groups[key]
+            group["rows"].append(row)
+            folder = os.path.dirname(row.get("run") or "")
+            if folder and folder not in group["variations"]:
+                group["variations"].append(folder)
+        head_columns = ["variation"] + kept
+        for key in order:
+            group = groups[key]
+            group["head"] = dict(group["head"], variation=" ".join(group["variations"]))
+    else:
+        per_row = []
+        for row, entry in zip(rows_, entries):
+            key, command, values, found = _list_variation(
+                entry if entry is not None else row.get("command") or "", over)
+            per_row.append(values)
+            matched = matched or found
+            if key not in groups:
+                groups[key] = {"rows": [], "command": command, "values": values}
+                order.append(key)
+            groups[key]["rows"].append(row)
+        kept = varied(per_row)
+        head_columns = ["command"] + kept
+        for key in order:
+            group = groups[key]
+            group["head"] = dict({"command": group["command"]},
+                                 **{p: group["values"].get(p) for p in kept})
+
+    numeric = []
+    for column in ["duration"] + list(table.results):
+        values = [row.get(column) for row in rows_]
+        if any(v is not None for v in values) and all(v is None or _real(v) for v in values):
+            numeric.append(column)
+    columns = head_columns + ["runs", "status"]
+    taken = set(columns)
+    names = []
+    for column in numeric:
+        stat_names = ["%s.%s" % (column, s) for s in STATS]
+        if taken.intersection(stat_names):
+            stat_names = ["result.%s.%s" % (column, s) for s in STATS]
+        taken.update(stat_names)
+        names.append((column, stat_names))
+        columns += stat_names
+
+    out = []
+    for key in order:
+        group = groups[key]
+        members = group["rows"]
+        row = dict(group["head"])
+        row["runs"] = len(members)
+        counts = {}
+        for member in members:
+            status = str(member.get("status"))
+            counts[status] = counts.get(status, 0) + 1
+        row["status"] = ", ".join("%d %s" % (counts[s], s) for s in
+                                  [s for s in STATUSES if s in counts]
+                                  + sorted(s for s in counts if s not in STATUSES))
+        for column, stat_names in names:
+            values = [m.get(column) for m in members if m.get(column) is not None]
+            for name, value in zip(stat_names, summary_stats(values)):
+                row[name] = value
+        out.append({c: row.get(c) for c in columns})
+    warnings = list(table.warnings)
+    if over and not matched and all(len(groups[k]["rows"]) == 1 for k in order) and out:
+        warnings.append("--aggregate: no parameter is named %s, and every row is a group of "
+                        "its own (name the parameter that tells the runs of a variation apart "
+                        "with --over NAME)" % " or ".join(over))
+    return Table(columns, out, warnings, table.experiment, kept, [], None)
+
+
+_aggregate = aggregate
+
+
+def _cell(value):
+    if value is None:
+        return ""
+    if value is True or value is False:
+        return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+def to_csv(table):
+    """The table as CSV text (a header line, then one line per row)."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(table.columns)
+    columns = table.columns
+    writer.writerows([_cell(row.get(c)) for c in columns] for row in table.rows)
+    return buffer.getvalue()
+
+
+def to_jsonl(table):
+    """The table as JSON lines, one object per row."""
+    dumps = json.dumps
+    return "".join(dumps(row, default=str) + "\n" for row in table.rows)

@@ -1,0 +1,405 @@
+"""The launcher: slots (processes and GPUs) and the runs' processes.
+
+GPU slots are shared by every worker of this user on this host: slot k of GPU
+g is an flock on a host-local file, so two workers started on one machine (by
+hand or by cron) never put more than K runs on a GPU. The run inherits the
+slot's descriptor, so the slot stays taken while the run lives, even if its
+worker was killed outright.
+
+Each run is started without a shell, in its own session and process group,
+so it can be stopped as a group: TERM, a grace period, then KILL. When a
+run's first process ends, whatever it left running in its group is killed:
+a run never outlives its recorded end.
+"""
+
+import fcntl
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+
+from cooperate.queue import files
+from cooperate.queue import host
+from cooperate.queue import logs
+from cooperate.run import resources
+from cooperate.errors import UserError
+
+
+class Slot:
+    """A run's place in its worker and, with GPUs, the GPU slots it holds:
+    gpus[i]'s slot file is locked through fds[i], in the order taken."""
+
+    def __init__(self):
+        self.gpus = []
+        self.fds = []
+
+    @property
+    def gpu(self):
+        """The run's CUDA_VISIBLE_DEVICES ("2,3"), or None without GPUs."""
+        return ",".join(self.gpus) if self.gpus else None
+
+
+def slot_dir():
+    """This user's folder for GPU slot files on this machine, one no other
+    user can have made or can enter: in XDG_RUNTIME_DIR (which the login
+    manager makes for this user alone), else cooperate-UID in TMPDIR or
+    /tmp. Created 0700, and checked each time (see private())."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime:
+        path, parts = "", (runtime, "cooperate", host.hostname())
+    else:
+        path = os.environ.get("TMPDIR") or "/tmp"
+        parts = ("cooperate-%d" % os.getuid(), host.hostname())
+    for part in parts:
+        path = os.path.join(path, part)
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            pass
+        except OSError as error:
+            raise UserError("cannot create the GPU slot folder %s: %s" % (path, error.strerror))
+        private(path)
+    return path
+
+
+def private(path):
+    """`path`, if it is a folder of this user's that no one else may enter;
+    else UserError naming it."""
+    import stat
+
+    try:
+        st = os.lstat(path)
+    except OSError as error:
+        raise UserError("the GPU slot folder %s: %s" % (path, error.strerror))
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+        why = "is not a folder (a symbolic link?)"
+    elif st.st_uid != os.getuid():
+        why = "belongs to uid %d" % st.st_uid
+    elif st.st_mode & 0o077:
+        why = "is open to other users (mode %o)" % stat.S_IMODE(st.st_mode)
+    else:
+        return path
+    raise UserError("the GPU slot folder %s %s: another user could make your workers wait or "
+                    "write where you did not ask; remove it (or set XDG_RUNTIME_DIR to a "
+                    "folder that is yours alone)" % (path, why))
+
+
+class Slots:
+    """At most `procs` runs in this worker; with `gpus`, at most `per_gpu[g]`
+    runs on GPU g among all workers on this host; with `gpu_memfree` (a
+    resources.Size), a run only on a GPU with that much memory free.
+
+    A run that needs N GPUs (an entry's "gpus") gets one slot from
+    acquire(), then N - 1 more on other GPUs from widen(). Every slot file
+    is locked without waiting, and widen() keeps all N or none: a worker
+    never waits for a slot while it holds another one, so workers sharing
+    the slots (1-GPU and N-GPU runs alike) cannot deadlock. An N-GPU run
+    may wait long while 1-GPU runs keep taking the GPUs as they free up."""
+
+    def __init__(self, procs, gpus=None, per_gpu=None, gpu_memfree=None):
+        self.procs = procs
+        self.gpus = list(gpus or [])
+        self.per_gpu = dict(zip(self.gpus, per_gpu or [1] * len(self.gpus)))
+        self.gpu_memfree = gpu_memfree
+        # why the last acquire() skipped GPUs for their memory (a sentence), or None
+        self.short = None
+        # the GPUs with enough memory at the last acquire(), for widen()
+        self.enough = self.gpus
+        self.held = []
+        self.next_gpu = 0
+        self.dir = slot_dir() if self.gpus else None
+
+    @property
+    def capacity(self):
+        if not self.gpus:
+            return self.procs
+        return min(self.procs, sum(self.per_gpu.values()))
+
+    def acquire(self):
+        """A free slot, or None when all are taken (here or by other workers)
+        or lack memory."""
+        self.short = None
+        if len(self.held) >= self.capacity:
+            return None
+        if not self.gpus:
+            slot = Slot()
+            self.held.append(slot)
+            return slot
+        private(self.dir)
+        self.enough = self._enough_memory()
+        slot = Slot()
+        if not self._add_gpus(slot, 1):
+            return None
+        self.held.append(slot)
+        return slot
+
+    def widen(self, slot, n):
+        """Add to `slot` (from acquire()) slots on other GPUs until it holds
+        n distinct GPUs: True if it does, else it is back to its first GPU
+        and False."""
+        if not self._add_gpus(slot, n):
+            self.narrow(slot)
+            return False
+        return True
+
+    def narrow(self, slot):
+        """Give back all of `slot`'s GPUs but the first."""
+        for fd in slot.fds[1:]:
+            os.close(fd)
+        del slot.gpus[1:], slot.fds[1:]
+
+    def _add_gpus(self, slot, n):
+        """Lock free slots of GPUs with enough memory that `slot` does not
+        hold, one per GPU, until it holds n GPUs; True if it does. Never
+        waits for a lock (see the class's docstring)."""
+        count, first = len(self.gpus), self.next_gpu
+        # start after the GPU used last, so runs started together spread out
+        for i in range(count):
+            if len(slot.gpus) >= n:
+                break
+            gpu = self.gpus[(first + i) % count]
+            if gpu not in self.enough or gpu in slot.gpus:
+                continue
+            for k in range(self.per_gpu[gpu]):
+                path = os.path.join(self.dir, "gpu%s.%d" % (gpu, k))
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    os.close(fd)
+                    continue
+                self.next_gpu = (first + i + 1) % count
+                slot.gpus.append(gpu)
+                slot.fds.append(fd)
+                break
+        return len(slot.gpus) >= n
+
+    def _enough_memory(self):
+        """The GPUs with gpu_memfree free now, as nvidia-smi tells (all of
+        them without gpu_memfree); sets `short` to what the others lack."""
+        if self.gpu_memfree is None:
+            return self.gpus
+        free, problem = resources.gpu_free_memory()
+        if problem is not None:
+            self.short = "%s, --gpu-memfree %s" % (problem, self.gpu_memfree.text)
+            return []
+        enough = [g for g in self.gpus if free.get(g, -1) >= self.gpu_memfree]
+        if len(enough) < len(self.gpus):
+            self.short = "%s, --gpu-memfree %s" % (", ".join(
+                "%s free on GPU %s" % (resources.size_text(free[g]), g) if g in free else
+                "GPU %s not reported by nvidia-smi" % g for g in self.gpus if g not in enough),
+                self.gpu_memfree.text)
+        return enough
+
+    def any_free(self):
+        """Is a slot free now? (takes none)"""
+        slot = self.acquire()
+        if slot is None:
+            return False
+        self.release(slot)
+        return True
+
+    def release(self, slot):
+        self.held.remove(slot)
+        for fd in slot.fds:
+            os.close(fd)
+
+
+def script_command(script, session, optimize=False):
+    """How a run of an experiment runs its script on its cfg.yaml: (argv
+    before the cfg's path, argv after it). A Python script as liftoff ran
+    it, with this Python: `python -u [-OO] SCRIPT CFG --session-id SESSION`;
+    any other program: `SCRIPT CFG`."""
+    if script.endswith(".py"):
+        return ([sys.executable, "-u"] + (["-OO"] if optimize else []) + [script],
+                ["--session-id", session])
+    return [script], []
+
+
+def command_of(entry, experiment=None, runner=None):
+    """(argv, cwd, env) of a list entry; strings are split like a shell
+    would split them, but never run by one. A run of an experiment runs
+    `runner` (script_command) on its cfg.yaml."""
+    cwd, env = None, {}
+    if isinstance(entry, dict) and "run" in entry:
+        if experiment is None or not runner:
+            raise UserError("%s: no script recorded for this experiment: start it once with "
+                            "`liftoff SCRIPT EXP`, or prepare it with --script" % entry["run"])
+        before, after = runner
+        argv = before + [os.path.join(experiment, entry["run"], "cfg.yaml")] + after
+        return argv, entry.get("cwd"), entry.get("env", {})
+    if isinstance(entry, dict):
+        if entry.get("shell"):
+            return ["/bin/sh", "-c", entry["cmd"]], entry.get("cwd"), entry.get("env", {})
+        cwd, env, entry = entry.get("cwd"), entry.get("env", {}), entry["cmd"]
+    if isinstance(entry, str):
+        try:
+            entry = shlex.split(entry)
+        except ValueError as error:
+            raise UserError("cannot split the command %r: %s" % (entry, error))
+        if not entry:
+            raise UserError("empty command")
+    return entry, cwd, env
+
+
+class Run:
+    """A started attempt: its process, slot, and when it began."""
+
+    def __init__(self, claim, slot, process):
+        self.claim = claim
+        self.slot = slot
+        self.process = process
+        self.started = time.monotonic()
+        # its time limit in seconds (the entry's "timeout", else the
+        # worker's --timeout), or None
+        self.limit = None
+        # set when the run is being stopped (aborted, timed out, interrupted,
+        # or lost: taken back by another worker), with the time its group
+        # gets KILL
+        self.stopped_as = None
+        self.kill_at = None
+        # its process is in the journal
+        self.recorded = False
+        # (descriptor, path) of each log it writes (see close_logs)
+        self.logs = []
+
+
+def toolkit_path():
+    """The import roots of this toolkit's `liftoff` and `yaml`: the archive
+    itself, or lib/ and build/vendor/ in a checkout."""
+    import importlib.util
+
+    roots = []
+    for name in ("liftoff", "yaml"):
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.origin:
+            root = os.path.dirname(os.path.dirname(spec.origin))
+            if root not in roots:
+                roots.append(root)
+    return roots
+
+
+def link_logs(experiment, claim, written):
+    """An experiment run's folder gets `out` and `err` links to its current
+    attempt's logs, where liftoff kept them; for a log not in `written`
+    (none was, or it was unlinked empty), an empty file instead: liftoff's
+    run folders always have both, and a link must not dangle (best effort)."""
+    folder = os.path.join(experiment, claim.entry["run"])
+    for name, log in (("out", claim.out), ("err", claim.err)):
+        _put(os.path.join(folder, name), os.path.relpath(log, folder) if log in written else None)
+
+
+def _put(path, target):
+    """A symbolic link to `target` at `path`, or with None an empty file,
+    in one rename (best effort)."""
+    tmp = "%s.%d.tmp" % (path, os.getpid())
+    try:
+        if target is None:
+            os.close(files.open_own(tmp))
+        else:
+            os.symlink(target, tmp)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def close_logs(run, experiment=None):
+    """Close the ended run's logs and unlink those it left empty, so that a
+    run that printed nothing leaves no file (the size comes from the
+    descriptor: no lookup by name). In an experiment, the run folder's link
+    to such a log becomes an empty file first, unless the run replaced it."""
+    for fd, path in run.logs:
+        try:
+            empty = not os.fstat(fd).st_size
+        finally:
+            os.close(fd)
+        if not empty:
+            continue
+        if experiment is not None:
+            folder = os.path.join(experiment, run.claim.entry["run"])
+            link = os.path.join(folder, "out" if path == run.claim.out else "err")
+            try:
+                ours = os.readlink(link) == os.path.relpath(path, folder)
+            except OSError:
+                ours = False  # the run put a file of its own there
+            if ours:
+                _put(link, None)
+        logs.drop(path)
+    run.logs = []
+
+
+_FOUND = {}
+
+
+def find_program(name, path):
+    """The absolute path of a program looked up in PATH, remembered: a
+    worker runs the same few programs thousands of times, and the lookup
+    costs about as much as the rest of starting one. None: let exec look."""
+    key = (name, path)
+    if key not in _FOUND:
+        import shutil
+
+        found = shutil.which(name, path=path) if os.sep not in name else None
+        _FOUND[key] = found if found and os.path.isabs(found) else None
+    return _FOUND[key]
+
+
+def start(claim, slot, base_env, extra_env, open_log=None, experiment=None, runner=None):
+    """Start the claimed entry. Returns a Run, or raises OSError/UserError
+    when the program cannot be started (the caller records a failed run).
+    `open_log(path)` gives a descriptor to write a log to (logs.open_log:
+    never through a symbolic link or into a file of someone else's); the
+    Run keeps them until close_logs. Without it the run writes where the
+    worker does (--no-detach)."""
+    argv, cwd, env = command_of(claim.entry, experiment, runner)
+    run_env = dict(base_env)
+    run_env.update(env)
+    run_env.update(extra_env)
+    if slot.gpu is not None:
+        run_env["CUDA_VISIBLE_DEVICES"] = slot.gpu
+    if cwd is not None and not os.path.isdir(cwd):
+        raise FileNotFoundError(2, "no such working folder", cwd)
+    opened = []
+    try:
+        if open_log is not None:
+            for path in (claim.out, claim.err):
+                opened.append((open_log(path), path))
+        process = subprocess.Popen(
+            argv, executable=find_program(argv[0], run_env.get("PATH", os.defpath)), cwd=cwd,
+            env=run_env, stdin=subprocess.DEVNULL,
+            stdout=opened[0][0] if opened else None, stderr=opened[1][0] if opened else None,
+            start_new_session=True, pass_fds=slot.fds)
+    except BaseException:
+        # nothing ran: no log stays behind
+        for fd, path in opened:
+            os.close(fd)
+            logs.drop(path)
+        raise
+    run = Run(claim, slot, process)
+    run.logs = opened
+    return run
+
+
+def signal_group(run, signum):
+    try:
+        os.killpg(run.process.pid, signum)
+    except OSError:
+        pass
+
+
+def finished(run):
+    """Has the run's first process ended? It is not reaped yet, so that its
+    process group cannot be taken by another process before reap()."""
+    try:
+        return os.waitid(os.P_PID, run.process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True
+
+
+def reap(run):
+    """Kill what the ended run left in its process group, then reap it.
+    Returns its exit code (negative: killed by that signal)."""
+    signal_group(run, signal.SIGKILL)
+    return run.process.wait()
