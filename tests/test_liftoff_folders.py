@@ -58,7 +58,12 @@ def test_status_of_a_folder_liftoff_made_counts_its_marks(tmp_path):
     assert report["total"] == 16
     assert report["counts"] == {"pending": 4, "running": 0, "done": 4, "failed": 4, "stale": 0,
                                 "aborted": 0, "held": 4}
-    # adopted: the toolkit's own state is hidden; liftoff's files are as they were
+    # read as it is: nothing written (tests/test_read_only.py checks every byte)
+    assert sorted(n for n in os.listdir(str(exp)) if n.startswith(".")) == [".__experiment"]
+    # a command that changes it adopts it first: the toolkit's own state is
+    # hidden, liftoff's files are as they were, and the counts are the same
+    result = run("drain", str(exp), "--host", "elsewhere", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
     assert sorted(n for n in os.listdir(str(exp)) if n.startswith(".")) == [
         ".__experiment", ".cooperate"]
     assert status(str(exp), cwd=tmp_path)["counts"] == report["counts"], "adopted once"

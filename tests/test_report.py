@@ -609,7 +609,7 @@ def test_the_summary_is_what_status_says(tmp_path):
     """The report counts, in its one pass over the list, what status's
     summarise counts (and the time left, from the done entries' run time),
     before and after compaction."""
-    from cooperate.cli.status import summarise
+    from cooperate.results.summary import summarise
     from cooperate.queue.core import Queue
 
     path = hand_history(tmp_path)

@@ -8,7 +8,8 @@ import time
 from cooperate.queue import host
 from cooperate.cli.args import Parser, seconds
 from cooperate.errors import UserError
-from cooperate.queue.core import ABORTED, DEFAULT_LOCK_TIMEOUT, HELD, PENDING, RUNNING, Queue
+from cooperate.queue.core import ABORTED, DEFAULT_LOCK_TIMEOUT, HELD, PENDING, RUNNING
+from cooperate.grid.source import open_queue
 from cooperate.cli import targets as _select
 
 DESCRIPTION = """\
@@ -44,7 +45,7 @@ def main(argv, prog):
     if args.target is not None and args.target.isdigit() and not os.path.exists(args.target):
         return abort_launcher(args, int(args.target))
 
-    queue = Queue(_select.target(args), args.state, args.lock_timeout, trusted=args.trust_writable)
+    queue = open_queue(_select.target(args), args.state, args.lock_timeout, trusted=args.trust_writable, change=True)
     queue.read()
     chosen = queue.select(args.names, (PENDING, HELD, RUNNING) if not args.names else ())
     running = [i for i in chosen if queue.status_of(i) == RUNNING]
@@ -138,11 +139,11 @@ def find_launcher(args, pid):
         if key in seen:
             continue
         seen.add(key)
-        queue = Queue(target, args.state, reader=True, history=False, trusted=args.trust_writable)
+        queue = open_queue(target, args.state, reader=True, history=False, trusted=args.trust_writable)
         queue.read()
         for worker, info in queue.state.workers.items():
             if pid in (info.get("pid"), info.get("guard")) and host.same_machine(info) \
-                    and queue.worker_alive(worker):
+                    and queue.leases.worker_alive(worker):
                 return target, worker, info
     raise UserError("no launcher with pid %d works on an experiment under %s on this machine "
                     "(liftoff-procs lists them)" % (pid, args.results_path))
@@ -151,7 +152,7 @@ def find_launcher(args, pid):
 def abort_launcher(args, pid):
     """liftoff-abort PID: abort the runs that launcher holds, then stop it."""
     target, worker, info = find_launcher(args, pid)
-    queue = Queue(target, args.state, args.lock_timeout, trusted=args.trust_writable)
+    queue = open_queue(target, args.state, args.lock_timeout, trusted=args.trust_writable, change=True)
     queue.read()
     held = [i for i in queue.list.ids if queue.status_of(i) == RUNNING
             and queue.state.last(i).worker == worker]
@@ -211,7 +212,7 @@ def wait_gone(queue, worker, timeout):
     deadline = time.monotonic() + timeout
     while True:
         queue.read()
-        if not queue.worker_alive(worker):
+        if not queue.leases.worker_alive(worker):
             return True
         if time.monotonic() > deadline:
             return False

@@ -2,7 +2,8 @@
 
 from cooperate.queue import host
 from cooperate.cli.args import Parser
-from cooperate.queue.core import DEFAULT_LOCK_TIMEOUT, Queue
+from cooperate.queue.core import DEFAULT_LOCK_TIMEOUT
+from cooperate.grid.source import open_queue
 from cooperate.cli import targets as _select
 
 DESCRIPTION = """\
@@ -19,8 +20,8 @@ def main(argv, prog):
     p.add_argument("--lock-timeout", type=float, default=DEFAULT_LOCK_TIMEOUT, metavar="S",
                    help="give up after waiting S seconds for the queue lock")
     args = p.parse_args(argv)
-    queue = Queue(_select.target(args), args.state, args.lock_timeout, history=False,
-                  trusted=args.trust_writable)
+    queue = open_queue(_select.target(args), args.state, args.lock_timeout, history=False,
+                  trusted=args.trust_writable, change=True)
     queue.drain(args.host, on=not args.undo)
     print("%s %s" % (args.host, "takes work again" if args.undo else
                      "is draining: its workers finish their runs and take nothing new"))

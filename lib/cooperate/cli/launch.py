@@ -11,7 +11,9 @@ from cooperate.cli.targets import parse_mixed, run_matcher
 from cooperate.cli.args import Formatter, Parser, int_list, positive_int
 from cooperate.errors import UserError
 from cooperate.run.launcher import Slots
-from cooperate.queue.core import DONE, FAILED, HELD, INTERRUPTED, PENDING, RUNNING, Queue
+from cooperate.queue.core import DONE, FAILED, HELD, INTERRUPTED, PENDING, RUNNING
+from cooperate.grid.hooks import ExperimentHooks
+from cooperate.grid.source import open_queue
 from cooperate.run.worker import Limits, Worker
 
 DESCRIPTION = """\
@@ -125,7 +127,7 @@ def main(argv, prog):
         exp, run = where
     else:
         exp, run = where, None
-    queue = Queue(exp, args.state, args.lock_timeout, history=False, trusted=args.trust_writable)
+    queue = open_queue(exp, args.state, args.lock_timeout, history=False, trusted=args.trust_writable, change=True)
     in_process = module is not None or (kind != "experiment" and defines_run(script) and not (
         args.gpus or args.procs_no > 1 or (kind == "yaml" and args.runs_no > 1) or own_process))
     if not in_process:
@@ -151,17 +153,18 @@ def main(argv, prog):
         return run_in_process(queue, script, module, report, args.comment, accept,
                               args.max_runs)
     if args.shuffle:
-        queue.shuffle()
+        queue.order.shuffle()
     limits = Limits(max_runs=args.max_runs, start_by=args.start_by, end_by=args.end_by,
                     stop_file=os.path.join(exp, ".STOP"))
     # the runs start here, and get the script as it was given, as liftoff's
     # did (the experiment records its absolute path, for other machines)
     worker = Worker(queue, slots, report, limits, poll=args.poll,
                     detach=not args.no_detach, grace=args.grace, accept=accept,
-                    script=args.script if os.path.isfile(args.script) else script,
+                    hooks=ExperimentHooks(
+                        exp, args.script if os.path.isfile(args.script) else script,
+                        args.optimize),
                     comment=args.comment, retries=args.retries, lease=args.lease,
-                    optimize=args.optimize, timeout=args.timeout, resources=host_limits,
-                    notify=args.notify)
+                    timeout=args.timeout, resources=host_limits, notify=args.notify)
     return worker.run()
 
 

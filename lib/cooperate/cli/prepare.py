@@ -6,6 +6,7 @@ import shlex
 import sys
 
 from cooperate.grid import experiment
+from cooperate.grid.source import source_of
 from cooperate.cli.args import Parser, positive_int
 from cooperate.errors import UserError
 
@@ -129,6 +130,8 @@ def main(argv, prog):
             print("\n".join(out))
             return 0
         print("\n".join(out), flush=True)
+        # a folder liftoff made gets a queue of its own first (if it is yours)
+        source_of(exp_dir, change=True)
         experiment.append(exp_dir, g, args.runs_no)
         if args.script is not None:
             experiment.set_script(exp_dir, args.script)

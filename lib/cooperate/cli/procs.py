@@ -8,7 +8,8 @@ from cooperate import fmt
 from cooperate.queue import host
 from cooperate.cli.args import Parser
 from cooperate.errors import UserError
-from cooperate.queue.core import RUNNING, Queue
+from cooperate.queue.core import RUNNING
+from cooperate.grid.source import open_queue
 from cooperate.cli.targets import add_timestamp_fmt, add_trust, is_path, parse_mixed, worked_on
 
 DESCRIPTION = """\
@@ -69,7 +70,7 @@ def main(argv, prog):
     lines = []
     for target in targets:
         try:
-            queue = Queue(target, reader=True, trusted=args.trust_writable)
+            queue = open_queue(target, reader=True, trusted=args.trust_writable)
             queue.read()
         except UserError:
             if target in remembered:
@@ -81,7 +82,7 @@ def main(argv, prog):
                 a = queue.state.last(id_)
                 held.setdefault(a.worker, []).append((index, id_, a))
         for worker, info in sorted(queue.state.workers.items(), key=lambda w: w[1].get("since", 0)):
-            if (not args.all and info.get("host") != here) or not queue.worker_alive(worker, now):
+            if (not args.all and info.get("host") != here) or not queue.leases.worker_alive(worker, now):
                 continue
             # the pid the user started: the worker's guard, if it has one
             lines.append("%s  %s  pid %s  since %s  %d slots  %s%s" % (

@@ -7,7 +7,8 @@ import time
 
 from cooperate import fmt
 from cooperate.cli.args import Parser
-from cooperate.queue.core import ABORTED, DEFAULT_LOCK_TIMEOUT, FAILED, HELD, PENDING, RUNNING, Queue
+from cooperate.queue.core import ABORTED, DEFAULT_LOCK_TIMEOUT, FAILED, HELD, PENDING, RUNNING
+from cooperate.grid.source import open_queue
 from cooperate.cli import targets as _select
 
 DESCRIPTION = """\
@@ -81,7 +82,7 @@ def main(argv, prog):
         statuses = {FAILED, ABORTED, "stale"}
     if args.crashed_only:
         statuses -= {"stale"}
-    queue = Queue(_select.target(args), args.state, args.lock_timeout, trusted=args.trust_writable)
+    queue = open_queue(_select.target(args), args.state, args.lock_timeout, trusted=args.trust_writable, change=True)
     queue.read()
     plan = Plan(queue, args, statuses)
     if not dry:
@@ -116,7 +117,7 @@ class Plan:
         for id_ in chosen:
             status = queue.status_of(id_)
             if status == RUNNING:
-                if not queue.is_stale(queue.state.last(id_), now):
+                if not queue.leases.is_stale(queue.state.last(id_), now):
                     self.running.append(id_)
                 elif args.safe:
                     self.safe.append(id_)
@@ -160,7 +161,7 @@ class Plan:
         queue, by = self.queue, _select.by()
         now, verdicts = time.time(), {}
         for id_, status in self.again:
-            if status == "stale" and not queue.dead(queue.state.last(id_).worker, now, verdicts):
+            if status == "stale" and not queue.leases.dead(queue.state.last(id_).worker, now, verdicts):
                 self.alive.append(id_)
         if self.alive:
             self.again = [(i, s) for i, s in self.again if i not in self.alive]

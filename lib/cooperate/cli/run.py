@@ -5,7 +5,7 @@ import sys
 
 from cooperate.cli import workeropts as common
 from cooperate.cli.args import Parser
-from cooperate.queue.core import Queue
+from cooperate.grid.source import open_queue
 from cooperate.run.worker import Limits, Worker
 
 DESCRIPTION = """\
@@ -61,13 +61,13 @@ def main(argv, prog):
                         "on LIST here: a cron line that starts workers never stacks them up")
     args = p.parse_args(argv)
 
-    queue = Queue(args.list, args.state, args.lock_timeout, history=False,
-                  trusted=args.trust_writable)
+    queue = open_queue(args.list, args.state, args.lock_timeout, history=False,
+                  trusted=args.trust_writable, change=True)
     slots = common.slots(args)
     host_limits = common.host_limits(args)
     if args.exit_if_busy:
         queue.read()
-        if not slots.any_free() if slots.gpus else queue.live_workers_here():
+        if not slots.any_free() if slots.gpus else queue.leases.live_workers_here():
             print("%s busy on this host: not starting another worker" % (
                 "GPU slots %s" % ",".join(slots.gpus) if slots.gpus else args.list),
                 file=sys.stderr)
@@ -76,6 +76,6 @@ def main(argv, prog):
     limits = Limits(max_runs=args.max_runs, stop_on_error=args.stop_on_error, stop_file=stop_file)
     worker = Worker(queue, slots, common.Reporter(args.quiet), limits, wait=args.wait,
                     poll=args.poll, detach=not args.no_detach, grace=args.grace,
-                    script=common.experiment_script(queue), retries=args.retries, lease=args.lease,
+                    hooks=common.experiment_hooks(queue), retries=args.retries, lease=args.lease,
                     timeout=args.timeout, resources=host_limits, notify=args.notify)
     return worker.run()

@@ -6,7 +6,7 @@ import shlex
 import sys
 
 from cooperate.cli.args import Parser, positive_seconds
-from cooperate.queue.core import Queue
+from cooperate.grid.source import open_queue
 from cooperate.cli import targets as _select
 from cooperate.cli import workeropts as common
 
@@ -74,15 +74,15 @@ def main(argv, prog):
 
     if args.remote:
         spawn.check_here(args.cwd, args.target)
-        queue = Queue(args.target, args.state, history=False, trusted=args.trust_writable)
+        queue = open_queue(args.target, args.state, history=False, trusted=args.trust_writable, change=True)
         print(spawn.start_here(queue, args.target, args.label, worker_args))
         return 0
 
     names = spawn.hosts(args.hosts, args.hosts_file)
     ssh = spawn.ssh_program(args.ssh)
     target = _select.target(args)
-    queue = Queue(target, args.state, history=False, trusted=args.trust_writable)
-    common.experiment_script(queue)
+    queue = open_queue(target, args.state, history=False, trusted=args.trust_writable, change=True)
+    common.experiment_hooks(queue)
     state = os.path.abspath(args.state) if args.state else None
     worker_args = ((["--state", state] if state else []) +
                    (["--trust-writable"] if args.trust_writable else []) + worker_args)

@@ -7,9 +7,10 @@ import sys
 import time
 
 from cooperate import fmt
-from cooperate.queue import logs
 from cooperate.cli.args import Parser, seconds
-from cooperate.queue.core import ABORTED, DONE, FAILED, HELD, PENDING, RUNNING, STATUSES, TIMEOUT, Queue
+from cooperate.queue.core import ABORTED, DONE, FAILED, HELD, PENDING, RUNNING, TIMEOUT
+from cooperate.grid.source import open_queue
+from cooperate.results.summary import BLOCKED, COLUMNS, summarise
 from cooperate.cli.targets import add_timestamp_fmt, add_trust, called_as, is_path, parse_mixed
 
 DESCRIPTION = """\
@@ -45,9 +46,6 @@ pid and time, per failed run its exit code and log), --json the same for
 scripts. It reads only the shared state, so it shows every machine's work,
 and it takes no lock: it is safe to run under `watch`."""
 
-COLUMNS = (PENDING, RUNNING, DONE, FAILED, "stale", ABORTED, HELD)
-# a count only lists with dependencies have ("after")
-BLOCKED = "blocked"
 # blocked entries shown one per line at most (--json has them all)
 SHOW_BLOCKED = 20
 
@@ -109,7 +107,7 @@ def show(args):
             targets = targets[-1:]
     reports = []
     for target in targets:
-        queue = Queue(target, args.state, reader=True, trusted=args.trust_writable)
+        queue = open_queue(target, args.state, reader=True, trusted=args.trust_writable)
         queue.read()
         reports.append(summarise(queue))
     if args.json:
@@ -122,132 +120,6 @@ def show(args):
     else:
         sys.stdout.write(table(reports))
     return 0
-
-
-def summarise(queue):
-    now = time.time()
-    counts = dict.fromkeys(COLUMNS, 0)
-    running, failed, hosts, by_worker = [], [], set(), {}
-    # the done entries' run time, summed, and how many; done entries as the
-    # snapshot has them (summed from its totals, see State.base_done)
-    busy, ended, from_base = 0.0, 0, 0
-    state, workers = queue.state, queue.state.workers
-    codes, executed, history = state.codes, queue.list.executed, state.history
-
-    def add_done(last):
-        nonlocal busy, ended
-        if last is not None:
-            made = by_worker.setdefault(last[0], {})
-            made[DONE] = made.get(DONE, 0) + 1
-            busy += last[2] - last[1]
-            ended += 1
-
-    for index, id_ in enumerate(queue.list.ids):
-        code = codes.get(id_)
-        if code is None or id_ in executed:
-            # never claimed: the common case in a large list, kept cheap
-            counts[DONE if id_ in executed else PENDING] += 1
-            continue
-        status = STATUSES[code & 7]
-        if status == DONE:
-            # the common case in a large history: no Attempt objects
-            if state.base is not None and id_ not in history:
-                from_base += 1
-            else:
-                add_done(state.ended(id_))
-            counts[DONE] += 1
-            continue
-        a = state.last(id_)
-        if a is not None:
-            made = by_worker.setdefault(a.worker, {})
-            made[status] = made.get(status, 0) + 1
-        if status == RUNNING:
-            info = workers.get(a.worker, {})
-            stale = queue.is_stale(a, now)
-            if not stale:
-                hosts.add(info.get("host"))
-            status = "stale" if stale else RUNNING
-            running.append({"id": id_, "attempt": a.number, "worker": a.worker,
-                            "host": info.get("host"), "pid": info.get("pid"),
-                            "run_pid": a.process[0] if a.process else None,
-                            "slurm": _slurm(info),
-                            "started": a.start, "elapsed": now - a.start, "stale": stale,
-                            "command": queue.list.describe(index)})
-        elif status == FAILED:
-            failed.append({"id": id_, "attempt": a.number, "code": a.code,
-                           "outcome": a.outcome, "limit": _limit(queue, index, a),
-                           "host": workers.get(a.worker, {}).get("host"),
-                           "ended": a.end, **_logs(queue, id_, a),
-                           "slurm": _slurm(workers.get(a.worker, {})),
-                           "attempts": [{"attempt": t.number, "outcome": t.outcome,
-                                         "code": t.code, "limit": _limit(queue, index, t),
-                                         **_logs(queue, id_, t),
-                                         "host": workers.get(t.worker, {}).get("host")}
-                                        for t in a.chain()],
-                           "command": queue.list.describe(index)})
-        counts[status] += 1
-    if from_base:
-        rows, base_busy, base_by_worker = state.base_done()
-        if rows == from_base:
-            busy, ended = busy + base_busy, ended + rows
-            for worker, n in base_by_worker.items():
-                made = by_worker.setdefault(worker, {})
-                made[DONE] = made.get(DONE, 0) + n
-        else:
-            # some of the snapshot's done entries are no longer in the list
-            for id_ in queue.list.ids:
-                code = codes.get(id_)
-                if (code is not None and STATUSES[code & 7] == DONE and id_ not in history
-                        and id_ not in executed):
-                    add_done(state.ended(id_))
-    blocked = []
-    if queue.list.after:
-        # pending entries that cannot start: counted apart from the pending ones
-        names = {}
-        for index, (d, status) in queue.blocked().items():
-            if d not in names:
-                names[d] = queue.list.describe(d)
-            blocked.append({"id": queue.list.ids[index], "waits_for": queue.list.ids[d],
-                            "name": names[d], "status": status})
-        counts[PENDING] -= len(blocked)
-        counts[BLOCKED] = len(blocked)
-    total = len(queue.list.ids)
-    finished = counts[DONE] + counts[FAILED] + counts[ABORTED]
-    left = None
-    if ended and counts[RUNNING]:
-        # mean duration of finished runs, over as many slots as are busy now
-        # (nothing running: no pace to tell the time left by)
-        mean = busy / ended
-        left = mean * (counts[PENDING] + counts[RUNNING]) / max(1, counts[RUNNING])
-    comments = sorted((w.get("since", 0), w["comment"]) for w in workers.values() if w.get("comment"))
-    report = {"list": queue.list.path, "experiment": queue.experiment, "state": queue.dir,
-              "total": total, "counts": counts,
-              "progress": finished / total if total else 1.0, "left": left,
-              "hosts": sorted(h for h in hosts if h), "drained": sorted(state.drained),
-              "comment": comments[-1][1] if comments else None,
-              "running": running, "failed": failed, "blocked": blocked,
-              "workers": [{"worker": w, "host": workers.get(w, {}).get("host"),
-                           "slurm": _slurm(workers.get(w, {})), "entries": made}
-                          for w, made in sorted(by_worker.items())]}
-    if queue.unreadable:
-        report["unreadable_records"] = queue.unreadable
-    return report
-
-
-def _logs(queue, id_, attempt):
-    """An attempt's logs, None for those not there, and whether its worker
-    detached its runs (see logs.of_attempt)."""
-    out, err, detached = logs.of_attempt(queue, id_, attempt)
-    return {"out": out, "err": err, "detached": detached}
-
-
-def _slurm(info):
-    """`JOB_TASK` of a worker started by Slurm, else None."""
-    if "slurm_job_id" not in info:
-        return None
-    if "slurm_array_job_id" in info:
-        return "%s_%s" % (info["slurm_array_job_id"], info.get("slurm_array_task_id", "?"))
-    return info["slurm_job_id"]
 
 
 def _name(report):
@@ -331,17 +203,6 @@ def _ending(attempt):
     if attempt.get("outcome") == TIMEOUT:
         return "timed out after %g s" % attempt["limit"] if attempt["limit"] else "timed out"
     return "lost (its worker died)" if attempt.get("outcome") == "lost" else fmt.exit_text(attempt["code"])
-
-
-def _limit(queue, index, attempt):
-    """The time limit a timed-out attempt had (the entry's own "timeout",
-    else its worker's --timeout), or None."""
-    if attempt.outcome != TIMEOUT:
-        return None
-    entry = queue.list.entry(index)
-    if isinstance(entry, dict) and "timeout" in entry:
-        return entry["timeout"]
-    return queue.state.workers.get(attempt.worker, {}).get("timeout")
 
 
 def table(reports):

@@ -8,7 +8,7 @@ from cooperate.cli.args import Parser, positive_int
 from cooperate.errors import UserError
 from cooperate.cli import workeropts as common
 from cooperate.queue.files import open_own
-from cooperate.queue.core import Queue
+from cooperate.grid.source import open_queue
 from cooperate.cli import targets as _select
 
 DESCRIPTION = """\
@@ -55,8 +55,8 @@ def main(argv, prog):
     from cooperate.remote.slurm import script, submit
 
     target = _select.target(args)
-    queue = Queue(target, args.state, history=False, trusted=args.trust_writable)
-    common.experiment_script(queue)
+    queue = open_queue(target, args.state, history=False, trusted=args.trust_writable, change=True)
+    common.experiment_hooks(queue)
     if args.state:
         worker_args = ["--state", os.path.abspath(args.state)] + worker_args
     log_dir = os.path.join(os.path.abspath(queue.dir), "slurm")

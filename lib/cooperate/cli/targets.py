@@ -227,7 +227,8 @@ def hold_or_release(argv, prog, release):
     from cooperate.cli.args import Parser
     from cooperate.errors import UserError
     from cooperate.grid.experiment import mark_held
-    from cooperate.queue.core import DEFAULT_LOCK_TIMEOUT, HELD, PENDING, Queue
+    from cooperate.grid.source import open_queue
+    from cooperate.queue.core import DEFAULT_LOCK_TIMEOUT, HELD, PENDING
 
     liftoff = called_as(prog, "liftoff-lock", "liftoff-unlock")
     p = Parser(prog, RELEASE_HELP if release else HOLD_HELP)
@@ -252,8 +253,8 @@ def hold_or_release(argv, prog, release):
     if not (args.names or args.all or args.filters or args.runs):
         raise UserError("name entries, or choose them with --runs or --filters, or --all")
     wanted = filters(args)
-    queue = Queue(target(args), args.state, args.lock_timeout, history=False,
-                  trusted=args.trust_writable)
+    queue = open_queue(target(args), args.state, args.lock_timeout, history=False,
+                  trusted=args.trust_writable, change=True)
     queue.read()
     experiment = queue.experiment
     ids = queue.list.ids

@@ -101,10 +101,11 @@ def host_limits(args):
     return HostLimits(args.memfree, args.load)
 
 
-def experiment_script(queue):
-    """The script an experiment's runs execute, as recorded in it (refused,
-    unless trusted, if another user could change it). An experiment
-    without one is refused: its runs could not start."""
+def experiment_hooks(queue):
+    """The worker's hooks for an experiment's runs (None for a list), with
+    the script they execute, as recorded in it (refused, unless trusted, if
+    another user could change it). An experiment without one is refused:
+    its runs could not start."""
     if queue.experiment is None:
         return None
     from cooperate.grid.experiment import load_meta
@@ -118,7 +119,9 @@ def experiment_script(queue):
         from cooperate.queue.trust import check_paths
 
         check_paths([script])
-    return script
+    from cooperate.grid.hooks import ExperimentHooks
+
+    return ExperimentHooks(queue.experiment, script)
 
 
 class Reporter:

@@ -30,8 +30,10 @@ the queue that workers drain hidden beside it.
         epoch second it started, and a newline), then .__end or .__crash (the
         second it ended); out and err link to the attempt's logs.
 
-A folder that liftoff itself made (.__experiment, no .cooperate/) is adopted
-on first use (adopt): its queue is made from its run folders (those with a
+A folder that liftoff itself made (.__experiment, no .cooperate/) is read as
+it is by the commands that only read (read_made_by_liftoff), and adopted
+(adopt) by the first command that changes it: its queue is made from its
+run folders (those with a
 .__leaf and a cfg.yaml), and its journal records the runs with an .__end as
 done, those with a .__crash as failed, those liftoff-lock sealed (.__seal)
 as held.
@@ -134,16 +136,22 @@ def is_experiment(path):
             or os.path.isfile(os.path.join(path, META_FILE)))
 
 
+def made_by_liftoff(exp_dir):
+    """Is exp_dir an experiment that liftoff made and nothing adopted yet?"""
+    return (not os.path.exists(os.path.join(exp_dir, META_FILE))
+            and os.path.isfile(os.path.join(exp_dir, MARKER)))
+
+
 def load_meta(exp_dir):
-    """The experiment.json of exp_dir, as a dict (adopting a folder that
-    liftoff made)."""
+    """The experiment.json of exp_dir, as a dict (for a folder that liftoff
+    made, what adoption would write; nothing is written)."""
     if not os.path.isdir(exp_dir):
         raise UserError("%s: no such experiment folder" % exp_dir)
     path = os.path.join(exp_dir, META_FILE)
     if not os.path.exists(path):
         if not os.path.isfile(os.path.join(exp_dir, MARKER)):
             raise UserError("%s: not an experiment (no %s in it)" % (exp_dir, MARKER))
-        adopt(exp_dir)
+        return read_made_by_liftoff(exp_dir)[2]
     meta = _read_json(path, "file")[1]
     if not isinstance(meta, dict):
         raise UserError("%s: expected a JSON object" % path)
@@ -151,7 +159,11 @@ def load_meta(exp_dir):
 
 
 def load_queue(exp_dir):
-    """(text, entries) of the experiment's queue.json."""
+    """(text, entries) of the experiment's queue.json (for a folder that
+    liftoff made, what adoption would write; nothing is written)."""
+    if made_by_liftoff(exp_dir):
+        text = read_made_by_liftoff(exp_dir)[0]
+        return text, json.loads(text)
     path = os.path.join(exp_dir, QUEUE_FILE)
     text, entries = _read_json(path, "queue file")
     if not isinstance(entries, list):
@@ -862,18 +874,80 @@ def _stored_title(var_dir):
 # ---------------------------------------------------------------- liftoff's folders and marks
 
 
-def adopt(exp_dir):
-    """Make the queue of an experiment folder that liftoff made: one entry
+def read_made_by_liftoff(exp_dir):
+    """(queue.json's text, journal records, experiment.json's content) of a
+    folder that liftoff made, read as it is: nothing is written. One entry
     per run folder that has a .__leaf and a cfg.yaml (all runs 0 first, by
     folder name), its config read from cfg.yaml (less the fields the layout
-    adds); and a journal in which runs with an .__end are done, runs with a
+    adds); in the records, runs with an .__end are done, runs with a
     .__crash failed, runs sealed by liftoff-lock (.__seal) held."""
-    from cooperate.queue import journal
     from cooperate import limits
-    from cooperate.queue.files import make_folder
     from cooperate.queue.listfile import entry_id
+
+    runs = []
+    for folder in _listdir(exp_dir):
+        var_dir = os.path.join(exp_dir, folder)
+        if folder.startswith(".") or not os.path.isdir(var_dir):
+            continue
+        for run in _listdir(var_dir):
+            run_dir = os.path.join(var_dir, run)
+            path = os.path.join(run_dir, CFG_FILE)
+            if (run.startswith(".") or not os.path.isfile(os.path.join(run_dir, LEAF_FILE))
+                    or not os.path.isfile(path)):
+                continue
+            with open(path, "rb") as handle:
+                try:
+                    cfg = limits.load_yaml(handle.read(), path)
+                except UserError:
+                    raise
+                except Exception as err:  # yaml.YAMLError, imported lazily
+                    raise UserError("%s: cannot read it: %s" % (path, _one_line(err)))
+            if not isinstance(cfg, dict):
+                raise UserError("%s: not a mapping of keys to values" % path)
+            config = dict((k, v) for k, v in cfg.items() if k not in ADDED_FIELDS)
+            marks = set(os.listdir(run_dir))
+            state = ("done" if ".__end" in marks else "failed" if ".__crash" in marks
+                     else "held" if ".__seal" in marks else None)
+            runs.append((int(run) if run.isdigit() else 1 << 30, folder, run, config, state))
+    runs.sort(key=lambda r: r[:3])
+    lines, records, now = [], [], time.time()
+    for _, folder, run, config, state in runs:
+        line = _queue_line("%s/%s" % (folder, run), _encode(config))
+        lines.append(line)
+        id_ = entry_id(json.loads(line))
+        if state == "held":
+            records.append(["h", id_, now])
+        elif state:
+            records.append(["c", id_, 1, "liftoff", now])
+            records.append(["e", id_, 1, "liftoff", now, state, 0 if state == "done" else None])
+    name = os.path.basename(os.path.normpath(exp_dir))
+    stamp, _, short = name.partition("_")
+    try:
+        created = os.stat(os.path.join(exp_dir, MARKER)).st_mtime
+    except OSError:
+        created = now
+    meta = {"version": VERSION, "name": short or name, "timestamp": stamp, "created": created,
+            "config_path": None, "script": None,
+            "runs_no": max([r[0] + 1 for r in runs if r[0] < 1 << 30] or [1]),
+            "variables": {}, "adopted": "made by liftoff"}
+    return _queue_text(lines), records, meta
+
+
+def _one_line(err):
+    return " ".join(str(err).split())
+
+
+def adopt(exp_dir):
+    """Give a folder that liftoff made a queue of its own (.cooperate/:
+    queue.json, experiment.json, and a journal of the runs liftoff ran or
+    sealed: see read_made_by_liftoff), for the commands that change it.
+    The folder is read first: a bad cfg.yaml is refused before anything is
+    written."""
+    from cooperate.queue import journal
+    from cooperate.queue.files import make_folder
     from cooperate.queue.lock import QueueLock
 
+    text, records, meta = read_made_by_liftoff(exp_dir)
     try:
         make_folder(os.path.join(exp_dir, OWN))
     except OSError as err:
@@ -881,56 +955,12 @@ def adopt(exp_dir):
     with QueueLock(os.path.join(exp_dir, LOCK_FILE), LOCK_TIMEOUT):
         if os.path.exists(os.path.join(exp_dir, META_FILE)):
             return
-        runs = []
-        for folder in _listdir(exp_dir):
-            var_dir = os.path.join(exp_dir, folder)
-            if folder.startswith(".") or not os.path.isdir(var_dir):
-                continue
-            for run in _listdir(var_dir):
-                run_dir = os.path.join(var_dir, run)
-                path = os.path.join(run_dir, CFG_FILE)
-                if (run.startswith(".") or not os.path.isfile(os.path.join(run_dir, LEAF_FILE))
-                        or not os.path.isfile(path)):
-                    continue
-                with open(path, "rb") as handle:
-                    try:
-                        cfg = limits.load_yaml(handle.read(), path)
-                    except Exception as err:  # yaml.YAMLError, imported lazily
-                        raise UserError("%s: cannot read it: %s" % (path, err))
-                if not isinstance(cfg, dict):
-                    raise UserError("%s: not a mapping of keys to values" % path)
-                config = dict((k, v) for k, v in cfg.items() if k not in ADDED_FIELDS)
-                marks = set(os.listdir(run_dir))
-                state = ("done" if ".__end" in marks else "failed" if ".__crash" in marks
-                         else "held" if ".__seal" in marks else None)
-                runs.append((int(run) if run.isdigit() else 1 << 30, folder, run, config, state))
-        runs.sort(key=lambda r: r[:3])
-        lines, records, now = [], [], time.time()
-        for _, folder, run, config, state in runs:
-            line = _queue_line("%s/%s" % (folder, run), _encode(config))
-            lines.append(line)
-            id_ = entry_id(json.loads(line))
-            if state == "held":
-                records.append(["h", id_, now])
-            elif state:
-                records.append(["c", id_, 1, "liftoff", now])
-                records.append(["e", id_, 1, "liftoff", now, state, 0 if state == "done" else None])
-        name = os.path.basename(os.path.normpath(exp_dir))
-        stamp, _, short = name.partition("_")
-        try:
-            created = os.stat(os.path.join(exp_dir, MARKER)).st_mtime
-        except OSError:
-            created = now
-        meta = {"version": VERSION, "name": short or name, "timestamp": stamp, "created": created,
-                "config_path": None, "script": None,
-                "runs_no": max([r[0] + 1 for r in runs if r[0] < 1 << 30] or [1]),
-                "variables": {}, "adopted": "made by liftoff"}
         state_dir = os.path.join(exp_dir, QUEUE_FILE + ".cooperate")
         try:
             if records:
                 make_folder(state_dir)
                 _write_fsynced(os.path.join(state_dir, "journal"), journal.encode(records))
-            _write_fsynced(os.path.join(exp_dir, QUEUE_FILE), _queue_text(lines).encode("utf-8"))
+            _write_fsynced(os.path.join(exp_dir, QUEUE_FILE), text.encode("utf-8"))
             _write_meta(exp_dir, meta, atomic=True)
         except OSError as err:
             raise _oserror(err, "cannot adopt the experiment liftoff made")

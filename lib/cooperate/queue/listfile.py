@@ -492,9 +492,11 @@ class CommandList:
     that does not read.
     """
 
-    def __init__(self, path, cache=None, reader=False, check=None):
+    def __init__(self, path, cache=None, reader=False, check=None, text=None):
         self.path = path
-        self.cache = cache
+        # the list's text, when it is held in memory instead of read from path
+        self.fixed = text
+        self.cache = None if text is not None else cache
         self.check = check
         self.reader = reader
         # (message, since): the file changed and does not read; the last
@@ -507,11 +509,16 @@ class CommandList:
             self._settle()
 
     def _stat(self):
+        if self.fixed is not None:
+            return "in memory"
         try:
             st = os.stat(self.path)
         except OSError:
             return None
         return [st.st_ino, st.st_size, st.st_mtime_ns]
+
+    def _read(self):
+        return read_text(self.path) if self.fixed is None else self.fixed
 
     def _settle(self):
         deadline = time.monotonic() + SETTLE
@@ -526,10 +533,10 @@ class CommandList:
 
     def load(self, strict=False):
         signature = self._stat()
-        text = read_text(self.path)
+        text = self._read()
         offsets, ids, executed, problems, after = scan(self.path, text, strict)
         self._offsets, self.ids, self.problems = offsets, ids, problems
-        self._text = None if _is_ascii(text) else text
+        self._text = None if self.fixed is None and _is_ascii(text) else text
         self.executed = {ids[i] for i in executed}
         self._keep_after(after)
         self.signature = signature
@@ -658,7 +665,7 @@ class CommandList:
     def entries(self):
         """Every entry, parsed (for selections over the whole list)."""
         if self._entries is None:
-            entries = json.loads(read_text(self.path))
+            entries = json.loads(self._read())
             if self._stat() != self.signature or len(entries) != len(self.ids):
                 self.load()
                 return self.entries()

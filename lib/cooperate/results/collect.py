@@ -232,11 +232,11 @@ def collect(target, results_file=DEFAULT_RESULTS_FILE, where=None, results_dir=N
     """The Table of `target`'s entries (see the module's doc). Unless
     `trusted`, a list or state that other users can change is refused (see
     trust.py); reading from Python trusts it."""
-    from cooperate.queue.core import Queue
+    from cooperate.grid.source import open_queue
 
     _check_results_file(results_file)
     filters = _parse_where(where)
-    queue = Queue(target, state_dir, reader=True, trusted=trusted)
+    queue = open_queue(target, state_dir, reader=True, trusted=trusted)
     queue.read()
     return from_queue(queue, results_file, filters, results_dir)
 

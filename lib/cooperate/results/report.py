@@ -36,8 +36,11 @@ from cooperate.queue import logs
 from cooperate.errors import UserError
 from cooperate.queue.files import atomic_write
 from cooperate.queue.listfile import label
-from cooperate.queue.core import (ABORTED, DONE, FAILED, INTERRUPTED, LOST, PENDING, RUNNING, STATUSES, TIMEOUT,
-                    Queue, State)
+from cooperate.grid.source import open_queue
+from cooperate.results import summary
+from cooperate.results.summary import COLUMNS
+from cooperate.queue.state import (DONE, FAILED, INTERRUPTED, LOST, PENDING, RUNNING,
+                                   STATUSES, TIMEOUT, State)
 
 OUTCOMES = ("done", "failed", "timeout", "lost", "aborted", "interrupted", "running")
 COLOURS = {"done": "#2e9d4a", "failed": "#d23c3c", "timeout": "#d6409f", "lost": "#8a4fd0",
@@ -94,8 +97,6 @@ def survey(queue, now, rows):
     are, and while there are at most MAX_BARS of them the (index, id) of
     the entries that had one (`few`, else None: too many to draw one by
     one)."""
-    from cooperate.cli.status import COLUMNS
-
     state, executed = queue.state, queue.list.executed
     get, ended, last = state.codes.get, state.ended, state.last
     # (status, part) -> entries, but for those done at their first attempt
@@ -132,7 +133,7 @@ def survey(queue, now, rows):
         a = last(id_)
         part = status
         if status == RUNNING:
-            part = status = "stale" if queue.is_stale(a, now) else RUNNING
+            part = status = "stale" if queue.leases.is_stale(a, now) else RUNNING
         elif status in (FAILED, PENDING) and a is not None and a.end is not None and (
                 a.outcome == LOST or status == FAILED and a.outcome == TIMEOUT
                 or status == PENDING and a.outcome == INTERRUPTED):
@@ -168,17 +169,8 @@ def survey(queue, now, rows):
     for (status, part), k in tally.items():
         counts[status] += k
         parts[part] += k
-    finished += quick
-    left = None
-    if finished and counts[RUNNING]:
-        # as status tells it: the mean duration of the done entries, over as
-        # many slots as are busy now
-        left = busy / finished * (counts[PENDING] + counts[RUNNING]) / counts[RUNNING]
-    summary = {"list": queue.list.path, "experiment": queue.experiment, "state": queue.dir,
-               "total": total, "counts": counts, "left": left,
-               "progress": (counts[DONE] + counts[FAILED] + counts[ABORTED]) / total
-               if total else 1.0}
-    return {"summary": summary, "parts": parts, "failed": failed, "latest": latest,
+    return {"summary": summary.totals(queue, counts, busy, finished + quick), "parts": parts,
+            "failed": failed, "latest": latest,
             "spans": spans, "attempts": count, "few": few}
 
 
@@ -451,7 +443,7 @@ def gather(target, state_dir=None, now=None, trusted=True, over=collect.DEFAULT_
     collect.aggregate and collect.collect). `runs`: the attempts drawn one
     by one (at most MAX_BARS), else per lane, outcome and time bucket one
     standing for `count` (binned)."""
-    queue = Queue(target, state_dir, reader=True, trusted=trusted)
+    queue = open_queue(target, state_dir, reader=True, trusted=trusted)
     if not os.path.exists(queue.list.path):
         raise UserError("%s: no such list" % queue.list.path)
     queue.read()

@@ -17,10 +17,8 @@ import os
 import shlex
 import signal
 import subprocess
-import sys
 import time
 
-from cooperate.queue import files
 from cooperate.queue import host
 from cooperate.queue import logs
 from cooperate.run import resources
@@ -207,29 +205,14 @@ class Slots:
             os.close(fd)
 
 
-def script_command(script, session, optimize=False):
-    """How a run of an experiment runs its script on its cfg.yaml: (argv
-    before the cfg's path, argv after it). A Python script as liftoff ran
-    it, with this Python: `python -u [-OO] SCRIPT CFG --session-id SESSION`;
-    any other program: `SCRIPT CFG`."""
-    if script.endswith(".py"):
-        return ([sys.executable, "-u"] + (["-OO"] if optimize else []) + [script],
-                ["--session-id", session])
-    return [script], []
-
-
-def command_of(entry, experiment=None, runner=None):
+def command_of(entry):
     """(argv, cwd, env) of a list entry; strings are split like a shell
-    would split them, but never run by one. A run of an experiment runs
-    `runner` (script_command) on its cfg.yaml."""
+    would split them, but never run by one. (A run of an experiment, with
+    "run" instead of "cmd", is started by the experiment's hooks.)"""
     cwd, env = None, {}
     if isinstance(entry, dict) and "run" in entry:
-        if experiment is None or not runner:
-            raise UserError("%s: no script recorded for this experiment: start it once with "
-                            "`liftoff SCRIPT EXP`, or prepare it with --script" % entry["run"])
-        before, after = runner
-        argv = before + [os.path.join(experiment, entry["run"], "cfg.yaml")] + after
-        return argv, entry.get("cwd"), entry.get("env", {})
+        raise UserError("%s: no script recorded for this experiment: start it once with "
+                        "`liftoff SCRIPT EXP`, or prepare it with --script" % entry["run"])
     if isinstance(entry, dict):
         if entry.get("shell"):
             return ["/bin/sh", "-c", entry["cmd"]], entry.get("cwd"), entry.get("env", {})
@@ -266,50 +249,10 @@ class Run:
         self.logs = []
 
 
-def toolkit_path():
-    """The import roots of this toolkit's `liftoff` and `yaml`: the archive
-    itself, or lib/ and build/vendor/ in a checkout."""
-    import importlib.util
-
-    roots = []
-    for name in ("liftoff", "yaml"):
-        spec = importlib.util.find_spec(name)
-        if spec is not None and spec.origin:
-            root = os.path.dirname(os.path.dirname(spec.origin))
-            if root not in roots:
-                roots.append(root)
-    return roots
-
-
-def link_logs(experiment, claim, written):
-    """An experiment run's folder gets `out` and `err` links to its current
-    attempt's logs, where liftoff kept them; for a log not in `written`
-    (none was, or it was unlinked empty), an empty file instead: liftoff's
-    run folders always have both, and a link must not dangle (best effort)."""
-    folder = os.path.join(experiment, claim.entry["run"])
-    for name, log in (("out", claim.out), ("err", claim.err)):
-        _put(os.path.join(folder, name), os.path.relpath(log, folder) if log in written else None)
-
-
-def _put(path, target):
-    """A symbolic link to `target` at `path`, or with None an empty file,
-    in one rename (best effort)."""
-    tmp = "%s.%d.tmp" % (path, os.getpid())
-    try:
-        if target is None:
-            os.close(files.open_own(tmp))
-        else:
-            os.symlink(target, tmp)
-        os.replace(tmp, path)
-    except OSError:
-        pass
-
-
-def close_logs(run, experiment=None):
+def close_logs(run, hooks):
     """Close the ended run's logs and unlink those it left empty, so that a
     run that printed nothing leaves no file (the size comes from the
-    descriptor: no lookup by name). In an experiment, the run folder's link
-    to such a log becomes an empty file first, unless the run replaced it."""
+    descriptor: no lookup by name). `hooks` hear of each such log first."""
     for fd, path in run.logs:
         try:
             empty = not os.fstat(fd).st_size
@@ -317,15 +260,10 @@ def close_logs(run, experiment=None):
             os.close(fd)
         if not empty:
             continue
-        if experiment is not None:
-            folder = os.path.join(experiment, run.claim.entry["run"])
-            link = os.path.join(folder, "out" if path == run.claim.out else "err")
-            try:
-                ours = os.readlink(link) == os.path.relpath(path, folder)
-            except OSError:
-                ours = False  # the run put a file of its own there
-            if ours:
-                _put(link, None)
+        try:
+            hooks.log_dropped(run.claim, path)
+        except OSError:
+            pass  # a mark for other tools: not the run's failure
         logs.drop(path)
     run.logs = []
 
@@ -346,14 +284,15 @@ def find_program(name, path):
     return _FOUND[key]
 
 
-def start(claim, slot, base_env, extra_env, open_log=None, experiment=None, runner=None):
-    """Start the claimed entry. Returns a Run, or raises OSError/UserError
+def start(claim, slot, base_env, extra_env, open_log=None, command=None):
+    """Start the claimed entry, as `command` ((argv, cwd, env), else
+    command_of the entry) says. Returns a Run, or raises OSError/UserError
     when the program cannot be started (the caller records a failed run).
     `open_log(path)` gives a descriptor to write a log to (logs.open_log:
     never through a symbolic link or into a file of someone else's); the
     Run keeps them until close_logs. Without it the run writes where the
     worker does (--no-detach)."""
-    argv, cwd, env = command_of(claim.entry, experiment, runner)
+    argv, cwd, env = command or command_of(claim.entry)
     run_env = dict(base_env)
     run_env.update(env)
     run_env.update(extra_env)

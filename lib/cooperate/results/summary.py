@@ -1,0 +1,161 @@
+"""The summary of a queue, as status and the report show it: counts per
+status, progress, the time left at the pace of the runs that ended, and the
+details of running, failed and blocked entries. Reads the queue; writes
+nothing.
+"""
+
+import time
+
+from cooperate.queue import logs
+from cooperate.queue.state import ABORTED, DONE, FAILED, HELD, PENDING, RUNNING, STATUSES, TIMEOUT
+
+COLUMNS = (PENDING, RUNNING, DONE, FAILED, "stale", ABORTED, HELD)
+# a count only lists with dependencies have ("after")
+BLOCKED = "blocked"
+
+
+def totals(queue, counts, busy, ended):
+    """The summary's head from the counts: `ended` runs done took `busy`
+    seconds in all (the pace that tells the time left)."""
+    total = len(queue.list.ids)
+    left = None
+    if ended and counts[RUNNING]:
+        # mean duration of finished runs, over as many slots as are busy now
+        # (nothing running: no pace to tell the time left by)
+        left = busy / ended * (counts[PENDING] + counts[RUNNING]) / counts[RUNNING]
+    finished = counts[DONE] + counts[FAILED] + counts[ABORTED]
+    return {"list": queue.list.path, "experiment": queue.experiment, "state": queue.dir,
+            "total": total, "counts": counts, "left": left,
+            "progress": finished / total if total else 1.0}
+
+
+def summarise(queue):
+    """What status shows of a queue: counts per status (COLUMNS, and
+    BLOCKED for lists with dependencies), progress, the time left, and per
+    running, failed and blocked entry, per worker, the details (a dict, as
+    `status --json` prints it). One pass over the list."""
+    now = time.time()
+    counts = dict.fromkeys(COLUMNS, 0)
+    running, failed, hosts, by_worker = [], [], set(), {}
+    # the done entries' run time, summed, and how many; done entries as the
+    # snapshot has them (summed from its totals, see State.base_done)
+    busy, ended, from_base = 0.0, 0, 0
+    state, workers = queue.state, queue.state.workers
+    codes, executed, history = state.codes, queue.list.executed, state.history
+
+    def add_done(last):
+        nonlocal busy, ended
+        if last is not None:
+            made = by_worker.setdefault(last[0], {})
+            made[DONE] = made.get(DONE, 0) + 1
+            busy += last[2] - last[1]
+            ended += 1
+
+    for index, id_ in enumerate(queue.list.ids):
+        code = codes.get(id_)
+        if code is None or id_ in executed:
+            # never claimed: the common case in a large list, kept cheap
+            counts[DONE if id_ in executed else PENDING] += 1
+            continue
+        status = STATUSES[code & 7]
+        if status == DONE:
+            # the common case in a large history: no Attempt objects
+            if state.base is not None and id_ not in history:
+                from_base += 1
+            else:
+                add_done(state.ended(id_))
+            counts[DONE] += 1
+            continue
+        a = state.last(id_)
+        if a is not None:
+            made = by_worker.setdefault(a.worker, {})
+            made[status] = made.get(status, 0) + 1
+        if status == RUNNING:
+            info = workers.get(a.worker, {})
+            stale = queue.leases.is_stale(a, now)
+            if not stale:
+                hosts.add(info.get("host"))
+            status = "stale" if stale else RUNNING
+            running.append({"id": id_, "attempt": a.number, "worker": a.worker,
+                            "host": info.get("host"), "pid": info.get("pid"),
+                            "run_pid": a.process[0] if a.process else None,
+                            "slurm": slurm_job(info),
+                            "started": a.start, "elapsed": now - a.start, "stale": stale,
+                            "command": queue.list.describe(index)})
+        elif status == FAILED:
+            failed.append({"id": id_, "attempt": a.number, "code": a.code,
+                           "outcome": a.outcome, "limit": time_limit(queue, index, a),
+                           "host": workers.get(a.worker, {}).get("host"),
+                           "ended": a.end, **log_files(queue, id_, a),
+                           "slurm": slurm_job(workers.get(a.worker, {})),
+                           "attempts": [{"attempt": t.number, "outcome": t.outcome,
+                                         "code": t.code, "limit": time_limit(queue, index, t),
+                                         **log_files(queue, id_, t),
+                                         "host": workers.get(t.worker, {}).get("host")}
+                                        for t in a.chain()],
+                           "command": queue.list.describe(index)})
+        counts[status] += 1
+    if from_base:
+        rows, base_busy, base_by_worker = state.base_done()
+        if rows == from_base:
+            busy, ended = busy + base_busy, ended + rows
+            for worker, n in base_by_worker.items():
+                made = by_worker.setdefault(worker, {})
+                made[DONE] = made.get(DONE, 0) + n
+        else:
+            # some of the snapshot's done entries are no longer in the list
+            for id_ in queue.list.ids:
+                code = codes.get(id_)
+                if (code is not None and STATUSES[code & 7] == DONE and id_ not in history
+                        and id_ not in executed):
+                    add_done(state.ended(id_))
+    blocked = []
+    if queue.list.after:
+        # pending entries that cannot start: counted apart from the pending ones
+        names = {}
+        for index, (d, status) in queue.blocked().items():
+            if d not in names:
+                names[d] = queue.list.describe(d)
+            blocked.append({"id": queue.list.ids[index], "waits_for": queue.list.ids[d],
+                            "name": names[d], "status": status})
+        counts[PENDING] -= len(blocked)
+        counts[BLOCKED] = len(blocked)
+    comments = sorted((w.get("since", 0), w["comment"]) for w in workers.values() if w.get("comment"))
+    report = totals(queue, counts, busy, ended)
+    report.update({
+        "hosts": sorted(h for h in hosts if h), "drained": sorted(state.drained),
+        "comment": comments[-1][1] if comments else None,
+        "running": running, "failed": failed, "blocked": blocked,
+        "workers": [{"worker": w, "host": workers.get(w, {}).get("host"),
+                     "slurm": slurm_job(workers.get(w, {})), "entries": made}
+                    for w, made in sorted(by_worker.items())]})
+    if queue.unreadable:
+        report["unreadable_records"] = queue.unreadable
+    return report
+
+
+def log_files(queue, id_, attempt):
+    """An attempt's logs, None for those not there, and whether its worker
+    detached its runs (see logs.of_attempt)."""
+    out, err, detached = logs.of_attempt(queue, id_, attempt)
+    return {"out": out, "err": err, "detached": detached}
+
+
+def slurm_job(info):
+    """`JOB_TASK` of a worker started by Slurm, else None."""
+    if "slurm_job_id" not in info:
+        return None
+    if "slurm_array_job_id" in info:
+        return "%s_%s" % (info["slurm_array_job_id"], info.get("slurm_array_task_id", "?"))
+    return info["slurm_job_id"]
+
+
+def time_limit(queue, index, attempt):
+    """The time limit a timed-out attempt had (the entry's own "timeout",
+    else its worker's --timeout), or None."""
+    if attempt.outcome != TIMEOUT:
+        return None
+    entry = queue.list.entry(index)
+    if isinstance(entry, dict) and "timeout" in entry:
+        return entry["timeout"]
+    return queue.state.workers.get(attempt.worker, {}).get("timeout")

@@ -1,0 +1,226 @@
+"""A worker's runs: starting claimed entries, stopping them, collecting
+their ends and deciding what each end means.
+
+A run that cannot be started (no such program, a bad entry appended to the
+list) is a failed run, not a failed worker. A run whose claim another worker
+took back (this worker was frozen or cut off past its lease) is killed at
+once and never recorded. A run past its time limit (the entry's "timeout",
+else the worker's) is stopped as an abort is (TERM, the grace period, KILL)
+and recorded as timed out. Ends are kept in `ends` until the worker's next
+transaction records them.
+"""
+
+import os
+import signal
+import time
+
+from cooperate.errors import UserError
+from cooperate.queue import host, logs
+from cooperate.queue.core import ABORTED, DONE, FAILED, INTERRUPTED, LOST, RUNNING, TIMEOUT
+from cooperate.run import launcher
+
+# a run killed by a signal, while none reached this worker, may have been
+# signalled with its whole job: this worker's own signal is awaited this long
+SIGNAL_LAG = 0.5
+
+
+class Runs:
+    """The runs of one worker (`worker`: its id), in `slots`, on `queue`.
+    `report(event, **details)` tells the user; `hooks` (run/hooks.py) hear
+    of each step; `retries` and `timeout` are the worker's defaults for
+    entries that have none."""
+
+    def __init__(self, queue, slots, report, hooks, detach=True, grace=10.0, retries=0,
+                 timeout=None, stop_on_error=False):
+        self.queue = queue
+        self.slots = slots
+        self.report = report
+        self.hooks = hooks
+        self.detach = detach
+        self.grace = grace
+        self.retries = retries
+        self.timeout = timeout
+        self.stop_on_error = stop_on_error
+        self.worker = None
+        self.base_env = dict(os.environ)
+        hooks.environment(self.base_env)
+        self.running = []
+        # ends not recorded yet: (id, attempt, outcome, code, again)
+        self.ends = []
+        # how many of the runs this worker ended had each outcome
+        self.outcomes = {}
+        # a run failed for good
+        self.failed = False
+        # why nothing more may start, once a failure stops the worker (or None)
+        self.no_more = None
+
+    def __len__(self):
+        return len(self.running)
+
+    def hook(self, name, *args):
+        """Call hooks.NAME(*args), ignoring an OSError (see hooks.py)."""
+        try:
+            getattr(self.hooks, name)(*args)
+        except OSError:
+            pass  # marks for other tools: a failure to write them is not the run's
+
+    def start(self, claim, slot, extra):
+        """Start a claimed entry in `slot`, with `extra` in its environment."""
+        try:
+            if claim.problem:
+                raise UserError(claim.problem)
+            self.hook("started", claim, self.worker)
+            run = launcher.start(claim, slot, self.base_env, extra,
+                                 self.open_log if self.detach else None,
+                                 self.hooks.command(claim.entry, self.worker))
+            self.hook("logs", claim, [p for _, p in run.logs])
+        except (OSError, UserError) as error:
+            # the program cannot be started: a failed run, not a failed worker
+            code = 126 if isinstance(error, PermissionError) else 127
+            message = "cannot start: %s" % (
+                error if isinstance(error, UserError) else
+                "%s: %s" % (error.filename or "", error.strerror))
+            written = []
+            if self.detach:
+                try:
+                    with os.fdopen(self.open_log(claim.err), "w") as f:
+                        f.write("cooperate: %s\n" % message)
+                    written.append(claim.err)
+                except (OSError, UserError):
+                    pass  # the reason is in the worker's output too
+            if not claim.problem:
+                self.hook("logs", claim, written)
+            self.slots.release(slot)
+            self.report("start", claim=claim, gpu=slot.gpu)
+            self.ended(claim, FAILED, code, 0.0, message)
+            return
+        run.limit = claim.entry.get("timeout", self.timeout) if isinstance(
+            claim.entry, dict) else self.timeout
+        self.running.append(run)
+        self.report("start", claim=claim, gpu=slot.gpu)
+
+    def open_log(self, path):
+        queue = self.queue
+        return logs.open_log(path, queue.file_mode, queue.folder_mode, queue.trusted)
+
+    def ended(self, claim, outcome, code, seconds, message=None):
+        """Keep an attempt's end for the next transaction, deciding (by the
+        retry policy) whether a failure gets another attempt."""
+        again = False
+        if outcome in (FAILED, TIMEOUT):
+            retries = claim.entry.get("retries", self.retries) if isinstance(
+                claim.entry, dict) else self.retries
+            again = claim.attempt <= retries
+            if not again:
+                self.failed = True
+                if self.stop_on_error and not self.no_more:
+                    self.no_more = "a run failed, and --stop-on-error"
+        self.ends.append((claim.id, claim.attempt, outcome, code, again))
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+        if not claim.problem:
+            self.hook("ended", claim, outcome)
+        self.report("end", claim=claim, outcome=outcome, code=code, seconds=seconds,
+                    message=message, again=again)
+
+    def take_ends(self):
+        ends, self.ends = self.ends, []
+        return ends
+
+    def collect(self, stopping):
+        """Keep the ends of the runs that ended (those that end meanwhile
+        too); True if any did. `stopping(code)`: did a run that ended with
+        this code end because the worker is being stopped?"""
+        collected = False
+        while True:
+            run = next((r for r in self.running if launcher.finished(r)), None)
+            if run is None:
+                return collected
+            collected = True
+            self.running.remove(run)
+            code = launcher.reap(run)
+            launcher.close_logs(run, self.hooks)
+            self.slots.release(run.slot)
+            if run.stopped_as == LOST:
+                # taken back by another worker: said when it was stopped, never recorded
+                continue
+            outcome = run.stopped_as or (DONE if code == 0 else INTERRUPTED
+                                         if stopping(code) else FAILED)
+            self.ended(run.claim, outcome, code, time.monotonic() - run.started,
+                       "stopped at its time limit of %g s" % run.limit
+                       if outcome == TIMEOUT else None)
+
+    def stop(self, run, outcome, grace):
+        run.stopped_as = outcome
+        run.kill_at = time.monotonic() + grace
+        launcher.signal_group(run, signal.SIGKILL if grace <= 0 else signal.SIGTERM)
+
+    def stop_all(self, outcome):
+        """Stop the runs not being stopped yet; how many."""
+        stopping = [r for r in self.running if r.stopped_as is None]
+        for run in stopping:
+            self.stop(run, outcome, self.grace)
+        return len(stopping)
+
+    def kill_now(self):
+        """No more grace: every run is killed at the next look."""
+        self.grace = 0
+        now = time.monotonic()
+        for run in self.running:
+            run.kill_at = now
+
+    def check(self):
+        """Carry out abort requests for runs this worker holds; kill at once
+        the runs whose claim another worker took back; stop the runs past
+        their time limit; KILL the groups of runs being stopped once their
+        grace period is over."""
+        now = time.monotonic()
+        state = self.queue.state
+        running = state.code_of(RUNNING)
+        for run in self.running:
+            claim = run.claim
+            if run.stopped_as in (None, ABORTED, TIMEOUT, INTERRUPTED) and \
+                    state.codes.get(claim.id) != claim.attempt << 3 | running:
+                self.stop(run, LOST, 0)
+                self.report("lost", claim=claim)
+            elif run.stopped_as is None and claim.id in state.aborting:
+                self.stop(run, ABORTED, self.grace)
+                self.report("abort", claim=claim)
+            elif run.stopped_as is None and run.limit is not None and \
+                    now >= run.started + run.limit:
+                self.stop(run, TIMEOUT, self.grace)
+                self.report("timeout", claim=claim, limit=run.limit, grace=self.grace)
+            elif run.stopped_as is not None and now >= run.kill_at:
+                launcher.signal_group(run, signal.SIGKILL)
+
+    def deadlines(self):
+        """When the runs need looking at: kills due, time limits."""
+        return ([r.kill_at for r in self.running if r.stopped_as is not None]
+                + [r.started + r.limit for r in self.running
+                   if r.stopped_as is None and r.limit is not None])
+
+    def processes(self, due_after=None):
+        """(id, attempt, pid, start time) of the runs started since the last
+        transaction; with `due_after`, only once one of them started that
+        many seconds ago or more (a short run that has ended by then costs
+        no transaction of its own)."""
+        new = [r for r in self.running if not r.recorded]
+        if not new or (due_after is not None and time.monotonic() - new[0].started < due_after):
+            return []
+        procs = []
+        for run in new:
+            run.recorded = True
+            start = host.process_start(run.process.pid)
+            if start is not None:
+                procs.append((run.claim.id, run.claim.attempt, run.process.pid, start))
+        return procs
+
+    def wind_down(self, sleep):
+        """Stop every run (TERM, the grace period, KILL) and collect them,
+        without recording anything (the queue failed)."""
+        self.stop_all(INTERRUPTED)
+        while self.running:
+            sleep(min(r.kill_at for r in self.running) - time.monotonic())
+            self.collect(lambda code: True)
+            for run in self.running:
+                if time.monotonic() >= run.kill_at:
+                    launcher.signal_group(run, signal.SIGKILL)
