@@ -12,51 +12,13 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 
 import pytest
 
+from users import PY, REASON, USERS, chown, make_users
 from util import TOP, run, wait_for, write_list
 
-USERS = {"coopalice": "coopusers", "coopbob": "coopusers", "coopmallory": "coopmallory"}
-GROUPS = {"coopteam": ["coopalice", "coopbob"], "coopalone": ["coopalice"]}
-
-
-def python_for_everyone():
-    """An interpreter other users can run (this one may be in root's home)."""
-    for python in (sys.executable, "/usr/bin/python3"):
-        if os.path.exists(python) and subprocess.run(
-                ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", python, "-c", ""],
-                capture_output=True).returncode == 0:
-            return python
-    return None
-
-
-def make_users():
-    """The test users and groups (kept: another test run may use them)."""
-    def ok(argv):
-        # 9: it exists already (another test run made it meanwhile)
-        assert subprocess.run(argv, capture_output=True).returncode in (0, 9), argv
-    for group in ("coopusers", *GROUPS):
-        ok(["groupadd", "-f", group])
-    for user, group in USERS.items():
-        try:
-            pwd.getpwnam(user)
-        except KeyError:
-            ok(["useradd", "-M", "-s", "/usr/sbin/nologin"]
-               + (["-U"] if user == group else ["-N", "-g", group]) + [user])
-    for group, members in GROUPS.items():
-        for member in members:
-            ok(["usermod", "-aG", group, member])
-
-
-PY = None
-if os.getuid() != 0 or not shutil.which("setpriv") or not shutil.which("useradd"):
-    REASON = "needs root, setpriv and useradd to make users"
-else:
-    PY = python_for_everyone()
-    REASON = "no Python here that other users may run"
 pytestmark = pytest.mark.skipif(PY is None, reason=REASON)
 
 
@@ -77,12 +39,6 @@ def box():
     os.chmod(os.path.join(base, "markers"), 0o1777)
     yield base
     shutil.rmtree(base)
-
-
-def chown(path, user, group=None):
-    entry = pwd.getpwnam(user)
-    gid = entry.pw_gid if group is None else __import__("grp").getgrnam(group).gr_gid
-    os.chown(path, entry.pw_uid, gid, follow_symlinks=False)
 
 
 def write_as(user, path, entries, mode=0o644):

@@ -1,5 +1,14 @@
-"""The multi-call edge: pick the command from the program name or the first
-argument, run it, and turn a UserError into one line and an exit code."""
+"""The commands: the multi-call edge and one thin module per command.
+
+main picks the command from the program name (a symlink such as
+cooperate-run or liftoff-status) or the first argument, runs it, and turns
+a UserError into one line on stderr and an exit code: no traceback for bad
+input. Each command module parses its arguments (args.py, targets.py and
+workeropts.py hold what several share), calls the library and prints.
+
+Imports: anything of the toolkit; nothing imports the commands but the
+entry points (cooperate/__main__.py, bin/cooperate, the archive).
+"""
 
 import os
 import sys

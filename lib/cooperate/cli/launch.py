@@ -153,7 +153,7 @@ def main(argv, prog):
         return run_in_process(queue, script, module, report, args.comment, accept,
                               args.max_runs)
     if args.shuffle:
-        queue.order.shuffle()
+        queue.shuffle()
     limits = Limits(max_runs=args.max_runs, start_by=args.start_by, end_by=args.end_by,
                     stop_file=os.path.join(exp, ".STOP"))
     # the runs start here, and get the script as it was given, as liftoff's

@@ -459,16 +459,16 @@ def _passes(choice, checks):
 # ---------------------------------------------------------------- constraints
 
 
-def _same(a, b):
+def same(a, b):
     """Equality as a YAML user means it: True is not 1, 1 is 1.0 (filters)."""
     if a.__class__ is bool or b.__class__ is bool:
         return a is b
     if isinstance(a, dict):
         return (isinstance(b, dict) and len(a) == len(b)
-                and all(k in b and _same(v, b[k]) for k, v in a.items()))
+                and all(k in b and same(v, b[k]) for k, v in a.items()))
     if isinstance(a, list):
         return (isinstance(b, list) and len(a) == len(b)
-                and all(_same(x, y) for x, y in zip(a, b)))
+                and all(same(x, y) for x, y in zip(a, b)))
     if isinstance(b, (dict, list)):
         return False
     return a == b
@@ -722,7 +722,7 @@ def matches(config, filters):
     items = filters.items() if isinstance(filters, dict) else filters
     for path, value in items:
         found = get_path(config, path, _MISSING)
-        if found is _MISSING or not _same(found, value):
+        if found is _MISSING or not same(found, value):
             return False
     return True
 

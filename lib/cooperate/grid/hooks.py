@@ -13,7 +13,6 @@ import sys
 
 from cooperate.grid import experiment as exp
 from cooperate.queue import files
-from cooperate.run.hooks import Hooks
 
 
 def script_command(script, session, optimize=False):
@@ -56,8 +55,9 @@ def put(path, target):
         pass
 
 
-class ExperimentHooks(Hooks):
-    """The hooks of the experiment in `folder`, whose runs run `script`
+class ExperimentHooks:
+    """The hooks (cooperate.run.hooks) of the experiment in `folder`, whose
+    runs run `script`
     (None: not known yet; a run then fails with a line saying how to give
     it)."""
 

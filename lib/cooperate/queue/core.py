@@ -241,6 +241,10 @@ class Queue:
                       if where(entries[i])]
         return [ids[i] for i in sorted(set(chosen))]
 
+    def shuffle(self):
+        """Claim in a random order (different in every worker)."""
+        self.order.shuffle()
+
     def status_of(self, id_):
         if id_ in self.list.executed:
             return DONE

@@ -517,7 +517,8 @@ class CommandList:
             return None
         return [st.st_ino, st.st_size, st.st_mtime_ns]
 
-    def _read(self):
+    def text(self):
+        """The list file's text (or the text held in memory)."""
         return read_text(self.path) if self.fixed is None else self.fixed
 
     def _settle(self):
@@ -533,7 +534,7 @@ class CommandList:
 
     def load(self, strict=False):
         signature = self._stat()
-        text = self._read()
+        text = self.text()
         offsets, ids, executed, problems, after = scan(self.path, text, strict)
         self._offsets, self.ids, self.problems = offsets, ids, problems
         self._text = None if self.fixed is None and _is_ascii(text) else text
@@ -665,7 +666,7 @@ class CommandList:
     def entries(self):
         """Every entry, parsed (for selections over the whole list)."""
         if self._entries is None:
-            entries = json.loads(self._read())
+            entries = json.loads(self.text())
             if self._stat() != self.signature or len(entries) != len(self.ids):
                 self.load()
                 return self.entries()

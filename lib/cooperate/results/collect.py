@@ -252,12 +252,12 @@ def first_entries(commands, n):
         return commands.entries()
     from json.decoder import WHITESPACE
 
-    from cooperate.queue.listfile import entry_id, read_text
+    from cooperate.queue.listfile import entry_id
 
     decode, skip = json.JSONDecoder().raw_decode, WHITESPACE.match
     out = []
     try:
-        text = read_text(commands.path)
+        text = commands.text()
         pos = skip(text, 0).end()
         if not text.startswith("[", pos):
             raise ValueError("not a list")
@@ -282,7 +282,7 @@ def from_queue(queue, results_file=DEFAULT_RESULTS_FILE, where=None, results_dir
     rows a report shows), of those only."""
     from itertools import islice
 
-    from cooperate.grid.config import _same
+    from cooperate.grid.config import same
 
     _check_results_file(results_file)
     filters = _parse_where(where)
@@ -364,8 +364,8 @@ def from_queue(queue, results_file=DEFAULT_RESULTS_FILE, where=None, results_dir
         else:
             for _, column in names:
                 row[column] = None
-        if filters and not all(_same(row[k], v) if k in row else
-                               _same(flat_cfgs[i].get(k, _MISSING), v) for k, v in filters):
+        if filters and not all(same(row[k], v) if k in row else
+                               same(flat_cfgs[i].get(k, _MISSING), v) for k, v in filters):
             continue
         out.append(row)
         kept.append(entries[i])

@@ -444,7 +444,7 @@ def gather(target, state_dir=None, now=None, trusted=True, over=collect.DEFAULT_
     by one (at most MAX_BARS), else per lane, outcome and time bucket one
     standing for `count` (binned)."""
     queue = open_queue(target, state_dir, reader=True, trusted=trusted)
-    if not os.path.exists(queue.list.path):
+    if not queue.source.in_memory and not os.path.exists(queue.list.path):
         raise UserError("%s: no such list" % queue.list.path)
     queue.read()
     now = time.time() if now is None else now
