@@ -17,7 +17,7 @@ VENDOR := build/vendor/VENDORED.txt
 # removing a file rebuilds the archive too.
 SOURCES := $(shell $(PYTHON) build.py --sources)
 
-.PHONY: all vendor install uninstall test demo bench soak clean distclean help
+.PHONY: all vendor install uninstall test test-fast test-slow demo bench soak clean distclean help
 
 all: $(ARCHIVE)
 
@@ -52,8 +52,15 @@ uninstall:
 	done
 	rm -f "$(bindir)/cooperate.pyz"
 
-test: all
-	$(PYTHON) -m pytest -q tests
+# two tiers: the fast one (no kills, namespaces, users or services) first,
+# stopping at its first failure; then the slow one (tests/conftest.py: SLOW)
+test: test-fast test-slow
+
+test-fast: all
+	$(PYTHON) -m pytest -q -x -m "not slow" tests
+
+test-slow: all
+	$(PYTHON) -m pytest -q -m slow tests
 
 demo: all
 	sh examples/demo.sh
@@ -78,7 +85,9 @@ help:
 	@echo "make install          dist/cooperate.pyz and its cooperate-* links into"
 	@echo "                      \$$(DESTDIR)\$$(PREFIX)/bin (PREFIX=$(PREFIX); PREFIX=~ works)"
 	@echo "make uninstall        remove them again"
-	@echo "make test             build, then $(PYTHON) -m pytest -q tests"
+	@echo "make test             build, then the fast tier of tests, then the slow tier"
+	@echo "make test-fast        build, then the fast tier (no kills, namespaces, users: ~2 min)"
+	@echo "make test-slow        build, then the slow tier only"
 	@echo "make demo             build, then sh examples/demo.sh"
 	@echo "make bench            build, then $(PYTHON) bench/run.py"
 	@echo "make soak             build, then $(PYTHON) bench/soak.py (random kills; root)"

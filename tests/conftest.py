@@ -13,3 +13,26 @@ sys.path[:0] = [os.path.join(TOP, "lib"), os.path.join(TOP, "build", "vendor")]
 
 os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="cooperate-tests-state-")
 atexit.register(shutil.rmtree, os.environ["XDG_STATE_HOME"], True)
+
+# The slow tier: tests that kill processes, make namespaces (simulated hosts),
+# real users, or start services (Slurm, sshd, Chromium), or build the archive
+# under every Python. `make test` runs the fast tier first (stopping at its
+# first failure), then these.
+SLOW = {
+    "test_archive.py", "test_compaction.py", "test_exactly_once.py", "test_faults.py",
+    "test_first_hour.py", "test_liftoff_launch.py", "test_notify.py", "test_queue.py",
+    "test_read_only.py", "test_report.py", "test_run_limits.py", "test_slurm.py",
+    "test_spawn.py", "test_trust.py",
+}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: the slow tier (see conftest.SLOW)")
+
+
+def pytest_collection_modifyitems(config, items):
+    import pytest
+
+    for item in items:
+        if os.path.basename(str(item.fspath)) in SLOW:
+            item.add_marker(pytest.mark.slow)

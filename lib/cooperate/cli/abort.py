@@ -10,7 +10,7 @@ from cooperate.cli.args import Parser, seconds
 from cooperate.errors import UserError
 from cooperate.queue.core import ABORTED, DEFAULT_LOCK_TIMEOUT, HELD, PENDING, RUNNING
 from cooperate.grid.source import open_queue
-from cooperate.cli import targets as _select
+from cooperate.cli import targets
 
 DESCRIPTION = """\
 Stop TARGET (an experiment, by default the latest under ./results, or a
@@ -32,7 +32,7 @@ A TARGET made only of digits that is not a path is a PID."""
 
 def main(argv, prog):
     p = Parser(prog, DESCRIPTION)
-    _select.add_target(p, optional=True)
+    targets.add_target(p, optional=True)
     p.add_argument("names", nargs="*", metavar="RUN",
                    help="only these runs (entry ids or an experiment's run folders)")
     p.add_argument("-y", "--yes", action="store_true", help="do not ask")
@@ -41,11 +41,12 @@ def main(argv, prog):
                         "(with a PID: how long to wait for the launcher to exit; default 60)")
     p.add_argument("--lock-timeout", type=float, default=DEFAULT_LOCK_TIMEOUT, metavar="S",
                    help="give up after waiting S seconds for the queue lock")
-    args = _select.parse_mixed(p, argv)
+    args = targets.parse_mixed(p, argv)
     if args.target is not None and args.target.isdigit() and not os.path.exists(args.target):
         return abort_launcher(args, int(args.target))
 
-    queue = open_queue(_select.target(args), args.state, args.lock_timeout, trusted=args.trust_writable, change=True)
+    queue = open_queue(targets.target(args), args.state, args.lock_timeout,
+                       trusted=args.trust_writable, change=True)
     queue.read()
     chosen = queue.select(args.names, (PENDING, HELD, RUNNING) if not args.names else ())
     running = [i for i in chosen if queue.status_of(i) == RUNNING]
@@ -58,7 +59,7 @@ def main(argv, prog):
     if not args.yes and not ask(what + "?"):
         print("nothing aborted")
         return 0
-    queue.abort(chosen, _select.by())
+    queue.abort(chosen, targets.by())
     told = tell_local_workers(queue, running)
     hosts = sorted({queue.state.workers.get(queue.state.last(i).worker, {}).get("host", "?")
                     for i in running})
@@ -124,22 +125,23 @@ def find_launcher(args, pid):
     --results-path and the targets given."""
     from cooperate.grid.experiment import list_experiments
 
-    targets = []
+    candidates = []
     for name in args.names:
-        if _select.is_path(name, args.results_path):
-            targets.append(name)
+        if targets.is_path(name, args.results_path):
+            candidates.append(name)
         else:
-            targets += [e for e in list_experiments(args.results_path)
-                        if name in os.path.basename(e)]
-    targets += [e for e in list_experiments(args.results_path)
-                if args.state or _select.worked_on(e)]
+            candidates += [e for e in list_experiments(args.results_path)
+                           if name in os.path.basename(e)]
+    candidates += [e for e in list_experiments(args.results_path)
+                   if args.state or targets.worked_on(e)]
     seen = set()
-    for target in targets:
+    for target in candidates:
         key = os.path.realpath(target)
         if key in seen:
             continue
         seen.add(key)
-        queue = open_queue(target, args.state, reader=True, history=False, trusted=args.trust_writable)
+        queue = open_queue(target, args.state, reader=True, history=False,
+                           trusted=args.trust_writable)
         queue.read()
         for worker, info in queue.state.workers.items():
             if pid in (info.get("pid"), info.get("guard")) and host.same_machine(info) \
@@ -152,7 +154,8 @@ def find_launcher(args, pid):
 def abort_launcher(args, pid):
     """liftoff-abort PID: abort the runs that launcher holds, then stop it."""
     target, worker, info = find_launcher(args, pid)
-    queue = open_queue(target, args.state, args.lock_timeout, trusted=args.trust_writable, change=True)
+    queue = open_queue(target, args.state, args.lock_timeout, trusted=args.trust_writable,
+                       change=True)
     queue.read()
     held = [i for i in queue.list.ids if queue.status_of(i) == RUNNING
             and queue.state.last(i).worker == worker]
@@ -173,7 +176,7 @@ def abort_launcher(args, pid):
         except OSError:
             pass
     gone = wait_gone(queue, worker, args.wait or 60.0)
-    aborted = abort_left(queue, held, _select.by()) if held else []
+    aborted = abort_left(queue, held, targets.by()) if held else []
     queue.read()
     elsewhere = [i for i in held if queue.status_of(i) == RUNNING]
     print("%d run%s aborted%s; launcher %d %s" % (

@@ -4,7 +4,7 @@ from cooperate.queue import host
 from cooperate.cli.args import Parser
 from cooperate.queue.core import DEFAULT_LOCK_TIMEOUT
 from cooperate.grid.source import open_queue
-from cooperate.cli import targets as _select
+from cooperate.cli import targets
 
 DESCRIPTION = """\
 Drain a host: its workers on TARGET finish the runs they hold and take
@@ -14,14 +14,14 @@ the machine is taken away. --undo lets that host take work again."""
 
 def main(argv, prog):
     p = Parser(prog, DESCRIPTION)
-    _select.add_target(p)
+    targets.add_target(p)
     p.add_argument("--host", default=host.hostname(), help="the host (default this one)")
     p.add_argument("--undo", action="store_true", help="let the host take work again")
     p.add_argument("--lock-timeout", type=float, default=DEFAULT_LOCK_TIMEOUT, metavar="S",
                    help="give up after waiting S seconds for the queue lock")
     args = p.parse_args(argv)
-    queue = open_queue(_select.target(args), args.state, args.lock_timeout, history=False,
-                  trusted=args.trust_writable, change=True)
+    queue = open_queue(targets.target(args), args.state, args.lock_timeout, history=False,
+                       trusted=args.trust_writable, change=True)
     queue.drain(args.host, on=not args.undo)
     print("%s %s" % (args.host, "takes work again" if args.undo else
                      "is draining: its workers finish their runs and take nothing new"))

@@ -127,7 +127,8 @@ def main(argv, prog):
         exp, run = where
     else:
         exp, run = where, None
-    queue = open_queue(exp, args.state, args.lock_timeout, history=False, trusted=args.trust_writable, change=True)
+    queue = open_queue(exp, args.state, args.lock_timeout, history=False,
+                       trusted=args.trust_writable, change=True)
     in_process = module is not None or (kind != "experiment" and defines_run(script) and not (
         args.gpus or args.procs_no > 1 or (kind == "yaml" and args.runs_no > 1) or own_process))
     if not in_process:

@@ -2,7 +2,7 @@
 experiment."""
 
 from cooperate.cli.args import Parser
-from cooperate.cli import targets as _select
+from cooperate.cli import targets
 
 DESCRIPTION = """\
 Write a self-contained HTML report of TARGET (a list file or an experiment;
@@ -26,7 +26,7 @@ def main(argv, prog):
     from cooperate.results.report import write
 
     p = Parser(prog, DESCRIPTION)
-    _select.add_target(p, optional=True)
+    targets.add_target(p, optional=True)
     p.add_argument("-o", "--output", default="report.html", metavar="FILE",
                    help="where to write the page (default ./report.html)")
     p.add_argument("--over", action="append", metavar="NAME[,NAME]",
@@ -40,7 +40,7 @@ def main(argv, prog):
     over = DEFAULT_OVER
     if args.over is not None:
         over = [name.strip() for text in args.over for name in text.split(",") if name.strip()]
-    made = write(_select.target(args), args.output, args.state, trusted=args.trust_writable,
+    made = write(targets.target(args), args.output, args.state, trusted=args.trust_writable,
                  over=over, results_file=args.results_file, results_dir=args.results_dir)
     print("%s: %d attempts on %d lanes, %d failure groups, %d variations" % (
         args.output, made["attempts"], made["lanes"], made["failure_groups"],

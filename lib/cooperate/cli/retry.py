@@ -9,7 +9,7 @@ from cooperate import fmt
 from cooperate.cli.args import Parser
 from cooperate.queue.core import ABORTED, DEFAULT_LOCK_TIMEOUT, FAILED, HELD, PENDING, RUNNING
 from cooperate.grid.source import open_queue
-from cooperate.cli import targets as _select
+from cooperate.cli import targets
 
 DESCRIPTION = """\
 Make entries of LIST (a list file or a liftoff experiment) pending again, so
@@ -40,16 +40,16 @@ examples:
 MARKS = (".__lock", ".__start", ".__end", ".__crash")
 # what --clean-all keeps in a run folder: liftoff's files (liftoff.common's
 # LIFTOFF_FILES) and the links to the logs (or the empty files in their
-# place: see launcher.link_logs)
+# place: see grid/hooks.py: ExperimentHooks.logs)
 KEEP = frozenset((".__leaf", ".__seal", ".__lock", ".__start", ".__end", ".__crash",
                   ".__journal", "cfg.yaml"))
 LINKS = ("out", "err")
 
 
 def main(argv, prog):
-    liftoff = _select.called_as(prog, "liftoff-clean")
+    liftoff = targets.called_as(prog, "liftoff-clean")
     p = Parser(prog, DESCRIPTION, EPILOG)
-    _select.add_target(p)
+    targets.add_target(p)
     p.add_argument("names", nargs="*", metavar="ID",
                    help="entry ids (or unique prefixes), or an experiment's run folders")
     p.add_argument("--failed", action="store_true", help="failed entries")
@@ -69,11 +69,11 @@ def main(argv, prog):
                         "change; cooperate-retry acts at once)")
     p.add_argument("-v", dest="verbose", action="count", default=0,
                    help="name every run made pending and every file removed")
-    _select.add_timestamp_fmt(p, "time stamps of the lines written to each run's .__journal")
-    _select.add_filters(p)
+    targets.add_timestamp_fmt(p, "time stamps of the lines written to each run's .__journal")
+    targets.add_filters(p)
     p.add_argument("--lock-timeout", type=float, default=DEFAULT_LOCK_TIMEOUT, metavar="S",
                    help="give up after waiting S seconds for the queue lock")
-    args = _select.parse_mixed(p, argv)
+    args = targets.parse_mixed(p, argv)
     dry = liftoff and not args.do
 
     statuses = {s for s, on in ((FAILED, args.failed), (ABORTED, args.aborted),
@@ -82,7 +82,8 @@ def main(argv, prog):
         statuses = {FAILED, ABORTED, "stale"}
     if args.crashed_only:
         statuses -= {"stale"}
-    queue = open_queue(_select.target(args), args.state, args.lock_timeout, trusted=args.trust_writable, change=True)
+    queue = open_queue(targets.target(args), args.state, args.lock_timeout,
+                       trusted=args.trust_writable, change=True)
     queue.read()
     plan = Plan(queue, args, statuses)
     if not dry:
@@ -101,11 +102,11 @@ class Plan:
         self.names = args.names
         # running entries are chosen too, to be counted (and left alone)
         chosen = queue.select(args.names, (statuses | {RUNNING}) if not args.names else ())
-        wanted = _select.filters(args)
+        wanted = targets.filters(args)
         self.entries = queue.list.entries() if (wanted or self.experiment) else None
         index = {id_: i for i, id_ in enumerate(queue.list.ids)} if self.entries else {}
         if wanted:
-            accept = _select.run_matcher(self.experiment, wanted)
+            accept = targets.run_matcher(self.experiment, wanted)
             chosen = [i for i in chosen if accept(self.entries[index[i]])]
         now = time.time()
         stale_too = ("stale" in statuses or args.names) and not args.crashed_only
@@ -140,7 +141,7 @@ class Plan:
             if self.experiment is None or not isinstance(run, str):
                 continue
             try:
-                folder = _select.run_dir(self.experiment, run)
+                folder = targets.run_dir(self.experiment, run)
                 names = set(os.listdir(folder))
             except OSError:
                 continue
@@ -158,7 +159,7 @@ class Plan:
         """Remove the marks and files of the runs first (nothing can claim
         them before they are pending), then make them pending. A stale
         entry whose worker turns out to be alive is left alone."""
-        queue, by = self.queue, _select.by()
+        queue, by = self.queue, targets.by()
         now, verdicts = time.time(), {}
         for id_, status in self.again:
             if status == "stale" and not queue.leases.dead(queue.state.last(id_).worker, now, verdicts):
@@ -166,7 +167,7 @@ class Plan:
         if self.alive:
             self.again = [(i, s) for i, s in self.again if i not in self.alive]
             self.folders = [f for f in self.folders if f[0] not in self.alive]
-        journal = _select.Journal(args.timestamp_fmt)
+        journal = targets.Journal(args.timestamp_fmt)
         from cooperate.grid.experiment import mark_pending
 
         for _, run, folder, marks, products in self.folders:
@@ -229,7 +230,7 @@ class Plan:
                                     ": " + " ".join(marks) if marks else "",
                                     "; files: " + " ".join(made) if made else ""))
         if dry:
-            print(_select.SIMULATION % "clean the experiment")
+            print(targets.SIMULATION % "clean the experiment")
 
 
 def _log_link(path):

@@ -62,7 +62,7 @@ def main(argv, prog):
     args = p.parse_args(argv)
 
     queue = open_queue(args.list, args.state, args.lock_timeout, history=False,
-                  trusted=args.trust_writable, change=True)
+                       trusted=args.trust_writable, change=True)
     slots = common.slots(args)
     host_limits = common.host_limits(args)
     if args.exit_if_busy:

@@ -7,7 +7,7 @@ import sys
 
 from cooperate.cli.args import Parser, positive_seconds
 from cooperate.grid.source import open_queue
-from cooperate.cli import targets as _select
+from cooperate.cli import targets
 from cooperate.cli import workeropts as common
 
 DESCRIPTION = """\
@@ -47,7 +47,7 @@ examples:
 
 def main(argv, prog):
     p = Parser(prog, DESCRIPTION, EPILOG)
-    _select.add_target(p)
+    targets.add_target(p)
     p.add_argument("--hosts", action="append", default=[], metavar="A,B",
                    help="hosts to start a worker on, HOST or USER@HOST, comma-separated "
                         "(repeatable; a host named twice gets two workers)")
@@ -74,14 +74,16 @@ def main(argv, prog):
 
     if args.remote:
         spawn.check_here(args.cwd, args.target)
-        queue = open_queue(args.target, args.state, history=False, trusted=args.trust_writable, change=True)
+        queue = open_queue(args.target, args.state, history=False, trusted=args.trust_writable,
+                           change=True)
         print(spawn.start_here(queue, args.target, args.label, worker_args))
         return 0
 
     names = spawn.hosts(args.hosts, args.hosts_file)
     ssh = spawn.ssh_program(args.ssh)
-    target = _select.target(args)
-    queue = open_queue(target, args.state, history=False, trusted=args.trust_writable, change=True)
+    target = targets.target(args)
+    queue = open_queue(target, args.state, history=False, trusted=args.trust_writable,
+                       change=True)
     common.experiment_hooks(queue)
     state = os.path.abspath(args.state) if args.state else None
     worker_args = ((["--state", state] if state else []) +

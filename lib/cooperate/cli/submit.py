@@ -9,7 +9,7 @@ from cooperate.errors import UserError
 from cooperate.cli import workeropts as common
 from cooperate.queue.files import open_own
 from cooperate.grid.source import open_queue
-from cooperate.cli import targets as _select
+from cooperate.cli import targets
 
 DESCRIPTION = """\
 Start N workers on TARGET (a list or a liftoff experiment) as a Slurm job
@@ -32,7 +32,7 @@ examples:
 
 def main(argv, prog):
     p = Parser(prog, DESCRIPTION, EPILOG)
-    _select.add_target(p)
+    targets.add_target(p)
     p.add_argument("--slurm", action="store_true", required=True,
                    help="submit to Slurm (the only scheduler for now)")
     p.add_argument("--workers", type=positive_int, required=True, metavar="N",
@@ -54,7 +54,7 @@ def main(argv, prog):
 
     from cooperate.remote.slurm import script, submit
 
-    target = _select.target(args)
+    target = targets.target(args)
     queue = open_queue(target, args.state, history=False, trusted=args.trust_writable, change=True)
     common.experiment_hooks(queue)
     if args.state:

@@ -103,9 +103,9 @@ class Queue:
             else (files.FILE_MODE, files.FOLDER_MODE))
         if not trusted:
             trust.check_state(self.dir, STATE_NAMES)
+        check = None if trusted or self.source.in_memory else self._check_list
         self.list = CommandList(path, os.path.join(self.dir, "ids.cache"), reader=reader,
-                                check=None if trusted or self.source.in_memory else self._check_list,
-                                text=self.source.text)
+                                check=check, text=self.source.text)
         self.order = ClaimOrder(self.list)
         self.leases = Leases(self.dir)
         self.journal_path = os.path.join(self.dir, "journal")

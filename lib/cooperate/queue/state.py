@@ -191,7 +191,8 @@ class State:
             elif kind == "r" or kind == "u":
                 # retry (anything not running) or release (held only)
                 code = codes.get(r[1])
-                if code is not None and (code & 7 == CODE_HELD or kind == "r" and code & 7 != CODE_RUNNING):
+                if code is not None and (
+                        code & 7 == CODE_HELD or kind == "r" and code & 7 != CODE_RUNNING):
                     codes[r[1]] = code >> 3 << 3 | CODE_PENDING
                     self.requeued.append(r[1])
             elif kind == "h":
