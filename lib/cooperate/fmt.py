@@ -43,3 +43,19 @@ def clock(t=None):
 
 def shorten(text, width):
     return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def printable(text):
+    """`text` with control characters (and other characters a terminal does
+    not print, such as a right-to-left override) escaped as Python writes
+    them (\\n, \\x1b, \\u202e): a name from a list cannot move the cursor,
+    clear the screen or hide a part of the line it is printed in."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _escape(c) for c in text)
+
+
+def _escape(c):
+    escaped = repr(c)[1:-1]
+    # repr leaves some unprintable characters as they are (none in practice)
+    return escaped if escaped != c else "\\u%04x" % ord(c)

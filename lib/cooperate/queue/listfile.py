@@ -40,6 +40,7 @@ from json.decoder import WHITESPACE
 from cooperate import limits
 from cooperate.errors import UserError
 from cooperate.queue.files import atomic_write
+from cooperate.fmt import printable
 
 # the keys of a list's object entries; an experiment's own list
 # (.cooperate/queue.json, written by prepare) has "run" and "cfg" too
@@ -713,4 +714,4 @@ def label(entry):
         entry = " ".join(word if isinstance(word, str) else json.dumps(word) for word in entry)
     elif not isinstance(entry, str):
         entry = json.dumps(entry)
-    return entry.encode("utf-8", "backslashreplace").decode("utf-8")
+    return printable(entry.encode("utf-8", "backslashreplace").decode("utf-8"))

@@ -25,20 +25,36 @@ def toolkit_command():
     return [sys.executable, os.path.join(os.path.dirname(root), "bin", "cooperate")]
 
 
+def sbatch_value(option, value):
+    """`value` as an #SBATCH line holds it: in double quotes if it has
+    spaces (sbatch takes them off). A newline or another control character
+    would end the comment, and what follows would run as a command when the
+    job starts: refused, as is a double quote, which sbatch cannot escape."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in value) or (
+            '"' in value and any(c.isspace() for c in value)):
+        from cooperate.fmt import printable
+
+        raise UserError("the sbatch option --%s=%s has a control character or a quote that "
+                        "an #SBATCH line cannot hold: rename it (or pass --name)"
+                        % (option, printable(value)))
+    return '"%s"' % value if any(c.isspace() for c in value) else value
+
+
 def script(target, workers, log_dir, worker_args=(), name=None, partition=None, time=None,
            gres=None, throttle=None, extra=()):
     """The sbatch script: an array of `workers` tasks, each one worker."""
     array = "0-%d%s" % (workers - 1, "" if throttle is None else "%%%d" % throttle)
-    lines = ["#!/bin/sh",
-             "#SBATCH --job-name=%s" % (name or "cooperate"),
-             "#SBATCH --array=%s" % array,
-             "#SBATCH --output=%s" % os.path.join(log_dir, "%A_%a.out")]
-    for option, value in (("partition", partition), ("time", time), ("gres", gres)):
-        if value:
-            lines.append("#SBATCH --%s=%s" % (option, value))
+    options = [("job-name", name or "cooperate"), ("array", array),
+               ("output", os.path.join(log_dir, "%A_%a.out"))]
+    options += [(option, value) for option, value in (
+        ("partition", partition), ("time", time), ("gres", gres)) if value]
+    lines = ["#!/bin/sh"] + ["#SBATCH --%s=%s" % (option, sbatch_value(option, value))
+                             for option, value in options]
     for line in extra:
         if not line.startswith("#SBATCH"):
             line = "#SBATCH " + (line if line.startswith("-") else "--" + line)
+        if any(ord(c) < 32 or ord(c) == 127 for c in line):
+            sbatch_value("sbatch", line)
         lines.append(line)
     argv = toolkit_command() + ["run", os.path.abspath(target)] + list(worker_args)
     lines += ["# SIGTERM (scancel) makes the worker stop its runs and record them as",

@@ -621,8 +621,26 @@ def _cell(value):
     if value is True or value is False:
         return "true" if value else "false"
     if isinstance(value, (list, dict)):
-        return json.dumps(value, default=str)
-    return str(value)
+        return as_text(json.dumps(value, default=str))
+    return str(value) if isinstance(value, (int, float)) else as_text(str(value))
+
+
+# what makes a spreadsheet read a cell as a formula (tab and CR too: some
+# strip them and look again)
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def as_text(cell):
+    """A CSV cell that a spreadsheet shows as text and never runs as a
+    formula: one starting like a formula (=HYPERLINK(...), @SUM(...)) gets a
+    leading apostrophe, unless it is a plain number (-0.5)."""
+    if cell.startswith(FORMULA_STARTS):
+        try:
+            float(cell)
+            return cell
+        except ValueError:
+            return "'" + cell
+    return cell
 
 
 def to_csv(table):
@@ -632,7 +650,7 @@ def to_csv(table):
 
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(table.columns)
+    writer.writerow([as_text(c) for c in table.columns])
     columns = table.columns
     writer.writerows([_cell(row.get(c)) for c in columns] for row in table.rows)
     return buffer.getvalue()

@@ -43,13 +43,45 @@ def slot_dir():
     """This user's folder for GPU slot files on this machine, one no other
     user can have made or can enter: in XDG_RUNTIME_DIR (which the login
     manager makes for this user alone), else cooperate-UID in TMPDIR or
-    /tmp. Created 0700, and checked each time (see private())."""
+    /tmp. Created 0700, and checked each time (see private()). Where
+    another user made cooperate-UID first (anyone can, in /tmp), the
+    worker says so and uses a folder in this user's home instead
+    (fallback_slot_dir()): every worker of this user on this host finds
+    the same folder taken, so they all share the fallback."""
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     if runtime:
-        path, parts = "", (runtime, "cooperate", host.hostname())
-    else:
-        path = os.environ.get("TMPDIR") or "/tmp"
-        parts = ("cooperate-%d" % os.getuid(), host.hostname())
+        return _make_private(runtime, ("cooperate", host.hostname()))
+    base = os.environ.get("TMPDIR") or "/tmp"
+    try:
+        return _make_private(base, ("cooperate-%d" % os.getuid(), host.hostname()))
+    except UserError as error:
+        if not os.path.exists(os.path.join(base, "cooperate-%d" % os.getuid())):
+            raise
+        fallback = fallback_slot_dir()
+        import sys
+
+        sys.stderr.write("%s; the GPU slots are kept in %s instead\n" % (error, fallback))
+        return _make_private(fallback, ())
+
+
+def fallback_slot_dir():
+    """Where the GPU slots go when the folder in /tmp is another user's: in
+    this user's state folder ($XDG_STATE_HOME, ~/.local/state), one folder
+    per host (a home folder shared by many machines holds them all)."""
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "state")
+    return os.path.join(base, "cooperate", "gpu-slots", host.hostname())
+
+
+def _make_private(path, parts):
+    """path/parts..., each part made 0700 if missing and checked (private())."""
+    if not parts:
+        # the fallback: its parents are this user's own folders
+        try:
+            os.makedirs(path, 0o700, exist_ok=True)
+        except OSError as error:
+            raise UserError("cannot create the GPU slot folder %s: %s" % (path, error.strerror))
+        return private(path)
     for part in parts:
         path = os.path.join(path, part)
         try:

@@ -82,8 +82,11 @@ class Notices:
         if counts is None:
             return
         env = dict(base_env, COOPERATE_LIST=os.path.abspath(self.queue.list.path),
-                   COOPERATE_EXPERIMENT=os.path.abspath(self.queue.experiment or ""),
                    COOPERATE_TOTAL=str(sum(counts.values())))
+        # set for an experiment only: for a plain list there is none to name
+        env.pop("COOPERATE_EXPERIMENT", None)
+        if self.queue.experiment:
+            env["COOPERATE_EXPERIMENT"] = os.path.abspath(self.queue.experiment)
         env.update(("COOPERATE_%s" % status.upper(), str(n)) for status, n in counts.items())
         try:
             code = subprocess.run(self.notify, env=env, stdin=subprocess.DEVNULL,
