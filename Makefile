@@ -17,7 +17,7 @@ VENDOR := build/vendor/VENDORED.txt
 # removing a file rebuilds the archive too.
 SOURCES := $(shell $(PYTHON) build.py --sources)
 
-.PHONY: all vendor install uninstall test test-fast test-slow demo bench soak clean distclean help
+.PHONY: all vendor install uninstall test test-fast test-slow testenv man demo bench soak clean distclean help
 
 all: $(ARCHIVE)
 
@@ -52,15 +52,39 @@ uninstall:
 	done
 	rm -f "$(bindir)/cooperate.pyz"
 
+# The tests run with $(PYTHON) when it has pytest and hypothesis, else with
+# a venv of that Python, build/testenv-3.X/, holding tests/requirements.txt
+# (made once, remade when that file changes). Asked only for a test goal.
+ifneq ($(filter test test-fast test-slow testenv,$(MAKECMDGOALS)),)
+TESTENV := $(shell $(PYTHON) -c 'import importlib.util as u, sys; \
+  u.find_spec("pytest") and u.find_spec("hypothesis") or \
+  print("build/testenv-%d.%d" % sys.version_info[:2])')
+endif
+TEST_PYTHON := $(if $(TESTENV),$(TESTENV)/bin/python,$(PYTHON))
+TEST_DEPS := $(if $(TESTENV),$(TESTENV)/installed)
+
+testenv: $(TEST_DEPS)
+
+ifneq ($(TESTENV),)
+$(TESTENV)/installed: tests/requirements.txt
+	rm -rf $(TESTENV)
+	$(PYTHON) -m venv $(TESTENV) || { echo "make: $(PYTHON) cannot make a venv" \
+	  "(Debian, Ubuntu: apt-get install python3-venv); or install pytest and" \
+	  "hypothesis for it yourself" >&2; exit 1; }
+	$(TESTENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+	  -r tests/requirements.txt
+	@touch $@
+endif
+
 # two tiers: the fast one (no kills, namespaces, users or services) first,
 # stopping at its first failure; then the slow one (tests/conftest.py: SLOW)
 test: test-fast test-slow
 
-test-fast: all
-	$(PYTHON) -m pytest -q -x -m "not slow" tests
+test-fast: all $(TEST_DEPS)
+	$(TEST_PYTHON) -m pytest -q -x -m "not slow" tests
 
-test-slow: all
-	$(PYTHON) -m pytest -q -m slow tests
+test-slow: all $(TEST_DEPS)
+	$(TEST_PYTHON) -m pytest -q -m slow tests
 
 demo: all
 	sh examples/demo.sh

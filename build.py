@@ -14,7 +14,8 @@ cannot load C extensions), with their licences.
 The archive is reproducible: the same sources and the same building interpreter
 give the same bytes (sorted entries, fixed timestamps from SOURCE_DATE_EPOCH or
 a constant, fixed permissions, each .pyc compiled in a fresh interpreter with a
-fixed hash seed). Standard library only; runs on Python 3.8 and later.
+fixed hash seed). Standard library only; runs on Python 3.6 and later (3.6
+writes no .pycs: its zipimport knows no hash-based ones).
 """
 
 import argparse
@@ -38,14 +39,28 @@ DOWNLOADS = os.path.join(BUILD, "downloads")
 OUTPUT = os.path.join(ROOT, "dist", "cooperate.pyz")
 STAMP = "VENDORED.txt"  # in build/vendor: what is there, and the Makefile's stamp
 
-# What `pip download` is asked for, the file it must give, and that file's sha256.
-DEPENDENCIES = [
-    {
+# What `pip download` is asked for, the file it must give, and that file's
+# sha256; per interpreter where the registry gives it different files.
+if sys.version_info >= (3, 8):
+    PYYAML = {
         "name": "PyYAML",
         "pip": ["--no-binary", "pyyaml", "pyyaml==6.0.3"],
         "file": "pyyaml-6.0.3.tar.gz",
         "sha256": "d76623373421df22fb4cf8817020cbb7ef15c725b9d5e45f17e189bfc384190f",
-    },
+    }
+else:
+    # PyYAML 6.0.2 and later declare Python >= 3.8, so pip on 3.6 and 3.7
+    # finds nothing newer than 6.0.1 (the same pure-Python library). pip 18
+    # (Python 3.6) prepares an sdist in an isolated environment it cannot
+    # build (Cython < 3 from the registry): it uses this Python's setuptools.
+    PYYAML = {
+        "name": "PyYAML",
+        "pip": ["--no-build-isolation", "--no-binary", "pyyaml", "pyyaml==6.0.1"],
+        "file": "PyYAML-6.0.1.tar.gz",
+        "sha256": "bfdf460b1736c775f2ba9f6a92bca30bc2095067b8a9d77876d1fad6cc3b4a43",
+    }
+DEPENDENCIES = [
+    PYYAML,
     {
         "name": "portalocker",
         # the last release that runs on Python 3.6 (2.8 and later need 3.8)
@@ -373,8 +388,10 @@ def write_archive(entries, output, compression):
             else:
                 info.external_attr = (0o100000 | FILE_MODE) << 16
                 info.compress_type = compression
-                archive.writestr(info, entries[name], compresslevel=9
-                                 if compression == zipfile.ZIP_DEFLATED else None)
+                if compression == zipfile.ZIP_DEFLATED and sys.version_info >= (3, 7):
+                    archive.writestr(info, entries[name], compresslevel=9)
+                else:  # Python 3.6 has no compresslevel: zlib's default
+                    archive.writestr(info, entries[name])
     data = buffer.getvalue()
     folder = os.path.dirname(os.path.abspath(output))
     os.makedirs(folder, exist_ok=True)
@@ -423,6 +440,9 @@ def parse_args(argv):
                         help="where to write the archive (default: dist/cooperate.pyz)")
     parser.add_argument("--downloads", default=DOWNLOADS, metavar="DIR",
                         help="where the pinned downloads are kept (default: build/downloads)")
+    parser.add_argument("--vendor-dir", default=VENDOR, metavar="DIR",
+                        help="where the vendored sources are written for a checkout "
+                             "(default: build/vendor)")
     parser.add_argument("--no-pyc", dest="pyc", action="store_false",
                         help="ship only .py files (default: also .pyc for this Python)")
     parser.add_argument("--compression", choices=sorted(COMPRESSION),
@@ -444,14 +464,16 @@ def main(argv=None):
     try:
         started = time.time()
         vendor_files = vendored_files(fetch(args.downloads))
-        write_vendor(vendor_files, VENDOR)
+        write_vendor(vendor_files, args.vendor_dir)
         if args.vendor:
             return 0
-        entries = archive_entries(vendor_files, pyc=args.pyc)
+        # hash-based pycs (PEP 552) came with 3.7
+        pyc = args.pyc and sys.version_info >= (3, 7)
+        entries = archive_entries(vendor_files, pyc=pyc)
         size = write_archive(entries, args.output, COMPRESSION[args.compression])
         say("wrote %s (%d entries%s, %s, %d KiB) in %.1f s" % (
             relative(args.output), len(entries), ", with pycs for Python %d.%d"
-            % sys.version_info[:2] if args.pyc else "", args.compression,
+            % sys.version_info[:2] if pyc else "", args.compression,
             (size + 1023) // 1024, time.time() - started))
         return 0
     except BuildError as error:

@@ -34,29 +34,23 @@ COMMANDS = {
     "release": ("cooperate.cli.release", "let held entries be started again (liftoff-unlock)"),
     "report": ("cooperate.cli.report", "write a self-contained HTML report: timeline, failures, runs"),
     "collect": ("cooperate.cli.collect", "one table of every run's parameters, status and results"),
+    "log": ("cooperate.cli.log", "a run's output (its latest attempt, or --attempt N); -f follows it"),
+    "completion": ("cooperate.cli.completion", "a bash or zsh completion script, or the man page"),
 }
 
-# program names (symlinks to the archive) -> command
-LINKS = {
-    "cooperate-run": "run",
-    "cooperate-doe": "doe",
-    "cooperate-status": "status",
-    "cooperate-retry": "retry",
-    "liftoff-prepare": "prepare",
-    "cooperate-abort": "abort",
-    "cooperate-drain": "drain",
-    "cooperate-submit": "submit",
-    "cooperate-spawn": "spawn",
-    "cooperate-collect": "collect",
+# program names (symlinks to the archive) -> command: cooperate-NAME for
+# every command, and liftoff's names
+LINKS = dict(("cooperate-" + c, c) for c in COMMANDS)
+LINKS.update({
     "liftoff": "launch",
+    "liftoff-prepare": "prepare",
     "liftoff-status": "status",
     "liftoff-abort": "abort",
     "liftoff-procs": "procs",
     "liftoff-clean": "retry",
     "liftoff-lock": "hold",
     "liftoff-unlock": "release",
-    "cooperate-report": "report",
-}
+})
 
 PROGRAM = "cooperate"
 
@@ -90,7 +84,7 @@ def main(argv=None):
         if not args or args[0] in ("-h", "--help"):
             print(usage())
             return 0
-        if args[0] == "--version":
+        if args[0] in ("--version", "-V"):
             print("%s %s" % (PROGRAM, __version__))
             return 0
         command = args.pop(0)

@@ -22,9 +22,18 @@ class Parser(argparse.ArgumentParser):
     def __init__(self, prog, description, epilog=None):
         super().__init__(prog=prog, description=description, epilog=epilog,
                          formatter_class=Formatter)
+        add_version(self)
 
     def error(self, message):
         raise UserError("%s (see --help)" % message)
+
+
+def add_version(p):
+    """-V and --version, on every command."""
+    from cooperate import __version__
+
+    p.add_argument("-V", "--version", action="version", version="cooperate %s" % __version__,
+                   help="print the toolkit's version and exit")
 
 
 def _at_least(convert, minimum, what):

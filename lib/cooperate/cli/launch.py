@@ -8,7 +8,7 @@ import time
 
 from cooperate.cli import workeropts as common
 from cooperate.cli.targets import parse_mixed, run_matcher
-from cooperate.cli.args import Formatter, Parser, int_list, positive_int
+from cooperate.cli.args import Formatter, Parser, add_version, int_list, positive_int
 from cooperate.errors import UserError
 from cooperate.run.launcher import Slots
 from cooperate.queue.core import DONE, FAILED, HELD, INTERRUPTED, PENDING, RUNNING
@@ -62,6 +62,7 @@ class LaunchParser(Parser):
     def __init__(self, prog, description, epilog=None):
         argparse.ArgumentParser.__init__(self, prog=prog, description=description, epilog=epilog,
                                          formatter_class=Formatter, conflict_handler="resolve")
+        add_version(self)
 
 
 def main(argv, prog):

@@ -16,7 +16,7 @@ from cooperate.cli.targets import add_trust
 
 
 def add_options(p):
-    p.add_argument("--procs-no", type=positive_int, default=1, metavar="N",
+    p.add_argument("-j", "--procs-no", type=positive_int, default=1, metavar="N",
                    help="run up to N entries at once (default 1)")
     p.add_argument("--gpus", type=int_list, metavar="0,1",
                    help="give each run one of these GPUs in CUDA_VISIBLE_DEVICES (an entry "
