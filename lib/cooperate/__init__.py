@@ -14,3 +14,13 @@ if sys.version_info < (3, 6):
                      "python3 (3.6 to 3.13)\n" % ((sys.executable or "this",)
                                                   + tuple(sys.version_info[:2])))
     sys.exit(2)
+
+
+def report(step=None, **values):
+    """Append a point of this run's metrics, {"step": step, NAME: value},
+    to its metrics file (see cooperate.metrics, imported on first use so
+    that importing cooperate stays cheap); outside a worker it does
+    nothing and returns False."""
+    from cooperate import metrics
+
+    return metrics.report(step, **values)

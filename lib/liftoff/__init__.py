@@ -134,6 +134,8 @@ _LAZY = {
     "version": __name__ + ".version",
     "config": __name__ + ".config",
     "yaml": "yaml",
+    # a run's metrics, for collect, the report and early stopping (the toolkit's)
+    "report": "cooperate.metrics:report",
 }
 _make_lazy(__name__)
 

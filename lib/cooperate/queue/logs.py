@@ -40,17 +40,19 @@ def open_log(path, mode, folder_mode, trusted):
     folder made or checked first. OSError or UserError: nothing is written."""
     shard = os.path.dirname(path)
     if shard not in _CHECKED:
-        _make_shard(shard, folder_mode, trusted)
+        make_shard(shard, folder_mode, trusted)
     try:
         return files.open_own(path, mode)
     except FileNotFoundError:
         # the shard was removed since it was checked (logs cleaned by hand)
         _CHECKED.discard(shard)
-        _make_shard(shard, folder_mode, trusted)
+        make_shard(shard, folder_mode, trusted)
         return files.open_own(path, mode)
 
 
-def _make_shard(shard, mode, trusted):
+def make_shard(shard, mode, trusted):
+    """Make (or check) a shard folder, as the docstring says (the metrics
+    files' shards too: cooperate.metrics)."""
     files.make_folder(shard, mode)
     st = os.lstat(shard)
     if not trusted:
