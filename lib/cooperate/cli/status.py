@@ -7,7 +7,7 @@ import sys
 import time
 
 from cooperate import fmt
-from cooperate.cli.args import Parser, seconds
+from cooperate.cli.args import Parser, interval
 from cooperate.queue.core import ABORTED, DONE, FAILED, HELD, PENDING, RUNNING, TIMEOUT
 from cooperate.grid.source import open_queue
 from cooperate.results.summary import BLOCKED, COLUMNS, summarise
@@ -48,6 +48,8 @@ and it takes no lock: it is safe to run under `watch`."""
 
 # blocked entries shown one per line at most (--json has them all)
 SHOW_BLOCKED = 20
+# how often --wait looks
+WAIT_EVERY = 2.0
 
 
 def main(argv, prog):
@@ -68,65 +70,140 @@ def main(argv, prog):
     add_timestamp_fmt(p, "accepted: the latest experiment is the one made last, whatever its "
                          "name")
     add_trust(p)
-    p.add_argument("--watch", type=seconds, nargs="?", const=2.0, metavar="S",
-                   help="show it again every S seconds (default 2) until Ctrl-C")
+    p.add_argument("--entries", action="store_true",
+                   help="also list every pending, held and blocked entry with its id (--all "
+                        "does too, given one list or experiment)")
+    p.add_argument("--watch", type=interval, nargs="?", const=2.0, metavar="S",
+                   help="show it again every S seconds (default 2) until the list is finished "
+                        "(nothing pending or running), then exit as --wait does")
+    p.add_argument("--wait", action="store_true",
+                   help="wait until nothing is pending or running (on any machine), then show "
+                        "the status and exit 0 if every entry is done, 1 if not (failed, "
+                        "aborted, held or blocked ones)")
     args = parse_mixed(p, argv)
     args.liftoff_table = liftoff and not args.details
-    if args.watch is None:
-        return show(args)
+    args.list_entries = args.entries or (
+        args.all and args.target is not None and is_path(args.target, args.results_path))
+    if args.watch is None and not args.wait:
+        show(args)
+        return 0
     terminal = sys.stdout.isatty()
     try:
         while True:
-            if terminal:
-                # home and clear: the report replaces the last one
-                sys.stdout.write("\033[H\033[2J")
+            if args.watch is not None:
+                if terminal:
+                    # home and clear: the report replaces the last one
+                    sys.stdout.write("\033[H\033[2J")
+                else:
+                    sys.stdout.write("--- %s\n" % fmt.clock())
+                reports = show(args)
+                sys.stdout.flush()
             else:
-                sys.stdout.write("--- %s\n" % fmt.clock())
-            show(args)
-            sys.stdout.flush()
-            time.sleep(args.watch)
+                reports = [summarise(q) for q in queues(args)]
+            if all(finished(r) for r in reports):
+                if args.watch is None:
+                    show(args, reports)
+                return 0 if all(r["counts"][DONE] == r["total"] for r in reports) else 1
+            time.sleep(args.watch or WAIT_EVERY)
     except KeyboardInterrupt:
-        return 0
+        return 130
 
 
-def show(args):
+def finished(report):
+    """Nothing pending (but what can never start: blocked) and nothing
+    running (stale runs wait for a worker to take them back)."""
+    c = report["counts"]
+    return not (c[PENDING] + c[RUNNING] + c["stale"])
+
+
+def targets_of(args):
+    """The lists and experiments to show: TARGET, or the experiments whose
+    names hold it, or without TARGET the latest experiment under the
+    results folder (-a: all of them), else the lists in this folder that
+    workers joined (a LIST.cooperate beside them)."""
+    from cooperate.errors import UserError
 
     if args.target is not None and is_path(args.target, args.results_path):
-        targets = [args.target]
-    else:
-        from cooperate.grid.experiment import list_experiments
+        return [args.target]
+    from cooperate.grid.experiment import list_experiments
 
-        targets = [e for e in list_experiments(args.results_path)
-                   if args.target is None or args.target in os.path.basename(e)]
-        if not targets:
-            from cooperate.errors import UserError
+    targets = [e for e in list_experiments(args.results_path)
+               if args.target is None or args.target in os.path.basename(e)]
+    if not targets and args.target is None:
+        targets = lists_here()
+    if not targets:
+        if args.target is not None:
+            raise UserError("no experiment matching %r under %s, and no file or folder %s"
+                            % (args.target, args.results_path, args.target))
+        raise UserError("no list here that a worker joined (LIST.cooperate beside it) and no "
+                        "experiment under %s: name one (cooperate-status exps.json)"
+                        % args.results_path)
+    return targets if args.all else targets[-1:]
 
-            raise UserError("no experiment%s under %s (liftoff-prepare makes one)" % (
-                "" if args.target is None else " matching %r" % args.target, args.results_path))
-        if not args.all:
-            targets = targets[-1:]
-    reports = []
-    for target in targets:
+
+def lists_here():
+    """The list files in this folder that have a state folder beside them,
+    the latest changed last."""
+    found = []
+    for name in os.listdir("."):
+        if name.endswith(".cooperate") and os.path.isfile(name[:-len(".cooperate")]):
+            try:
+                found.append((os.stat(name).st_mtime, name[:-len(".cooperate")]))
+            except OSError:
+                pass
+    return [name for _, name in sorted(found)]
+
+
+def queues(args):
+    for target in targets_of(args):
         queue = open_queue(target, args.state, reader=True, trusted=args.trust_writable)
         queue.read()
-        reports.append(summarise(queue))
+        yield queue
+
+
+def show(args, reports=None):
+    """Print the status; its reports (one per list or experiment)."""
+    entries = None
+    if reports is None:
+        reports, entries = [], []
+        for queue in queues(args):
+            reports.append(summarise(queue))
+            if args.list_entries:
+                entries.append(waiting_entries(queue))
     if args.json:
         json.dump(reports[0] if len(reports) == 1 else reports, sys.stdout, indent=1)
         sys.stdout.write("\n")
     elif args.liftoff_table:
         sys.stdout.write(liftoff_table(reports))
     elif len(reports) == 1:
-        sys.stdout.write(render(reports[0], sys.stdout.isatty()))
+        sys.stdout.write(render(reports[0], sys.stdout.isatty(), args.list_entries))
+        if entries:
+            sys.stdout.write(entries[0])
     else:
         sys.stdout.write(table(reports))
-    return 0
+    return reports
+
+
+def waiting_entries(queue):
+    """Every pending and held entry with its id, as --entries lists them
+    (one pass over the list; render lists the blocked ones)."""
+    blocked = {queue.list.ids[i] for i in queue.blocked()} if queue.list.after else set()
+    groups = {PENDING: [], HELD: []}
+    for index, id_ in enumerate(queue.list.ids):
+        status = queue.status_of(id_)
+        if status in groups and id_ not in blocked:
+            groups[status].append("  %s  %s" % (id_, fmt.shorten(queue.list.describe(index), 70)))
+    return "".join("%s:\n%s\n" % (status, "\n".join(lines))
+                   for status, lines in groups.items() if lines)
 
 
 def _name(report):
     return os.path.basename(report["experiment"].rstrip("/")) if report["experiment"] else report["list"]
 
 
-def render(report, terminal):
+def render(report, terminal, every=False):
+    """The status of one list or experiment as text (`every`: all its
+    blocked entries, else the first SHOW_BLOCKED)."""
     counts, total = report["counts"], report["total"]
     shown = ", ".join("%d %s" % (counts[k], k) for k in COLUMNS + (BLOCKED,)
                       if counts.get(k) or k in (PENDING, RUNNING, DONE, FAILED))
@@ -166,16 +243,19 @@ def render(report, terminal):
         for r in report["failed"]:
             lines.append("  %s#%d  %s  %s  %s" % (r["id"], r["attempt"], _ending(r),
                                                   _log(r), fmt.shorten(r["command"], 50)))
+            said = last_line(r["err"])
+            if said:
+                lines.append("      stderr: %s" % fmt.shorten(said, 100))
             for t in r["attempts"][:-1]:
                 lines.append("      attempt %d: %s  %s" % (t["attempt"], _ending(t),
                                                           _log(t)))
     if report["blocked"]:
         lines.append("blocked:")
-        for r in report["blocked"][:SHOW_BLOCKED]:
+        for r in report["blocked"] if every else report["blocked"][:SHOW_BLOCKED]:
             lines.append("  %s  waits for %s (%s)" % (r["id"], fmt.shorten(r["name"], 60),
                                                      r["status"]))
-        if len(report["blocked"]) > SHOW_BLOCKED:
-            lines.append("  ... and %d more (--json lists them all)"
+        if len(report["blocked"]) > SHOW_BLOCKED and not every:
+            lines.append("  ... and %d more (--entries or --json lists them all)"
                          % (len(report["blocked"]) - SHOW_BLOCKED))
     if 0 < len(report["workers"]) <= 10:
         lines.append("by worker (latest attempts):")
@@ -188,6 +268,23 @@ def render(report, terminal):
         lines.append("warning: %d unreadable records in %s/journal were skipped"
                      % (report["unreadable_records"], report["state"]))
     return "\n".join(lines) + "\n"
+
+
+def last_line(path):
+    """The last line with words of a log (its tail only), or None."""
+    if not path:
+        return None
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 4096))
+            tail = f.read()
+    except OSError:
+        return None
+    for line in reversed(tail.decode("utf-8", "replace").splitlines()):
+        if line.strip():
+            return fmt.printable(line.strip())
+    return None
 
 
 def _log(attempt):
