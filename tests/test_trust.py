@@ -154,6 +154,8 @@ def test_a_logs_folder_others_can_write(box):
     first = as_user("coopalice", box, "run", "l.json", "--max-runs", "1", cwd=alice)
     assert first.returncode == 0, first.stderr
     logs = os.path.join(alice, "l.json.cooperate", "logs")
+    # as an older version left the state folder (open to all), logs opened by mistake
+    os.chmod(os.path.dirname(logs), 0o755)
     os.chmod(logs, 0o777)
     victim = os.path.join(alice, "precious.txt")
     with open(victim, "w") as f:
@@ -209,6 +211,8 @@ def test_a_journal_others_can_write(box):
     write_as("coopalice", os.path.join(alice, "l.json"), [counter(box, 0)])
     assert as_user("coopalice", box, "run", "l.json", cwd=alice).returncode == 0
     journal = os.path.join(alice, "l.json.cooperate", "journal")
+    # as an older version left the state folder (open to all), the journal opened by mistake
+    os.chmod(os.path.dirname(journal), 0o755)
     os.chmod(journal, 0o666)
     # mallory appends a forged retry: the entry would run again
     forged = json.dumps(["r", ids_of(alice)[0], 0]) + "\n"

@@ -106,7 +106,8 @@ def main(argv, prog):
     if kind == "experiment" and settings:
         raise UserError("--args changes one yaml config before it is prepared; %s is an "
                         "experiment (liftoff-prepare made it)" % args.config_path)
-    script, module = script_for(args.script, in_process=kind != "experiment")
+    script, module = script_for(args.script, in_process=kind != "experiment",
+                                trusted=args.trust_writable)
     if module is not None and args.gpus:
         raise UserError("--gpus: a module path (%s) runs in this process, on no GPU of its own"
                         % args.script)
@@ -119,9 +120,9 @@ def main(argv, prog):
         raise UserError("%s: a module path (%s) runs in this process, which cannot be stopped "
                         "or held back as a run of its own" % (own_process[0], args.script))
     if script is not None and not args.trust_writable:
-        from cooperate.queue.trust import check_paths
+        from cooperate.queue.trust import check_script
 
-        check_paths([script])
+        check_script(script)
     if kind == "yaml":
         exp, run = make_single(args, where, settings, script), None
     elif kind == "run":
@@ -271,9 +272,11 @@ def run_of_config(path):
     return exp, os.path.relpath(folder, exp).replace(os.sep, "/")
 
 
-def script_for(name, in_process):
+def script_for(name, in_process, trusted=False):
     """(absolute path of the script file, None), or (None, (module, function))
-    for a module path that runs in this process."""
+    for a module path that runs in this process. Unless `trusted`, a module
+    path is refused before anything is imported if others can write the
+    current folder it is imported from."""
     if os.path.isfile(name):
         return os.path.abspath(name), None
     if in_process and MODULE_PATH.match(name):
@@ -283,6 +286,11 @@ def script_for(name, in_process):
             module, function = name.rsplit(".", 1)
         import importlib.util
 
+        if not trusted:
+            from cooperate.queue.trust import check_import_folder
+
+            check_import_folder(os.getcwd(), "the current folder, where the module path %s "
+                                "is imported from" % name)
         _import_path()
         try:
             found = importlib.util.find_spec(module) is not None

@@ -8,6 +8,7 @@ import sys
 from cooperate.grid import experiment
 from cooperate.grid.source import source_of
 from cooperate.cli.args import Parser, positive_int
+from cooperate.cli.targets import add_trust
 from cooperate.errors import UserError
 
 DESCRIPTION = """\
@@ -86,6 +87,7 @@ def main(argv, prog):
                    help="record the script the runs execute (python SCRIPT .../cfg.yaml)")
     p.add_argument("-v", "--verbose", action="count", default=0,
                    help="list every variation")
+    add_trust(p)
     args = p.parse_args(argv)
 
     # Everything is read and checked before anything is written.
@@ -96,6 +98,12 @@ def main(argv, prog):
     exp_dir = None
     if args.append_to is not None:
         exp_dir = experiment.find(args.append_to, args.results_path)
+        if not args.trust_writable:
+            # what is added there is what the workers will run
+            from cooperate.queue.trust import check_paths
+
+            check_paths([exp_dir, os.path.join(exp_dir, experiment.OWN)] + [
+                os.path.join(exp_dir, f) for f in (experiment.QUEUE_FILE, experiment.META_FILE)])
         if args.name is not None:
             print("note: --name is ignored with --append-to", file=sys.stderr)
     g = gridmod.load(args.config_path)
@@ -131,7 +139,7 @@ def main(argv, prog):
             return 0
         print("\n".join(out), flush=True)
         # a folder liftoff made gets a queue of its own first (if it is yours)
-        source_of(exp_dir, change=True)
+        source_of(exp_dir, change=True, trusted=args.trust_writable)
         experiment.append(exp_dir, g, args.runs_no)
         if args.script is not None:
             experiment.set_script(exp_dir, args.script)

@@ -53,15 +53,18 @@ def main(argv, prog):
             targets += [e for e in found if e not in targets]
             if not found:
                 unmatched.append(t)
-    # lists remembered by workers may have gone or gone bad since: skipped
+    # lists remembered by workers may have gone or gone bad since: skipped,
+    # as is one that is no longer this user's alone (a list once run in /tmp
+    # and deleted can be made again there by anyone), --trust-writable or not
     remembered = set()
     if not args.targets:
+        from cooperate.queue.trust import alone
         from cooperate.run import recent
 
         targets = [e for e in experiments if worked_on(e)]
         seen = {os.path.realpath(t) for t in targets}
         for path in recent.paths():
-            if os.path.realpath(path) not in seen and os.path.exists(path):
+            if os.path.realpath(path) not in seen and os.path.exists(path) and alone(path):
                 seen.add(os.path.realpath(path))
                 targets.append(path)
                 remembered.add(path)
@@ -70,7 +73,8 @@ def main(argv, prog):
     lines = []
     for target in targets:
         try:
-            queue = open_queue(target, reader=True, trusted=args.trust_writable)
+            queue = open_queue(target, reader=True,
+                               trusted=args.trust_writable and target not in remembered)
             queue.read()
         except UserError:
             if target in remembered:

@@ -116,9 +116,9 @@ def experiment_hooks(queue):
                         "SCRIPT %s` (that records SCRIPT; then `cooperate-run %s` works on "
                         "every machine)" % (queue.experiment, queue.experiment, queue.experiment))
     if not queue.trusted:
-        from cooperate.queue.trust import check_paths
+        from cooperate.queue.trust import check_script
 
-        check_paths([script])
+        check_script(script)
     from cooperate.grid.hooks import ExperimentHooks
 
     return ExperimentHooks(queue.experiment, script)

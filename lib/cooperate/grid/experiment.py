@@ -944,7 +944,7 @@ def adopt(exp_dir):
     The folder is read first: a bad cfg.yaml is refused before anything is
     written."""
     from cooperate.queue import journal
-    from cooperate.queue.files import make_folder
+    from cooperate.queue.files import STATE_FOLDER_MODE, make_folder
     from cooperate.queue.lock import QueueLock
 
     text, records, meta = read_made_by_liftoff(exp_dir)
@@ -958,7 +958,8 @@ def adopt(exp_dir):
         state_dir = os.path.join(exp_dir, QUEUE_FILE + ".cooperate")
         try:
             if records:
-                make_folder(state_dir)
+                # the queue's state: this user's alone (see queue.files)
+                make_folder(state_dir, STATE_FOLDER_MODE)
                 _write_fsynced(os.path.join(state_dir, "journal"), journal.encode(records))
             _write_fsynced(os.path.join(exp_dir, QUEUE_FILE), text.encode("utf-8"))
             _write_meta(exp_dir, meta, atomic=True)

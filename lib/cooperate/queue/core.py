@@ -100,7 +100,7 @@ class Queue:
         self.trusted = trusted
         self.file_mode, self.folder_mode = (
             files.shared_modes(os.path.dirname(os.path.abspath(self.dir))) if trusted
-            else (files.FILE_MODE, files.FOLDER_MODE))
+            else (files.STATE_FILE_MODE, files.STATE_FOLDER_MODE))
         if not trusted:
             trust.check_state(self.dir, STATE_NAMES)
         check = None if trusted or self.source.in_memory else self._check_list
@@ -274,19 +274,15 @@ class Queue:
     # -- changing (under the lock) -----------------------------------------
     def create_state_dir(self, subs=("logs", "workers")):
         """The state folder, these folders in it, the journal and the lock."""
-        path = self.dir
         try:
-            for sub in subs:
-                path = os.path.join(self.dir, sub)
-                files.make_folder(path, self.folder_mode)
-            for name in ("journal", "lock"):
-                path = os.path.join(self.dir, name)
-                files.create(path, self.file_mode)
+            # nothing made before the trust checks passed on where it goes
+            files.make_state_folder(self.dir, subs, ("journal", "lock"), self.file_mode,
+                                    self.folder_mode, None if self.trusted else trust.check_path)
         except OSError as error:
             raise UserError(
                 "cannot create the state folder %s: %s (workers record their state "
                 "beside the list; give a writable folder on the shared filesystem "
-                "with --state DIR)" % (path, error.strerror))
+                "with --state DIR)" % (error.filename or self.dir, error.strerror))
         if not os.access(self.dir, os.W_OK):
             read_only = os.statvfs(self.dir).f_flag & os.ST_RDONLY
             raise UserError("the state folder %s is not writable%s (use --state DIR)" % (

@@ -1,6 +1,14 @@
 """Writing files: so that a crash leaves the old or the new one, never
 half; never writable by other users, whatever the umask; never through a
-symbolic link or into a file someone else planted."""
+symbolic link or into a file someone else planted.
+
+Two kinds of modes: what users read (an experiment's folders and configs,
+collect's and report's outputs: FILE_MODE, FOLDER_MODE, less the umask),
+and a queue's state (its folder, lock, journal, snapshots, ids cache,
+heartbeats and logs): this user's alone, STATE_FILE_MODE and
+STATE_FOLDER_MODE whatever the umask, or, for a queue a team shares on
+purpose (--trust-writable in a folder of the team's group), that group's
+too and nobody else's (shared_modes)."""
 
 import errno
 import os
@@ -8,30 +16,102 @@ import stat
 
 from cooperate.errors import UserError
 
-# what the toolkit creates; in a folder a team shares on purpose (see
-# shared_modes) the group may write too
 FILE_MODE, FOLDER_MODE = 0o644, 0o755
+STATE_FILE_MODE, STATE_FOLDER_MODE = 0o600, 0o700
+# a team's queue: the group reads and writes; new files in its folders get
+# the folder's group (setgid)
+TEAM_FILE_MODE, TEAM_FOLDER_MODE = 0o660, 0o2770
 
 
 def shared_modes(folder):
-    """(file mode, folder mode) for what is created in `folder`: writable by
-    its group too when the folder itself is (a queue a team shares, trusted
-    with --trust-writable)."""
+    """(file mode, folder mode) for a queue's state made in `folder`: the
+    team's modes when the folder is writable by its group (a queue a team
+    shares, trusted with --trust-writable), else this user's alone."""
     try:
         group = os.stat(folder).st_mode & stat.S_IWGRP
     except OSError:
         group = 0
-    return (FILE_MODE | group, FOLDER_MODE | group) if group else (FILE_MODE, FOLDER_MODE)
+    return (TEAM_FILE_MODE, TEAM_FOLDER_MODE) if group else (STATE_FILE_MODE, STATE_FOLDER_MODE)
 
 
 def _group_write(path, fd, mode):
-    """The umask may have taken away the group's write right that a shared
-    mode asks for: give it back."""
-    if mode & stat.S_IWGRP:
+    """The umask may have taken away the group's rights (and mkdir the
+    setgid bit) that a team's mode asks for: give them back."""
+    if mode & 0o070:
         st = os.fstat(fd) if fd is not None else os.stat(path)
-        if not st.st_mode & stat.S_IWGRP:
-            new = stat.S_IMODE(st.st_mode) | stat.S_IWGRP
-            os.fchmod(fd, new) if fd is not None else os.chmod(path, new)
+        want = stat.S_IMODE(st.st_mode) | (mode & (0o070 | stat.S_ISGID))
+        if want != stat.S_IMODE(st.st_mode):
+            os.fchmod(fd, want) if fd is not None else os.chmod(path, want)
+
+
+def make_state_folder(path, subs, names, file_mode, folder_mode, check=None):
+    """Create the state folder `path` (and its missing parents), the folders
+    `subs` in it and the empty files `names`: nothing is made in a folder
+    before `check(folder)` (trust.check_path; None: trusted) passed on it,
+    as it is then, and what is made in the state folder is made through
+    its descriptor (mkdirat, openat) without following a symbolic link, so
+    a link planted or swapped meanwhile leads nowhere. An existing state
+    folder of this user's is narrowed to `folder_mode` (older ones were
+    readable by all); a team's gets the group of the folder it is in.
+    OSError (or check's UserError) if something is in the way."""
+    path = os.path.abspath(path)
+    parent = os.path.dirname(path)
+    if not os.path.isdir(parent):
+        make_state_folder(parent, (), (), file_mode, folder_mode, check)
+    elif check is not None:
+        check(parent)
+    try:
+        os.mkdir(path, folder_mode)
+    except FileExistsError:
+        pass
+    if check is not None:
+        check(path)
+    # checked as it is now: only this user (or root) can change it from here
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        if st.st_uid == os.getuid():
+            if folder_mode & 0o070:
+                parent_gid = os.stat(parent).st_gid
+                if st.st_gid != parent_gid:
+                    try:
+                        os.fchown(fd, -1, parent_gid)
+                    except OSError:
+                        pass  # not a member: the folder keeps this user's group
+                _group_write(None, fd, folder_mode)
+            elif stat.S_IMODE(st.st_mode) & 0o077:
+                try:
+                    os.fchmod(fd, stat.S_IMODE(st.st_mode) & ~0o077)
+                except OSError:
+                    pass  # a read-only filesystem: said below, when it is written
+        for sub in subs:
+            try:
+                os.mkdir(sub, folder_mode, dir_fd=fd)
+                made = True
+            except FileExistsError:
+                made = False
+            sub_fd = os.open(sub, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                             dir_fd=fd)
+            try:
+                if made:
+                    _group_write(None, sub_fd, folder_mode)
+            finally:
+                os.close(sub_fd)
+        for name in names:
+            try:
+                file_fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                                  | os.O_CLOEXEC, file_mode, dir_fd=fd)
+            except FileExistsError:
+                if stat.S_ISLNK(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
+                    raise OSError(errno.ELOOP, "a symbolic link is there",
+                                  os.path.join(path, name))
+                continue
+            try:
+                _group_write(None, file_fd, file_mode)
+            finally:
+                os.close(file_fd)
+    finally:
+        os.close(fd)
 
 
 def make_folder(path, mode=FOLDER_MODE):
@@ -109,15 +189,17 @@ def sync_dir(path):
         pass
 
 
-def atomic_write(path, data, durable=True):
+def atomic_write(path, data, durable=True, mode=FILE_MODE):
     """Write `data` (bytes) to `path` through a temporary file with a unique
     name in the same folder, renamed over it; with `durable`, fsync'd, and
-    the folder too."""
+    the folder too. Created with `mode` (less the umask, unless it is a
+    team's)."""
     folder = os.path.dirname(os.path.abspath(path))
     tmp = os.path.join(folder, ".%s.%s.tmp" % (os.path.basename(path), unique()))
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
         try:
+            _group_write(None, fd, mode)
             write_all(fd, data)
             if durable:
                 os.fsync(fd)

@@ -600,7 +600,9 @@ class CommandList:
         data = b"".join([json.dumps(head).encode(), b"\n", self.ids.packed.encode()]
                         + [a.tobytes() for a in (occurrence, after, offsets) if a is not None])
         try:
-            atomic_write(self.cache, data, durable=False)
+            # the state's modes: its folder's group's too only in a team's folder
+            atomic_write(self.cache, data, durable=False, mode=0o660 if os.stat(
+                os.path.dirname(self.cache)).st_mode & 0o020 else 0o600)
         except UserError:
             return
         self._cached = True

@@ -6,6 +6,9 @@ descriptor open for writing to take an exclusive lock. It is reopened for
 every hold, so a state folder removed under a worker is noticed. Waiting is
 bounded: a holder that froze, or an NFS server that stopped answering, makes
 the others fail with a message naming the lock file instead of hanging.
+Nobody else can hold it: it is created 0600 (a team queue's: 0660) in a
+folder only its user (or team) may enter, since a shared flock taken by
+anyone who can read it would stop every worker.
 """
 
 import errno
@@ -32,7 +35,7 @@ def _busy(error):
 
 
 class QueueLock:
-    def __init__(self, path, timeout, mode=0o644):
+    def __init__(self, path, timeout, mode=0o600):
         self.path = path
         self.timeout = timeout
         self.mode = mode

@@ -2,9 +2,11 @@
 `procs` finds workers wherever their lists are (not only under ./results):
 one absolute path per line in $XDG_STATE_HOME/cooperate/recent
 (~/.local/state/cooperate/recent), shared by every machine that shares the
-home folder. It is only a hint: a path in it is looked at, never trusted
-for more than reading, and losing a line to a race costs nothing worse than
-`procs` not finding that list without being named."""
+home folder. It is only a hint: a path in it is looked at only while it
+(and every folder on the way, and its state) is this user's alone
+(trust.alone), never trusted for more than reading, and losing a line to a
+race costs nothing worse than `procs` not finding that list without being
+named."""
 
 import os
 
