@@ -98,6 +98,7 @@ def main(argv, prog):
     # every option is checked before anything is written
     slots = common.slots(args)
     host_limits = common.host_limits(args)
+    early_stop = common.early_stop(args)
     from cooperate.grid.config import parse_filters
 
     wanted = parse_filters(args.filters) if args.filters else None
@@ -115,7 +116,8 @@ def main(argv, prog):
     # back for resources: these need runs as processes
     own_process = [option for option, value in (
         ("--timeout", args.timeout), ("--memfree", args.memfree), ("--load", args.load),
-        ("--gpu-memfree", args.gpu_memfree)) if value is not None]
+        ("--gpu-memfree", args.gpu_memfree), ("--early-stop", args.early_stop))
+        if value is not None]
     if module is not None and own_process:
         raise UserError("%s: a module path (%s) runs in this process, which cannot be stopped "
                         "or held back as a run of its own" % (own_process[0], args.script))
@@ -167,7 +169,8 @@ def main(argv, prog):
                         exp, args.script if os.path.isfile(args.script) else script,
                         args.optimize),
                     comment=args.comment, retries=args.retries, lease=args.lease,
-                    timeout=args.timeout, resources=host_limits, notify=args.notify)
+                    timeout=args.timeout, resources=host_limits, notify=args.notify,
+                    early_stop=early_stop)
     return worker.run()
 
 

@@ -77,5 +77,6 @@ def main(argv, prog):
     worker = Worker(queue, slots, common.Reporter(args.quiet), limits, wait=args.wait,
                     poll=args.poll, detach=not args.no_detach, grace=args.grace,
                     hooks=common.experiment_hooks(queue), retries=args.retries, lease=args.lease,
-                    timeout=args.timeout, resources=host_limits, notify=args.notify)
+                    timeout=args.timeout, resources=host_limits, notify=args.notify,
+                    early_stop=common.early_stop(args))
     return worker.run()

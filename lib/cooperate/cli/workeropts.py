@@ -10,7 +10,7 @@ from cooperate.cli.args import (command_line, int_list, non_negative_int, positi
 from cooperate.errors import UserError
 from cooperate.run.launcher import Slots
 from cooperate.queue.core import (ABORTED, DEFAULT_LOCK_TIMEOUT, DONE, FAILED, HELD, LEASE, LOST_RETRIES,
-                     PENDING, RUNNING, TIMEOUT)
+                     PENDING, PRUNED, RUNNING, TIMEOUT)
 from cooperate.run.resources import HostLimits
 from cooperate.cli.targets import add_trust
 
@@ -68,6 +68,40 @@ def add_options(p):
     add_trust(p)
     p.add_argument("-q", "--quiet", action="store_true", help="print only failures")
 
+    add_early_stop(p)
+
+
+def add_early_stop(p):
+    g = p.add_argument_group(
+        "early stopping", "runs report metrics ({\"step\": N, \"NAME\": value} lines in "
+        "$COOPERATE_METRICS, or `from cooperate import report`); with --early-stop asha, a run "
+        "whose METRIC at a rung (steps R, R*K, R*K^2, ...) is not in the top 1/K of the values "
+        "recorded there so far is stopped and recorded as pruned (a success, never retried). "
+        "Give every worker the same options")
+    g.add_argument("--early-stop", choices=("asha",), metavar="asha",
+                   help="stop runs early by asynchronous successive halving")
+    g.add_argument("--metric", metavar="NAME", help="the metric the rule compares")
+    g.add_argument("--mode", choices=("min", "max"), default="min",
+                   help="whether lower (min, the default) or higher values are better")
+    g.add_argument("--min-step", type=positive_number, metavar="R",
+                   help="the first rung's step (default 1)")
+    g.add_argument("--eta", type=positive_int, default=3, metavar="K",
+                   help="keep the top 1/K at each rung; rungs K times apart (default 3)")
+
+
+def early_stop(args):
+    """The early-stopping rule the options ask for, or None."""
+    if args.early_stop is None:
+        if args.metric or args.min_step:
+            raise UserError("--metric and --min-step go with --early-stop asha")
+        return None
+    if not args.metric:
+        raise UserError("--early-stop asha needs --metric NAME (what the runs report)")
+    if args.eta < 2:
+        raise UserError("--eta must be 2 or more (each rung keeps the top 1/K)")
+    from cooperate.search.asha import Asha
+
+    return Asha(args.metric, args.mode, args.min_step or 1, args.eta)
 
 def slots(args):
     if not args.gpus and os.environ.get("SLURM_JOB_ID") and os.environ.get("CUDA_VISIBLE_DEVICES"):
@@ -230,10 +264,18 @@ class Reporter:
             return "abort requested for %s#%d: stopping it" % (claim.id, claim.attempt)
         if event == "timeout":
             return ("%s#%d reached its time limit of %g s: stopping it (SIGTERM, SIGKILL "
+            if outcome == PRUNED:
+                return "pruned %s#%d after %s: %s" % (claim.id, claim.attempt,
+                                                     fmt.duration(info["seconds"]), info["message"])
                     "after %s)" % (claim.id, claim.attempt, info["limit"],
                                    fmt.duration(info["grace"])))
         if event == "lost":
             return ("%s#%d was taken back by another worker while this one was silent past its "
+        if event == "prune":
+            if self.quiet:
+                return None
+            return "pruning %s#%d: %s (SIGTERM, SIGKILL after %s)" % (
+                claim.id, claim.attempt, info["why"], fmt.duration(info["grace"]))
                     "lease: killed it, its end is not recorded" % (claim.id, claim.attempt))
         if event == "stopping":
             one = info["runs"] == 1

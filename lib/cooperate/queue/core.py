@@ -40,10 +40,10 @@ from cooperate.queue.lock import QueueLock
 from cooperate.queue.order import ClaimOrder
 from cooperate.queue.source import Source, default_state_dir
 from cooperate.queue.state import (ABORTED, DONE, FAILED, HELD, INTERRUPTED, LATER, LOST, PENDING,
-                                   RUNNING, STATUSES, TIMEOUT, State)
+                                   PRUNED, RUNNING, STATUSES, TIMEOUT, State)
 
 __all__ = ["ABORTED", "DEFAULT_LOCK_TIMEOUT", "DONE", "FAILED", "HELD", "INTERRUPTED", "LATER",
-           "LEASE", "LOST", "LOST_RETRIES", "PENDING", "RUNNING", "STATUSES", "TIMEOUT", "Claim",
+           "LEASE", "LOST", "LOST_RETRIES", "PENDING", "PRUNED", "RUNNING", "STATUSES", "TIMEOUT", "Claim",
            "Queue", "Source", "heartbeat_every"]
 
 DEFAULT_LOCK_TIMEOUT = 60.0
@@ -75,7 +75,7 @@ class Claim:
 
 
 # what may be in a state folder
-STATE_NAMES = ("journal", "lock", "ids.cache", "logs", "workers", "slurm", "spawn")
+STATE_NAMES = ("journal", "lock", "ids.cache", "logs", "metrics", "workers", "slurm", "spawn")
 
 
 class Queue:

@@ -67,7 +67,7 @@ NO_NAME = -1
 COLUMNS = (("number", "i"), ("worker", "i"), ("start", "d"), ("end", "d"), ("outcome", "i"),
            ("code", "q"))
 # records that name an entry (their second item)
-_ENTRY_RECORDS = frozenset("cephua")
+_ENTRY_RECORDS = frozenset("cephuas")
 
 
 def path(folder, generation):
@@ -297,7 +297,7 @@ def compact(folder, generation, state_class, mode, trusted=False):
     head = {"done": _done_totals(old, state, touched),"generation": generation + 1, "time": time.time(), "names": out.names,
             "workers": state.workers, "quit": state.quit, "drained": sorted(state.drained),
             "aborting": sorted(state.aborting), "holders": state.holders,
-            "processes": state.processes, "notified": state.notified,
+            "processes": state.processes, "notified": state.notified, "scores": state.scores,
             "unreadable": old.head.get("unreadable", 0) + unreadable}
     write(folder, head, out.ids, out.codes, out.counts, out.columns, mode)
     size, inode = journal.start(journal_path, generation + 1, mode)

@@ -18,6 +18,9 @@ INTERRUPTED, LOST = "interrupted", "lost"
 # stopped at its time limit (an entry's "timeout", the worker's --timeout):
 # a failure, which --retries runs again as it runs failed attempts again
 TIMEOUT = "timeout"
+# stopped early by a rule (ASHA: its metric was not in the top of a rung):
+# a success, never retried; the rule's "s" record says why
+PRUNED = "pruned"
 # what take's `accept` says of an entry it cannot take yet but may take
 # later (its GPUs are busy): skipped by this claim, looked at by the next
 LATER = "later"
@@ -49,7 +52,8 @@ _CODE = {status: i for i, status in enumerate(STATUSES)}
 CODE_PENDING, CODE_RUNNING, CODE_DONE, CODE_ABORTED, CODE_HELD = (
     _CODE[s] for s in (PENDING, RUNNING, DONE, ABORTED, HELD))
 # an attempt's outcome -> the entry's status
-_AFTER = {DONE: DONE, FAILED: FAILED, ABORTED: ABORTED, INTERRUPTED: PENDING, LOST: PENDING}
+_AFTER = {DONE: DONE, FAILED: FAILED, ABORTED: ABORTED, INTERRUPTED: PENDING, LOST: PENDING,
+          PRUNED: DONE}
 
 
 class State:
@@ -77,6 +81,11 @@ class State:
         self.drained = set()
         # the queue's end was announced (--notify) and nothing was claimed since
         self.notified = False
+        # what rules recorded of running attempts (["s", id, attempt, worker,
+        # time, key, data] records, journal order, the first per entry and key)
+        self.scores = []
+        # (id, key) -> that record; key -> its records
+        self.scored, self.by_key = {}, {}
         self._names = {}
 
     @staticmethod
@@ -151,6 +160,15 @@ class State:
         self.holders = head["holders"]
         self.processes = {id_: tuple(p) for id_, p in head["processes"].items()}
         self.notified = head.get("notified", False)
+        self.scores, self.scored, self.by_key = [], {}, {}
+        self._score(head.get("scores", ()))
+
+    def _score(self, records):
+        for r in records:
+            if (r[1], r[5]) not in self.scored:
+                self.scores.append(r)
+                self.scored[r[1], r[5]] = r
+                self.by_key.setdefault(r[5], []).append(r)
 
     def apply(self, records):
         codes, history = self.codes, self.history
@@ -221,3 +239,8 @@ class State:
                 self.quit[r[1]] = r[2]
             elif kind == "n":
                 self.notified = True
+            elif kind == "s":
+                # a rule's value and decision (early stopping): kept once per
+                # entry and key, and only from the entry's running attempt
+                if codes.get(r[1]) == r[2] << 3 | CODE_RUNNING:
+                    self._score([r])

@@ -275,6 +275,8 @@ class Run:
         # gets KILL
         self.stopped_as = None
         self.kill_at = None
+        # why an early-stopping rule pruned it (a sentence), or None
+        self.why = None
         # its process is in the journal
         self.recorded = False
         # (descriptor, path) of each log it writes (see close_logs)

@@ -40,7 +40,8 @@ class Watch:
     def __init__(self, queue, rule=None):
         self.queue = queue
         self.rule = rule
-        # (id, attempt) -> metrics.Reader
+        # (id, attempt) -> (metrics.Reader, Claim) of the runs started and
+        # not yet judged after their end
         self.readers = {}
         # the shard folders made or checked
         self.shards = set()
@@ -63,27 +64,29 @@ class Watch:
                     shard, error.strerror))
             self.shards.add(shard)
         if self.rule is not None:
-            self.readers[claim.id, claim.attempt] = metrics.Reader(path)
+            self.readers[claim.id, claim.attempt] = metrics.Reader(path), claim
         return path
 
     def pruned(self, claim):
         return None if self.rule is None else self.rule.pruned(self.queue.state, claim)
 
     def look(self, runs, worker):
-        """(run, why) for each running run that the rule says to stop now."""
+        """(run, why) for each running run that the rule says to stop now.
+        The runs that ended since the last look (their ends not recorded
+        yet) are judged a last time, so that the rungs they reached count
+        for the runs after them."""
         if self.rule is None:
             return []
         stop = []
-        for run in runs:
-            key = run.claim.id, run.claim.attempt
-            reader = self.readers.get(key)
-            if reader is None or run.stopped_as is not None:
+        live = {(run.claim.id, run.claim.attempt): run for run in runs}
+        for key, (reader, claim) in list(self.readers.items()):
+            run = live.get(key)
+            if run is None:
+                del self.readers[key]
+            elif run.stopped_as is not None:
                 continue
             if reader.read():
-                why = self.rule.judge(self.queue, worker, run.claim, reader.points)
-                if why is not None:
+                why = self.rule.judge(self.queue, worker, claim, reader.points)
+                if why is not None and run is not None:
                     stop.append((run, why))
         return stop
-
-    def forget(self, claim):
-        self.readers.pop((claim.id, claim.attempt), None)

@@ -16,7 +16,8 @@ import time
 
 from cooperate.errors import UserError
 from cooperate.queue import host, logs
-from cooperate.queue.core import ABORTED, DONE, FAILED, INTERRUPTED, LOST, RUNNING, TIMEOUT
+from cooperate.queue.core import (ABORTED, DONE, FAILED, INTERRUPTED, LOST, PRUNED, RUNNING,
+                                  TIMEOUT)
 from cooperate.run import launcher
 
 # a run killed by a signal, while none reached this worker, may have been
@@ -147,12 +148,18 @@ class Runs:
                                          if stopping(code) else FAILED)
             self.ended(run.claim, outcome, code, time.monotonic() - run.started,
                        "stopped at its time limit of %g s" % run.limit
-                       if outcome == TIMEOUT else None)
+                       if outcome == TIMEOUT else run.why if outcome == PRUNED else None)
 
     def stop(self, run, outcome, grace):
         run.stopped_as = outcome
         run.kill_at = time.monotonic() + grace
         launcher.signal_group(run, signal.SIGKILL if grace <= 0 else signal.SIGTERM)
+
+    def prune(self, run, why):
+        """Stop a run that an early-stopping rule pruned (`why`: its reason)."""
+        run.why = why
+        self.stop(run, PRUNED, self.grace)
+        self.report("prune", claim=run.claim, why=why, grace=self.grace)
 
     def stop_all(self, outcome):
         """Stop the runs not being stopped yet; how many."""
@@ -178,7 +185,7 @@ class Runs:
         running = state.code_of(RUNNING)
         for run in self.running:
             claim = run.claim
-            if run.stopped_as in (None, ABORTED, TIMEOUT, INTERRUPTED) and \
+            if run.stopped_as in (None, ABORTED, TIMEOUT, INTERRUPTED, PRUNED) and \
                     state.codes.get(claim.id) != claim.attempt << 3 | running:
                 self.stop(run, LOST, 0)
                 self.report("lost", claim=claim)

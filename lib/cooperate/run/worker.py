@@ -24,14 +24,16 @@ import select
 import signal
 import time
 
+from cooperate import metrics
 from cooperate.errors import UserError
 from cooperate.queue import host
-from cooperate.queue.core import INTERRUPTED, LEASE
+from cooperate.queue.core import INTERRUPTED, LEASE, PRUNED
 from cooperate.run import guard, recent
 from cooperate.run import resources as res
 from cooperate.run.admission import Admission
 from cooperate.run.hooks import Hooks
 from cooperate.run.lease import LeaseKeeper
+from cooperate.run.metrics import Watch
 from cooperate.run.notices import Notices
 from cooperate.run.runs import SIGNAL_LAG, Runs
 
@@ -77,7 +79,7 @@ class Limits:
 class Worker:
     def __init__(self, queue, slots, report, limits=None, wait=False, poll=2.0, detach=True,
                  grace=10.0, accept=None, hooks=None, comment=None, retries=0, lease=LEASE,
-                 timeout=None, resources=None, notify=None):
+                 timeout=None, resources=None, notify=None, early_stop=None):
         self.queue = queue
         self.slots = slots
         self.report = report
@@ -93,6 +95,8 @@ class Worker:
                          self.limits.stop_on_error)
         self.admission = Admission(queue, slots, report, resources, accept)
         self.notices = Notices(queue, report, notify)
+        # the runs' metrics files, and the rule that may stop runs early
+        self.metrics = Watch(queue, early_stop)
         self.keeper = None
         self.id = new_worker_id()
         self.guard = None
@@ -218,6 +222,13 @@ class Worker:
                      "COOPERATE_WORKER": self.id}
             if self.limits.end_by is not None:
                 extra["ENDBY"] = str(max(0, int(self.limits.end_by - time.monotonic())))
+            extra[metrics.ENV] = self.metrics.prepare(claim)
+            pruned = self.metrics.pruned(claim)
+            if pruned is not None:
+                # pruned by an earlier attempt whose end was lost: not run again
+                self.slots.release(slot)
+                self.runs.ended(claim, PRUNED, None, 0.0, pruned)
+                continue
             self.runs.start(claim, slot, extra)
         return True
 
@@ -294,6 +305,9 @@ class Worker:
                     self.look_now = False
                     queue.read()
                     runs.check()
+                # before their ends are recorded: the rungs the ended runs reached count too
+                for run, why in self.metrics.look(runs.running, self.id):
+                    runs.prune(run, why)
                 self.notices.progress(len(runs))
                 if ended or not runs.running or len(runs) < self.slots.capacity:
                     nothing_pending = False
