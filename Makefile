@@ -35,22 +35,33 @@ $(ARCHIVE): build.py $(VENDOR) build/sources.list $(SOURCES)
 # written by `build.py --sources` above, whenever make reads this file
 build/sources.list:
 
+# the man page, made from the commands' parsers (cooperate completion man)
+MAN := dist/cooperate.1
+man1dir := $(DESTDIR)$(prefix)/share/man/man1
+
+man: $(MAN)
+
+$(MAN): $(ARCHIVE)
+	$(PYTHON) $(ARCHIVE) completion man > $@.tmp
+	mv -f $@.tmp $@
+
 # Copied under a temporary name and renamed over the old archive, so that
 # workers already running from it keep reading the file they opened.
-install: $(ARCHIVE)
-	install -d "$(bindir)"
+install: $(ARCHIVE) $(MAN)
+	install -d "$(bindir)" "$(man1dir)"
 	install -m 0755 $(ARCHIVE) "$(bindir)/.cooperate.pyz.new"
 	mv -f "$(bindir)/.cooperate.pyz.new" "$(bindir)/cooperate.pyz"
 	@set -e; for name in $$($(PYTHON) build.py --links); do \
 		echo "ln -sfn cooperate.pyz $(bindir)/$$name"; \
 		ln -sfn cooperate.pyz "$(bindir)/$$name"; \
 	done
+	install -m 0644 $(MAN) "$(man1dir)/cooperate.1"
 
 uninstall:
 	@set -e; for name in $$($(PYTHON) build.py --links); do \
 		if [ -L "$(bindir)/$$name" ]; then echo "rm $(bindir)/$$name"; rm -f "$(bindir)/$$name"; fi; \
 	done
-	rm -f "$(bindir)/cooperate.pyz"
+	rm -f "$(bindir)/cooperate.pyz" "$(man1dir)/cooperate.1"
 
 # The tests run with $(PYTHON) when it has pytest and hypothesis, else with
 # a venv of that Python, build/testenv-3.X/, holding tests/requirements.txt
@@ -108,8 +119,12 @@ help:
 	@echo "make                  build/vendor/ and dist/cooperate.pyz (PYTHON=$(PYTHON))"
 	@echo "make install          dist/cooperate.pyz and its cooperate-* links into"
 	@echo "                      \$$(DESTDIR)\$$(PREFIX)/bin (PREFIX=$(PREFIX); PREFIX=~ works)"
+	@echo "                      and the man page into \$$(PREFIX)/share/man/man1"
 	@echo "make uninstall        remove them again"
+	@echo "make man              dist/cooperate.1, the man page (man -l dist/cooperate.1)"
 	@echo "make test             build, then the fast tier of tests, then the slow tier"
+	@echo "                      (with pytest and hypothesis from a venv in build/ if"
+	@echo "                      \$$(PYTHON) lacks them: tests/requirements.txt)"
 	@echo "make test-fast        build, then the fast tier (no kills, namespaces, users: ~2 min)"
 	@echo "make test-slow        build, then the slow tier only"
 	@echo "make demo             build, then sh examples/demo.sh"

@@ -414,11 +414,12 @@ def write_archive(entries, output, compression):
 
 
 def links():
-    """The program names from cooperate.cli.LINKS, read from lib/ itself."""
+    """The program names: cooperate (`cooperate status ...`) and those of
+    cooperate.cli.LINKS, read from lib/ itself."""
     sys.dont_write_bytecode = True
     sys.path.insert(0, LIB)
-    from cooperate.cli import LINKS
-    return sorted(LINKS)
+    from cooperate.cli import LINKS, PROGRAM
+    return sorted(set(LINKS) | {PROGRAM})
 
 
 def parse_args(argv):

@@ -46,7 +46,7 @@ def main(argv, prog):
     found = logs.of_attempt(queue, id_, attempt)[1 if args.err else 0]
     path = found or queue.log_paths(id_, attempt.number)[1 if args.err else 0]
     out = getattr(sys.stdout, "buffer", sys.stdout)
-    offset = copy(path, 0, out)
+    offset = copy(path, None, out)
     while args.follow and running(queue, id_, attempt.number):
         time.sleep(FOLLOW_EVERY)
         queue.read()
@@ -103,7 +103,7 @@ def running(queue, id_, number):
     last = queue.state.last(id_)
     return (last is not None and last.number == number
             and queue.status_of(id_) == RUNNING
-            and not queue.leases.is_stale(last, time.time()))
+            and not queue.leases.is_stale(last))
 
 
 def copy(path, offset, out):
