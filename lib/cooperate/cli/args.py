@@ -18,11 +18,28 @@ class Formatter(argparse.RawDescriptionHelpFormatter):
         super().__init__(prog, width=max(width - 2, 40))
 
 
+class Inspected(Exception):
+    """Raised instead of parsing while Parser.inspecting: carries the parser
+    a command built (for completion scripts and the man page)."""
+
+    def __init__(self, parser):
+        super().__init__(parser.prog)
+        self.parser = parser
+
+
 class Parser(argparse.ArgumentParser):
+    # set by `cooperate completion`: a command's first parse raises Inspected
+    inspecting = False
+
     def __init__(self, prog, description, epilog=None):
         super().__init__(prog=prog, description=description, epilog=epilog,
                          formatter_class=Formatter)
         add_version(self)
+
+    def parse_known_args(self, args=None, namespace=None):
+        if Parser.inspecting:
+            raise Inspected(self)
+        return super().parse_known_args(args, namespace)
 
     def error(self, message):
         raise UserError("%s (see --help)" % message)
