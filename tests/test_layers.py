@@ -2,11 +2,13 @@
 which, read from the source with ast (imports inside functions included).
 
 - cooperate/queue/   the shared queue: imports nothing of the toolkit but itself
-                     and the shared top-level modules (errors, fmt, limits);
+                     and the shared top-level modules (errors, fmt, limits, metrics);
 - cooperate/run/     workers and their processes: the queue;
 - cooperate/grid/    liftoff's side (grids, experiment folders): the queue;
 - cooperate/results/ collect, report, the summary: the queue and the grid;
 - cooperate/remote/  ssh and Slurm: the queue;
+- cooperate/search/  early stopping's rules (ASHA): the queue;
+- cooperate/api/     the Python API: the queue, run, grid, results and search;
 - cooperate/cli/     the commands: anything;
 - nothing imports cooperate.cli but the entry points, and no module of
   cooperate takes another's private (_underscored) name.
@@ -19,14 +21,19 @@ import pytest
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIB = os.path.join(TOP, "lib")
-SHARED = {"cooperate", "cooperate.errors", "cooperate.fmt", "cooperate.limits"}
+SHARED = {"cooperate", "cooperate.errors", "cooperate.fmt", "cooperate.limits",
+          "cooperate.metrics"}
 ALLOWED = {
     "queue": {"queue"},
     "run": {"run", "queue"},
     "grid": {"grid", "queue"},
     "results": {"results", "grid", "queue"},
     "remote": {"remote", "queue"},
-    "cli": {"cli", "queue", "run", "grid", "results", "remote"},
+    # early stopping's rules (ASHA): they reach the worker through run/'s interface
+    "search": {"search", "queue"},
+    # the Python API for notebooks and driver scripts
+    "api": {"api", "queue", "run", "grid", "results", "search"},
+    "cli": {"cli", "queue", "run", "grid", "results", "remote", "search", "api"},
     # the shared modules themselves
     "top": set(),
 }

@@ -67,7 +67,6 @@ def add_options(p):
                         % DEFAULT_LOCK_TIMEOUT)
     add_trust(p)
     p.add_argument("-q", "--quiet", action="store_true", help="print only failures")
-
     add_early_stop(p)
 
 
@@ -102,6 +101,7 @@ def early_stop(args):
     from cooperate.search.asha import Asha
 
     return Asha(args.metric, args.mode, args.min_step or 1, args.eta)
+
 
 def slots(args):
     if not args.gpus and os.environ.get("SLURM_JOB_ID") and os.environ.get("CUDA_VISIBLE_DEVICES"):
@@ -258,24 +258,24 @@ class Reporter:
             if outcome == ABORTED:
                 return "aborted %s#%d after %s" % (claim.id, claim.attempt,
                                                    fmt.duration(info["seconds"]))
+            if outcome == PRUNED:
+                return "pruned %s#%d after %s: %s" % (claim.id, claim.attempt,
+                                                     fmt.duration(info["seconds"]), info["message"])
             return "%s %s#%d after %s (pending again)" % (
                 outcome, claim.id, claim.attempt, fmt.duration(info["seconds"]))
         if event == "abort":
             return "abort requested for %s#%d: stopping it" % (claim.id, claim.attempt)
-        if event == "timeout":
-            return ("%s#%d reached its time limit of %g s: stopping it (SIGTERM, SIGKILL "
-            if outcome == PRUNED:
-                return "pruned %s#%d after %s: %s" % (claim.id, claim.attempt,
-                                                     fmt.duration(info["seconds"]), info["message"])
-                    "after %s)" % (claim.id, claim.attempt, info["limit"],
-                                   fmt.duration(info["grace"])))
-        if event == "lost":
-            return ("%s#%d was taken back by another worker while this one was silent past its "
         if event == "prune":
             if self.quiet:
                 return None
             return "pruning %s#%d: %s (SIGTERM, SIGKILL after %s)" % (
                 claim.id, claim.attempt, info["why"], fmt.duration(info["grace"]))
+        if event == "timeout":
+            return ("%s#%d reached its time limit of %g s: stopping it (SIGTERM, SIGKILL "
+                    "after %s)" % (claim.id, claim.attempt, info["limit"],
+                                   fmt.duration(info["grace"])))
+        if event == "lost":
+            return ("%s#%d was taken back by another worker while this one was silent past its "
                     "lease: killed it, its end is not recorded" % (claim.id, claim.attempt))
         if event == "stopping":
             one = info["runs"] == 1

@@ -15,6 +15,9 @@ Columns, in this order:
   results
       the keys of the results file the run wrote, nested mappings as dotted
       columns (a result named like an earlier column is `result.NAME`)
+  metrics
+      what the latest attempt reported in its metrics file (curves.py):
+      step (the last step), NAME.last and NAME.best for each metric
 
 The results file is `results_file` (default results.json) in the run's
 folder for an experiment. A plain list's entries have no folder: their
@@ -67,12 +70,13 @@ _MISSING = object()
 
 
 def rows(target, results_file=DEFAULT_RESULTS_FILE, where=None, results_dir=None,
-         state_dir=None, warnings=None, aggregate=False, over=DEFAULT_OVER):
+         state_dir=None, warnings=None, aggregate=False, over=DEFAULT_OVER, maximise=()):
     """One dict per entry of `target` (a list file or an experiment folder),
     every dict with every column in the same order (None: an empty cell).
     Warnings (malformed results files) are appended to `warnings` if given.
-    With `aggregate`, one dict per variation instead (see aggregate())."""
-    table = collect(target, results_file, where, results_dir, state_dir)
+    With `aggregate`, one dict per variation instead (see aggregate()).
+    `maximise`: metrics whose best value is the highest (see curves.py)."""
+    table = collect(target, results_file, where, results_dir, state_dir, maximise=maximise)
     if aggregate:
         table = _aggregate(table, over)
     if warnings is not None:
@@ -228,7 +232,7 @@ def _check_results_file(results_file):
 
 
 def collect(target, results_file=DEFAULT_RESULTS_FILE, where=None, results_dir=None,
-            state_dir=None, trusted=True):
+            state_dir=None, trusted=True, maximise=()):
     """The Table of `target`'s entries (see the module's doc). Unless
     `trusted`, a list or state that other users can change is refused (see
     trust.py); reading from Python trusts it."""
@@ -238,7 +242,7 @@ def collect(target, results_file=DEFAULT_RESULTS_FILE, where=None, results_dir=N
     filters = _parse_where(where)
     queue = open_queue(target, state_dir, reader=True, trusted=trusted)
     queue.read()
-    return from_queue(queue, results_file, filters, results_dir)
+    return from_queue(queue, results_file, filters, results_dir, maximise=maximise)
 
 
 def first_entries(commands, n):
@@ -276,7 +280,7 @@ def first_entries(commands, n):
 
 
 def from_queue(queue, results_file=DEFAULT_RESULTS_FILE, where=None, results_dir=None,
-               entries=None):
+               entries=None, maximise=()):
     """The Table of a Queue already read (the report reads it once); with
     `entries`, the list's first entries as first_entries() gives them (the
     rows a report shows), of those only."""
@@ -346,6 +350,11 @@ def from_queue(queue, results_file=DEFAULT_RESULTS_FILE, where=None, results_dir
 
     columns = list(fixed) + list(params) + list(result_columns.values())
     names = list(result_columns.items())
+    # what the runs reported (their metrics files): step, NAME.last, NAME.best
+    from cooperate.results import curves
+
+    metric_columns, metric_rows = curves.columns(queue, ids, set(columns), maximise)
+    columns += metric_columns
     if filters:
         # a parameter that does not vary is no column, but may be asked for
         paths = set(columns)
@@ -364,13 +373,14 @@ def from_queue(queue, results_file=DEFAULT_RESULTS_FILE, where=None, results_dir
         else:
             for _, column in names:
                 row[column] = None
+        row.update(metric_rows[i])
         if filters and not all(same(row[k], v) if k in row else
                                same(flat_cfgs[i].get(k, _MISSING), v) for k, v in filters):
             continue
         out.append(row)
         kept.append(entries[i])
     return Table(columns, out, warnings, bool(experiment), params,
-                 list(result_columns.values()), kept)
+                 list(result_columns.values()) + metric_columns, kept)
 
 
 # -- one row per variation ---------------------------------------------------
