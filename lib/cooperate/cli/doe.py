@@ -5,7 +5,7 @@ import os
 import sys
 
 from cooperate.queue import listfile
-from cooperate.cli.args import Parser
+from cooperate.cli.args import Parser, positive_int
 from cooperate.grid.design import (count_entries, expand, merge, parse_answer, parse_values, placeholders,
                       quote_command)
 from cooperate.errors import UserError
@@ -51,6 +51,12 @@ def main(argv, prog):
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     p.add_argument("--dry-run", action="store_true", help="print the entries, write nothing")
     p.add_argument("-y", "--yes", action="store_true", help="do not ask before writing")
+    p.add_argument("--samples", type=positive_int, metavar="N",
+                   help="random search: draw N values of each distribution (lr=loguniform:1e-5:"
+                        "1e-1, x=uniform:0:1, n=int:1:10); each draw multiplies the lists")
+    p.add_argument("--seed", type=int, metavar="S",
+                   help="with --samples: the seed, so that the same list is drawn every time "
+                        "(default: a new one, printed)")
     # options may come between the template and the values (also on 3.6)
     args = parse_mixed(p, argv)
 
@@ -65,18 +71,49 @@ def main(argv, prog):
         return interactive(args, prog, existing)
     words, names = placeholders(args.template)
     values = {}
+    from cooperate.grid import space
+
+    distributions = []
     for item in args.values:
         name, sep, text = item.partition("=")
         if not sep:
             raise UserError("%r: write NAME=VALUES, like lr=0.1,0.2" % item)
-        values[name.strip()] = parse_values(name.strip(), text)
-    entries = expand(words, names, values)
+        distribution = space.parse(name.strip(), text)
+        if distribution is not None:
+            distributions.append((name.strip(), distribution))
+        else:
+            values[name.strip()] = parse_values(name.strip(), text)
+    entries = draw(words, names, values, distributions, args)
     added = merge(existing or [], entries)
     if args.dry_run:
         print_entries(added)
         return 0
     preview(added, len(entries) - len(added), args.out)
     return write(args.out, existing, added)
+
+
+def draw(words, names, values, distributions, args):
+    """The entries: every combination of the lists, once per sample of the
+    distributions (random search), or the lists alone."""
+    from cooperate.grid import space
+
+    if not distributions:
+        if args.samples or args.seed is not None:
+            raise UserError("--samples and --seed draw the values of distributions "
+                            "(lr=loguniform:1e-5:1e-1): give one")
+        return expand(words, names, values)
+    if not args.samples:
+        raise UserError("%s is a distribution: say how many configurations to draw with "
+                        "--samples N" % distributions[0][0])
+    seed = args.seed
+    if seed is None:
+        seed = space.new_seed()
+        say("drawn with --seed %d (give it again to draw the same list)" % seed)
+    entries = []
+    for drawn in space.sample(distributions, args.samples, seed):
+        fixed = dict(values, **{name: [repr(value)] for name, value in drawn.items()})
+        entries += expand(words, names, fixed)
+    return entries
 
 
 def interactive(args, prog, existing):

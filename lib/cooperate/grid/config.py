@@ -67,6 +67,8 @@ from cooperate.errors import UserError
 DELETE = "delete"
 OPERATORS = ("->", "<=>", "v", "!!")
 CONSTRAINTS_KEY = "liftoff"
+# a config file's random search (see _search_samples)
+SEARCH_KEY = "search"
 
 _UNSAFE = re.compile(r"[^-_.()A-Za-z0-9]")
 
@@ -358,46 +360,91 @@ def _expand_file(base, shared, data, source):
 
     data = dict(data)
     raw_constraints = data.pop(CONSTRAINTS_KEY, None)
+    samples = _search_samples(data, source)
     variables = []
     _collect(data, (), variables, source)
-    if not variables:
+    clash = [var.name for var in variables for name, _ in samples[0] if var.name == name]
+    if clash:
+        raise UserError("%s: %s is both a list of values and a distribution under '%s:'"
+                        % (source, clash[0], SEARCH_KEY))
+    if not variables and not samples[0]:
         raise UserError("%s: no variables: every leaf of a config file must be a list"
                         " of values" % source)
     checks, described = _compile_constraints(raw_constraints, variables, source)
     names = [var.name for var in variables]
     # the variables' dict values, which liftoff's merge may change in place
     changeable = set(id(v) for var in variables for v in var.values if v.__class__ is dict)
-    size = 1
+    size = len(samples)
     for var in variables:
         size *= len(var.values)
 
     found = []
-    for choice in itertools.product(*[range(len(var.values)) for var in variables]):
+    # each sample of the search's distributions (one empty sample without a
+    # search) times the grid, the samples varying slowest
+    for sample, choice in itertools.product(
+            samples, itertools.product(*[range(len(var.values)) for var in variables])):
         if checks and not _passes(choice, checks):
             continue
         values = [var.values[j] for var, j in zip(variables, choice)]
+        pairs = list(zip(names, values)) + sample
         # the title as the values show now: liftoff's merge below may change
         # a dict value in place, and the next variations show it changed
-        title = "; ".join(["%s=%s" % (name, _show(v)) for name, v in zip(names, values)
+        title = "; ".join(["%s=%s" % (name, _show(v)) for name, v in pairs
                            if not _is_delete(v)])
         arguments = {}
-        for var, value in zip(variables, values):
+        paths = [var.path for var in variables] + [tuple(name.split(".")) for name, _ in sample]
+        for path, (_, value) in zip(paths, pairs):
             node = arguments
-            for key in var.path[:-1]:
+            for key in path[:-1]:
                 node = node.setdefault(key, {})
-            node[var.path[-1]] = value
+            node[path[-1]] = value
         config = _update(dict(base), arguments, shared)
         _clean_in_place(config, shared)
         if changeable:
             # liftoff wrote each variation out before the next one could
             # change its dict values further: keep them as they are now
             config, arguments = _frozen(config, changeable), _frozen(arguments, changeable)
-        found.append(Variation(config, dict(zip(names, values)), title, source, arguments,
+        found.append(Variation(config, dict(pairs), title, source, arguments,
                                cfg_hash(config)))
     if not found:
         raise UserError("%s: the constraints under '%s:' rule out all %d variations"
                         % (source, CONSTRAINTS_KEY, size))
     return GridFile(source, variables, described, size, len(found)), found
+
+
+def _search_samples(data, source):
+    """The random search of a config file: its top-level `search:` section
+    (a mapping with `samples`: a whole number, `seed`: a whole number,
+    default 0, and dotted keys whose values are distributions, see
+    space.py), taken out of `data`; the samples drawn, each a list of
+    (dotted name, value) in the section's order. [[]] without one: a
+    `search:` key without `samples` is an ordinary part of the grid."""
+    section = data.get(SEARCH_KEY)
+    if not isinstance(section, dict) or "samples" not in section:
+        return [[]]
+    from cooperate.grid import space
+
+    del data[SEARCH_KEY]
+    where = "%s: %s:" % (source, SEARCH_KEY)
+    samples, seed = section.get("samples"), section.get("seed", 0)
+    if samples.__class__ is not int or samples < 1:
+        raise UserError("%s samples must be a whole number, 1 or more (how many configurations "
+                        "to draw), not %s" % (where, _show(samples)))
+    if seed.__class__ is not int:
+        raise UserError("%s seed must be a whole number, not %s" % (where, _show(seed)))
+    distributions = []
+    for name, text in section.items():
+        if name in ("samples", "seed"):
+            continue
+        distribution = space.parse("%s %s" % (where, name), text)
+        if distribution is None or not isinstance(name, str) or not name:
+            raise UserError("%s %s: %s is no distribution (%s)" % (
+                where, name, _show(text), space.SYNTAX))
+        distributions.append((name, distribution))
+    if not distributions:
+        raise UserError("%s no distribution to draw from (optim.lr: loguniform:1e-5:1e-1)"
+                        % where)
+    return [list(drawn.items()) for drawn in space.sample(distributions, samples, seed)]
 
 
 def _update(config, values, shared):
