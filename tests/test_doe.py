@@ -158,7 +158,7 @@ def test_template_and_values_from_arguments(tmp_path):
         ["python", "main.py", "--lr", "0.2", "--bs", "32"],
         ["python", "main.py", "--lr", "0.2", "--bs", "64"],
     ]
-    assert "4 entries" in result.stderr
+    assert "4 entries" in result.stdout  # the summary: on stdout
 
 
 def test_ranges_and_values_with_spaces_stay_one_argument(tmp_path):
@@ -170,7 +170,7 @@ def test_ranges_and_values_with_spaces_stay_one_argument(tmp_path):
     assert sorted({e[2] for e in entries}) == ["0", "0.5", "1"]
     assert all(e[3] == "a b" for e in entries) and len(entries) == 9
     # shown as they are saved: one argument, quoted
-    assert "  echo 1 0 'a b'\n" in result.stderr
+    assert "  echo 1 0 'a b'\n" in result.stdout
 
 
 def test_ranges_mix_with_values_and_paths_are_not_ranges(tmp_path):
@@ -203,7 +203,7 @@ def test_append_adds_only_new_entries_and_force_replaces(tmp_path):
     assert refused.returncode == 2 and (tmp_path / "l.json").read_text() == before
     result = run("doe", "l.json", "--append", "echo {x}", "x=2,3", cwd=tmp_path)
     assert result.returncode == 0
-    assert "(1 already in l.json)" in result.stderr
+    assert "(1 already in l.json)" in result.stdout
     assert load(tmp_path / "l.json") == [["echo", "1"], ["echo", "2"], ["echo", "3"]]
     assert run("doe", "l.json", "--force", "echo {x}", "x=9", cwd=tmp_path).returncode == 0
     assert load(tmp_path / "l.json") == [["echo", "9"]]
@@ -223,7 +223,7 @@ def test_answers_from_a_pipe_show_the_count_and_ask_before_writing(tmp_path):
     result = run("doe", "l.json", input=answers, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Values of lr" in result.stderr and "Values of seed" in result.stderr
-    assert "6 entries" in result.stderr
+    assert "6 entries" in result.stdout
     assert len(load(tmp_path / "l.json")) == 6
     # answering no writes nothing
     result = run("doe", "n.json", input="echo {x}\n1,2\nn\n", cwd=tmp_path)
@@ -236,7 +236,8 @@ def test_a_bad_answer_from_a_pipe_ends_the_session(tmp_path):
     result = run("doe", "l.json", input="echo {x} {y}\n1..\n1,2\ny\n", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.splitlines()[-1] == (
-        "cooperate doe: error: values of x: '1..' is not a range like 1..5 or 0..1..0.25")
+        "cooperate doe: error: values of x: '1..' is not a range like 1..5, 0..1..0.25 or "
+        "1e-4..1e-2..x10")
     assert not (tmp_path / "l.json").exists()
 
 
@@ -257,7 +258,7 @@ def test_a_bad_value_is_explained_and_asked_again(terminal, tmp_path):
     t.answer(VALUES_PROMPT, "0.1,0.01\n")
     t.answer(VALUES_PROMPT, "1..\n")
     assert t.expect("Values of seed").splitlines() == [
-        "1..", "values of seed: '1..' is not a range like 1..5 or 0..1..0.25"]
+        "1..", "values of seed: '1..' is not a range like 1..5, 0..1..0.25 or 1e-4..1e-2..x10"]
     t.answer(VALUES_PROMPT, "\n")  # no default: says so, asks again
     assert t.expect("Values of seed").splitlines() == [
         "", "values of seed: none given (write a comma list like 0.1,0.2 or a range like 1..5)"]

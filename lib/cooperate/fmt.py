@@ -59,3 +59,32 @@ def _escape(c):
     escaped = repr(c)[1:-1]
     # repr leaves some unprintable characters as they are (none in practice)
     return escaped if escaped != c else "\\u%04x" % ord(c)
+
+
+def quote_command(argv):
+    """An argv entry as one line that a shell would split back into exactly
+    these words (shlex.join, which Python 3.6 and 3.7 lack); a word with a
+    character that does not print (a tab, a newline) is written $'...'.
+    For display only: entries are never run through a shell. Every command
+    shows commands so: the worker's lines, status, report, collect, doe."""
+    return " ".join(quote_word(word) for word in argv)
+
+
+def quote_word(word):
+    if word.isprintable():
+        import shlex
+
+        return shlex.quote(word)
+    return "$'%s'" % "".join(_escape_quoted(char) for char in word)
+
+
+ESCAPES = {"\\": "\\\\", "'": "\\'", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _escape_quoted(char):
+    if char in ESCAPES:
+        return ESCAPES[char]
+    if char.isprintable():
+        return char
+    code = ord(char)
+    return "\\x%02x" % code if code < 0x80 else "\\u%04x" % code if code < 0x10000 else "\\U%08x" % code

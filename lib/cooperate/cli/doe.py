@@ -6,8 +6,10 @@ import sys
 
 from cooperate.queue import listfile
 from cooperate.cli.args import Parser, positive_int
-from cooperate.grid.design import (count_entries, expand, merge, parse_answer, parse_values, placeholders,
-                      quote_command)
+from cooperate import fmt
+from cooperate.fmt import quote_command
+from cooperate.grid.design import (count_entries, expand, merge, parse_answer, parse_values,
+                                   placeholders)
 from cooperate.errors import UserError
 from cooperate.queue.files import atomic_write
 from cooperate.cli.targets import parse_mixed
@@ -157,7 +159,8 @@ def interactive(args, prog, existing):
 def write(out, existing, added):
     if added or existing is None:
         atomic_write(out, format_list((existing or []) + added))
-    say("%s: %d entries (%d new)" % (out, len(existing or []) + len(added), len(added)))
+    tell("%s: %s (%d new)" % (out, fmt.count(len(existing or []) + len(added), "entry", "entries"),
+                              len(added)))
     return 0
 
 
@@ -169,15 +172,15 @@ def print_entries(entries):
 def preview(added, skipped, out):
     """The entries, each as the exact argv it will be run with (quoted where
     a shell would need it); the first and last few of a long list."""
-    say("%d %s%s%s" % (len(added), "entry" if len(added) == 1 else "entries",
+    tell("%d %s%s%s" % (len(added), "entry" if len(added) == 1 else "entries",
                        " (%d already in %s)" % (skipped, out) if skipped else "",
                        ":" if added else ""))
     shown = added if len(added) <= PREVIEW else added[:HEAD] + [None] + added[-TAIL:]
     for entry in shown:
         if entry is None:
-            say("  ... (%d more)" % (len(added) - HEAD - TAIL))
+            tell("  ... (%d more)" % (len(added) - HEAD - TAIL))
         else:
-            say("  " + quote_command(entry))
+            tell("  " + quote_command(entry))
 
 
 def template_help():
@@ -263,8 +266,15 @@ def read_answer(prompt, terminal):
 
 
 def say(line):
+    """The dialog (questions, help, what went wrong) goes to stderr."""
     print(line, file=sys.stderr)
     sys.stderr.flush()
+
+
+def tell(line):
+    """What doe made (the entries, the summary) goes to stdout."""
+    print(line)
+    sys.stdout.flush()
 
 
 def format_list(entries):

@@ -114,19 +114,43 @@ def _values(name, text, items):
 
 
 def parse_range(name, text):
-    """The values of `1..5` or `0..1..0.25`; None for text that is no range
-    at all (`../data`, `v1..v2`: no number beside the `..`)."""
+    """The values of `1..5`, `0..1..0.25` (a step added) or `1e-4..1e-2..x10`
+    (each value 10 times the last: log-spaced); None for text that is no
+    range at all (`../data`, `v1..v2`: no number beside the `..`). Without
+    a step only whole bounds make a range (`1e-4..1e-2` would be one value:
+    refused, saying how to write it), and a range never silently gives one
+    value for two different bounds."""
     if ".." not in text:
         return None
     parts = [part.strip() for part in text.split("..")]
     numeric = [bool(NUMBER.match(part)) for part in parts]
     if not any(numeric):
         return None
+    times = len(parts) == 3 and parts[2][:1] in "xX" and bool(NUMBER.match(parts[2][1:]))
+    if times:
+        numeric[2] = True
     if len(parts) not in (2, 3) or not all(numeric):
-        raise UserError("values of %s: %r is not a range like 1..5 or 0..1..0.25" % (name, text))
-    numbers = [Decimal(part) for part in parts]
-    start, stop = numbers[0], numbers[1]
-    step = numbers[2] if len(numbers) == 3 else Decimal(1)
+        raise UserError("values of %s: %r is not a range like 1..5, 0..1..0.25 or "
+                        "1e-4..1e-2..x10" % (name, text))
+    start, stop = Decimal(parts[0]), Decimal(parts[1])
+    if len(parts) == 2 and start != stop and not (start == start.to_integral_value()
+                                                  and stop == stop.to_integral_value()):
+        raise UserError("values of %s: %r needs a step: %s..%s..x10 multiplies by 10 "
+                        "(log-spaced), %s..%s..STEP adds STEP each time"
+                        % (name, text, parts[0], parts[1], parts[0], parts[1]))
+    try:
+        values = (_times(start, stop, Decimal(parts[2][1:]), name, text) if times
+                  else _steps(start, stop, Decimal(parts[2]) if len(parts) == 3 else Decimal(1),
+                              name, text))
+        if len(values) == 1 and start != stop:
+            raise UserError("values of %s: %r gives one value (%s): the step is larger than "
+                            "the range" % (name, text, format(values[0].normalize(), "f")))
+        return [format(v.normalize(), "f") for v in values]
+    except ArithmeticError:
+        raise UserError("values of %s: the numbers of %r are too large" % (name, text))
+
+
+def _steps(start, stop, step, name, text):
     if step <= 0:
         raise UserError("values of %s: the step of %r must be > 0" % (name, text))
     try:
@@ -135,12 +159,25 @@ def parse_range(name, text):
         span = None
     if span is None or span >= MAX_RANGE:
         raise UserError("values of %s: %r gives more than %d values" % (name, text, MAX_RANGE))
-    count = int(span) + 1
     sign = 1 if stop >= start else -1
-    try:
-        return [format((start + sign * i * step).normalize(), "f") for i in range(count)]
-    except ArithmeticError:
-        raise UserError("values of %s: the numbers of %r are too large" % (name, text))
+    return [start + sign * i * step for i in range(int(span) + 1)]
+
+
+def _times(start, stop, factor, name, text):
+    """start, start * factor, ... up to stop (down to it, dividing, when
+    stop < start): decimal arithmetic, so 1e-4 times 10 is exactly 0.001."""
+    if factor <= 1:
+        raise UserError("values of %s: the factor of %r must be > 1" % (name, text))
+    if start <= 0 or stop <= 0:
+        raise UserError("values of %s: %r multiplies: its bounds must be > 0" % (name, text))
+    values, value = [], start
+    while (value <= stop) if stop >= start else (value >= stop):
+        values.append(value)
+        if len(values) > MAX_RANGE:
+            raise UserError("values of %s: %r gives more than %d values"
+                            % (name, text, MAX_RANGE))
+        value = value * factor if stop >= start else value / factor
+    return values
 
 
 def count_entries(names, values):
@@ -182,29 +219,3 @@ def merge(existing, new):
             seen.add(key)
             added.append(entry)
     return added
-
-
-def quote_command(argv):
-    """An argv entry as one line that a shell would split back into exactly
-    these words (shlex.join, which Python 3.6 and 3.7 lack); a word with a
-    character that does not print (a tab, a newline) is written $'...'.
-    For display only: entries are never run through a shell."""
-    return " ".join(quote_word(word) for word in argv)
-
-
-def quote_word(word):
-    if word.isprintable():
-        return shlex.quote(word)
-    return "$'%s'" % "".join(_escape(char) for char in word)
-
-
-ESCAPES = {"\\": "\\\\", "'": "\\'", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
-
-
-def _escape(char):
-    if char in ESCAPES:
-        return ESCAPES[char]
-    if char.isprintable():
-        return char
-    code = ord(char)
-    return "\\x%02x" % code if code < 0x80 else "\\u%04x" % code if code < 0x10000 else "\\U%08x" % code

@@ -40,7 +40,7 @@ from json.decoder import WHITESPACE
 from cooperate import limits
 from cooperate.errors import UserError
 from cooperate.queue.files import atomic_write
-from cooperate.fmt import printable
+from cooperate.fmt import printable, quote_command
 
 # the keys of a list's object entries; an experiment's own list
 # (.cooperate/queue.json, written by prepare) has "run" and "cfg" too
@@ -713,7 +713,10 @@ def label(entry):
         else:
             entry = entry.get("cmd", "")
     if isinstance(entry, list):
-        entry = " ".join(word if isinstance(word, str) else json.dumps(word) for word in entry)
+        # quoted as a shell would need it (fmt.quote_command), as every
+        # command shows an entry
+        return quote_command([w.encode("utf-8", "backslashreplace").decode("utf-8")
+                              if isinstance(w, str) else json.dumps(w) for w in entry])
     elif not isinstance(entry, str):
         entry = json.dumps(entry)
     return printable(entry.encode("utf-8", "backslashreplace").decode("utf-8"))

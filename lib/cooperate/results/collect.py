@@ -185,13 +185,50 @@ def read_results(path):
     return _flatten(value, "", {}), None
 
 
+# where a plain list's run writes its results by convention (relative to
+# the folder it runs in): found by collect and the report without --results-dir
+DEFAULT_LIST_RESULTS = os.path.join("results", "{id}.json")
+
+
+def default_results(id_, list_dir):
+    """A plain list entry's results file by the convention, in the current
+    folder or else in the list's, or None when there is none."""
+    name = DEFAULT_LIST_RESULTS.format(id=id_)
+    for path in (name, os.path.join(list_dir, name)):
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def list_parameters(entries):
+    """[{name: value}] of plain list entries' commands: their --NAME VALUE,
+    --NAME=VALUE and NAME=VALUE parameters (command_parameters), and, when
+    every command has the same program and as many words, each other word
+    as argN (N: its place), so that a value placed on its own
+    (`train.py {lr}`) is a column too. Entries run by a shell have none."""
+    words = [[] if isinstance(e, dict) and e.get("shell") else _words(e) for e in entries]
+    shape = {(len(w), w[0] if w else None) for w in words}
+    out = []
+    for these in words:
+        found, used = {}, {0}
+        for name, value, index, prefix in command_parameters(these):
+            found.setdefault(name, value)
+            used.add(index)
+        if len(shape) == 1:
+            for i, word in enumerate(these):
+                if i not in used and not word.startswith("-"):
+                    found.setdefault("arg%d" % i, _number(word))
+        out.append(found)
+    return out
+
+
 def _command(entry):
     if isinstance(entry, dict):
         entry = entry.get("cmd", "")
     if isinstance(entry, list):
-        import shlex
+        from cooperate.fmt import quote_command
 
-        return " ".join(shlex.quote(word) for word in entry)
+        return quote_command([w if isinstance(w, str) else json.dumps(w) for w in entry])
     return entry
 
 
@@ -304,8 +341,15 @@ def from_queue(queue, results_file=DEFAULT_RESULTS_FILE, where=None, results_dir
                      for e in entries]
         params = varied(flat_cfgs)
     else:
-        flat_cfgs, params = None, ["command"]
+        # a list's parameters, read from its commands, as columns named
+        # like them (param.NAME when a fixed column has that name)
+        flat_cfgs = list_parameters(entries)
+        for cfg in flat_cfgs:
+            for name in [n for n in cfg if n in fixed or n == "command"]:
+                cfg["param." + name] = cfg.pop(name)
+        params = ["command"] + varied(flat_cfgs)
     taken = set(fixed) | set(params)
+    list_dir = os.path.dirname(queue.list.path)
 
     base_rows, results, warnings, result_columns = [], [], [], {}
     for i, id_ in enumerate(ids):
@@ -328,6 +372,8 @@ def from_queue(queue, results_file=DEFAULT_RESULTS_FILE, where=None, results_dir
                 row[path] = cfg.get(path)
         else:
             row["command"] = _command(entry)
+            for name in params[1:]:
+                row[name] = flat_cfgs[i].get(name)
 
         path = None
         if results_dir is not None:
@@ -336,6 +382,8 @@ def from_queue(queue, results_file=DEFAULT_RESULTS_FILE, where=None, results_dir
                 path = os.path.join(path, results_file)
         elif experiment and row["run"]:
             path = os.path.join(experiment, row["run"], results_file)
+        else:
+            path = default_results(id_, list_dir)
         found = None
         if path is not None:
             found, warning = read_results(path)
@@ -358,9 +406,8 @@ def from_queue(queue, results_file=DEFAULT_RESULTS_FILE, where=None, results_dir
     if filters:
         # a parameter that does not vary is no column, but may be asked for
         paths = set(columns)
-        if experiment:
-            for cfg in flat_cfgs:
-                paths.update(cfg)
+        for cfg in flat_cfgs:
+            paths.update(cfg)
         unknown = [k for k, _ in filters if k not in paths]
         if unknown:
             raise UserError("--where %s: no such column (columns: %s)"

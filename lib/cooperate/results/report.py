@@ -387,9 +387,10 @@ def runs_table(queue, collected, latest, entries, now, target):
         names = varying or names
         params = flat
     results, found = [], {}
-    if collected is not None and collected.results:
-        # a list's results (collect's --results-dir): after the other columns
-        results = collected.results
+    if collected is not None and not queue.experiment:
+        # a list's parameters read from its commands, and its results (by
+        # the convention, or collect's --results-dir): after the other columns
+        results = [c for c in collected.params if c != "command"] + collected.results
         found = {r["id"]: r for r in collected.rows}
     header = ["#", "run" if queue.experiment else "command", "status", "attempts", "host",
               "duration (s)", "exit"] + names + results

@@ -20,9 +20,19 @@ from cooperate.queue.core import (ABORTED, DONE, FAILED, INTERRUPTED, LOST, PRUN
                                   TIMEOUT)
 from cooperate.run import launcher
 
+# how long a worker waits for the leftovers it killed to end
+LEFTOVERS_PATIENCE = 2.0
 # a run killed by a signal, while none reached this worker, may have been
 # signalled with its whole job: this worker's own signal is awaited this long
 SIGNAL_LAG = 0.5
+
+
+def _reap(pid):
+    """Reap an adopted process that has ended (never one of the runs)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
 
 
 class Runs:
@@ -43,6 +53,11 @@ class Runs:
         self.timeout = timeout
         self.stop_on_error = stop_on_error
         self.worker = None
+        # the worker's guard (guard.Guard), told which runs there are, or None
+        self.guard = None
+        # processes this worker adopted, not ended yet: {pid: (start time,
+        # pids of the runs it may come from)} (see end_leftovers)
+        self.adopted = {}
         self.base_env = dict(os.environ)
         hooks.environment(self.base_env)
         self.running = []
@@ -98,6 +113,7 @@ class Runs:
         run.limit = claim.entry.get("timeout", self.timeout) if isinstance(
             claim.entry, dict) else self.timeout
         self.running.append(run)
+        self.tell_guard()
         self.report("start", claim=claim, gpu=slot.gpu)
 
     def open_log(self, path):
@@ -139,6 +155,9 @@ class Runs:
             collected = True
             self.running.remove(run)
             code = launcher.reap(run)
+            # before its end is recorded (another attempt may start then)
+            self.end_leftovers(run)
+            self.tell_guard()
             launcher.close_logs(run, self.hooks)
             self.slots.release(run.slot)
             if run.stopped_as == LOST:
@@ -150,10 +169,65 @@ class Runs:
                        "stopped at its time limit of %g s" % run.limit
                        if outcome == TIMEOUT else run.why if outcome == PRUNED else None)
 
+    def tell_guard(self):
+        """The guard stops the runs' groups first when it suspends them."""
+        if self.guard is not None:
+            self.guard.runs([r.process.pid for r in self.running])
+
+    def end_leftovers(self, ended=None):
+        """SIGKILL what runs left behind that no run still going may own.
+        The worker is a subreaper (see guard.py): whatever a run started
+        and left, in any group or session, is adopted by it once its parent
+        has ended. An adopted process whose environment names its attempt
+        belongs to that one; one with a cleared environment may belong to
+        any run that was going when it was first seen (or to `ended`, the
+        run just collected): it is killed once none of them is going.
+        What a killed process leaves is adopted in turn, and killed too."""
+        deadline = time.monotonic() + LEFTOVERS_PATIENCE
+        while True:
+            live = {r.process.pid: r for r in self.running}
+            doomed = []
+            for pid in host.child_pids(os.getpid()):
+                if pid in live:
+                    continue
+                start = host.process_start(pid)
+                if start is None:
+                    _reap(pid)
+                    continue
+                known = self.adopted.get(pid)
+                if known is None or known[0] != start:
+                    known = self.adopted[pid] = (start, self._owners(pid, live, ended))
+                if not known[1] & set(live):
+                    doomed.append(pid)
+            if not doomed or time.monotonic() > deadline:
+                break
+            for pid in doomed:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            for pid in doomed:
+                while host.process_start(pid) is not None and time.monotonic() < deadline:
+                    time.sleep(0.001)
+                _reap(pid)
+        self.adopted = {pid: known for pid, known in self.adopted.items()
+                        if host.process_start(pid) == known[0]}
+
+    def _owners(self, pid, live, ended):
+        """The runs an adopted process may come from (pids of their first
+        processes): by its COOPERATE_ENTRY and COOPERATE_ATTEMPT, else
+        every run going now and the one just ended."""
+        entry = host.environ_value(pid, "COOPERATE_ENTRY")
+        attempt = host.environ_value(pid, "COOPERATE_ATTEMPT")
+        if entry is not None and attempt is not None:
+            return {p for p, r in live.items()
+                    if r.claim.id == entry and str(r.claim.attempt) == attempt}
+        return set(live) | ({ended.process.pid} if ended is not None else set())
+
     def stop(self, run, outcome, grace):
         run.stopped_as = outcome
         run.kill_at = time.monotonic() + grace
-        launcher.signal_group(run, signal.SIGKILL if grace <= 0 else signal.SIGTERM)
+        launcher.signal_run(run, signal.SIGKILL if grace <= 0 else signal.SIGTERM)
 
     def prune(self, run, why):
         """Stop a run that an early-stopping rule pruned (`why`: its reason)."""
@@ -179,7 +253,7 @@ class Runs:
         """Carry out abort requests for runs this worker holds; kill at once
         the runs whose claim another worker took back; stop the runs past
         their time limit; KILL the groups of runs being stopped once their
-        grace period is over."""
+        grace period is over; kill what ended runs left (end_leftovers)."""
         now = time.monotonic()
         state = self.queue.state
         running = state.code_of(RUNNING)
@@ -197,7 +271,9 @@ class Runs:
                 self.stop(run, TIMEOUT, self.grace)
                 self.report("timeout", claim=claim, limit=run.limit, grace=self.grace)
             elif run.stopped_as is not None and now >= run.kill_at:
-                launcher.signal_group(run, signal.SIGKILL)
+                launcher.signal_run(run, signal.SIGKILL)
+        # seen early, an adopted process is owed to fewer runs
+        self.end_leftovers()
 
     def deadlines(self):
         """When the runs need looking at: kills due, time limits."""
@@ -230,4 +306,4 @@ class Runs:
             self.collect(lambda code: True)
             for run in self.running:
                 if time.monotonic() >= run.kill_at:
-                    launcher.signal_group(run, signal.SIGKILL)
+                    launcher.signal_run(run, signal.SIGKILL)
