@@ -75,6 +75,9 @@ def usage():
 
 
 def main(argv=None):
+    from cooperate.cli import stdio
+
+    stdio.ensure()
     argv = sys.argv if argv is None else argv
     name = os.path.basename(argv[0]) if argv else PROGRAM
     args = list(argv[1:])
@@ -97,7 +100,7 @@ def main(argv=None):
     try:
         return module.main(args, prog)
     except UserError as error:
-        print("%s: error: %s" % (prog, error), file=sys.stderr)
+        stdio.write(sys.stderr, "%s: error: %s\n" % (prog, error))
         return error.code
     except KeyboardInterrupt:
         return 130

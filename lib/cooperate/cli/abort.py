@@ -39,7 +39,7 @@ def main(argv, prog):
     p.add_argument("--wait", type=seconds, metavar="S", nargs="?", const=60.0,
                    help="wait (up to S seconds, default 60) until the running ones have stopped "
                         "(with a PID: how long to wait for the launcher to exit; default 60)")
-    p.add_argument("--lock-timeout", type=float, default=DEFAULT_LOCK_TIMEOUT, metavar="S",
+    p.add_argument("--lock-timeout", type=seconds, default=DEFAULT_LOCK_TIMEOUT, metavar="S",
                    help="give up after waiting S seconds for the queue lock")
     args = targets.parse_mixed(p, argv)
     if args.target is not None and args.target.isdigit() and not os.path.exists(args.target):

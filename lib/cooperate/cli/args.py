@@ -53,39 +53,51 @@ def add_version(p):
                    help="print the toolkit's version and exit")
 
 
-def _at_least(convert, minimum, what):
-    """An argparse type: `convert(text)`, refused below `minimum`."""
+# the longest duration any option takes: about 31 years (larger values, and
+# infinity, would overflow the clocks' arithmetic and the waits built on it)
+MAX_SECONDS = 1e9
+
+
+def _within(convert, low, high, what, above=False):
+    """An argparse type: `convert(text)`, refused unless low <= value <= high
+    (low < value with `above`); NaN and infinity are refused."""
     def parse(text):
         try:
             value = convert(text)
-        except ValueError:
+        except (ValueError, OverflowError):
             value = None
-        if value is None or value < minimum:
-            raise argparse.ArgumentTypeError("expected %s >= %s, got %r" % (what, minimum, text))
+        if value is None or not (low < value if above else low <= value) or not value <= high:
+            raise argparse.ArgumentTypeError("expected %s %s %g and <= %g, got %r" % (
+                what, ">" if above else ">=", low, high, text))
         return value
     return parse
 
 
-positive_int = _at_least(int, 1, "a whole number")
-non_negative_int = _at_least(int, 0, "a whole number")
-seconds = _at_least(float, 0, "seconds")
+# a count of things above this is a typo, not a request
+MAX_COUNT = 10 ** 9
+positive_int = _within(int, 1, MAX_COUNT, "a whole number")
+non_negative_int = _within(int, 0, MAX_COUNT, "a whole number")
+seconds = _within(float, 0, MAX_SECONDS, "seconds")
+positive_seconds = _within(float, 0, MAX_SECONDS, "seconds", above=True)
+positive_number = _within(float, 0, 1e15, "a number", above=True)
+# --poll and --watch: how often to look (0 would spin)
+interval = _within(float, 0.01, MAX_SECONDS, "seconds")
+# --lease: renewed every lease/4 at most (a shorter one would make every
+# short stall look like a death)
+lease_seconds = _within(float, 1, MAX_SECONDS, "seconds")
 
 
-def _positive(what):
-    """An argparse type: a number > 0, NaN and infinity refused (a limit)."""
-    def parse(text):
-        try:
-            value = float(text)
-        except ValueError:
-            value = 0.0
-        if not 0 < value < float("inf"):
-            raise argparse.ArgumentTypeError("expected %s > 0, got %r" % (what, text))
-        return value
-    return parse
-
-
-positive_seconds = _positive("seconds")
-positive_number = _positive("a number")
+def limit_seconds(text):
+    """Seconds as liftoff reads them (--start-by, --end-by): 0 or less is no
+    limit; NaN, infinity and more than MAX_SECONDS are refused."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not -MAX_SECONDS <= value <= MAX_SECONDS:
+        raise argparse.ArgumentTypeError("expected seconds <= %g (0 or less: no limit), got %r"
+                                         % (MAX_SECONDS, text))
+    return value
 
 
 def size(text):

@@ -1,7 +1,7 @@
 """cooperate-drain: let a host's workers finish what they run, then stop."""
 
 from cooperate.queue import host
-from cooperate.cli.args import Parser
+from cooperate.cli.args import Parser, seconds
 from cooperate.queue.core import DEFAULT_LOCK_TIMEOUT
 from cooperate.grid.source import open_queue
 from cooperate.cli import targets
@@ -17,7 +17,7 @@ def main(argv, prog):
     targets.add_target(p)
     p.add_argument("--host", default=host.hostname(), help="the host (default this one)")
     p.add_argument("--undo", action="store_true", help="let the host take work again")
-    p.add_argument("--lock-timeout", type=float, default=DEFAULT_LOCK_TIMEOUT, metavar="S",
+    p.add_argument("--lock-timeout", type=seconds, default=DEFAULT_LOCK_TIMEOUT, metavar="S",
                    help="give up after waiting S seconds for the queue lock")
     args = p.parse_args(argv)
     queue = open_queue(targets.target(args), args.state, args.lock_timeout, history=False,

@@ -8,7 +8,7 @@ import time
 
 from cooperate.cli import workeropts as common
 from cooperate.cli.targets import parse_mixed, run_matcher
-from cooperate.cli.args import Formatter, Parser, add_version, int_list, positive_int
+from cooperate.cli.args import Formatter, Parser, add_version, int_list, limit_seconds, positive_int
 from cooperate.errors import UserError
 from cooperate.run.launcher import Slots
 from cooperate.queue.core import DONE, FAILED, HELD, INTERRUPTED, PENDING, RUNNING
@@ -81,9 +81,9 @@ def main(argv, prog):
                    help="where experiments are made (default ./results)")
     common.add_options(p)
     add_liftoff_options(p)
-    p.add_argument("--start-by", type=number, metavar="S",
+    p.add_argument("--start-by", type=limit_seconds, metavar="S",
                    help="start nothing new S seconds after launching (0 or less: no limit)")
-    p.add_argument("--end-by", type=number, metavar="S",
+    p.add_argument("--end-by", type=limit_seconds, metavar="S",
                    help="like --start-by, and each run gets ENDBY: the seconds left of S")
     p.add_argument("--filters", nargs="*", default=[], metavar="KEY.PATH=VALUE",
                    help="only runs whose config (cfg.yaml) has these values (parsed like YAML)")
@@ -213,14 +213,6 @@ def normalise(args):
     if args.per_gpu and not args.gpus and not slurm_gpus:
         print("--per-gpu without --gpus: ignored, as liftoff does", file=sys.stderr)
         args.per_gpu = None
-
-
-def number(text):
-    """Seconds, as liftoff reads them (0 or less: no limit)."""
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("expected a number of seconds, got %r" % text)
 
 
 def config_target(args):

@@ -86,7 +86,7 @@ def main(argv, prog):
                 a = queue.state.last(id_)
                 held.setdefault(a.worker, []).append((index, id_, a))
         for worker, info in sorted(queue.state.workers.items(), key=lambda w: w[1].get("since", 0)):
-            if (not args.all and info.get("host") != here) or not queue.leases.worker_alive(worker, now):
+            if (not args.all and info.get("host") != here) or not queue.leases.worker_alive(worker):
                 continue
             # the pid the user started: the worker's guard, if it has one
             lines.append("%s  %s  pid %s  since %s  %d slots  %s%s" % (

@@ -3,10 +3,9 @@
 import os
 import shutil
 import stat
-import time
 
 from cooperate import fmt
-from cooperate.cli.args import Parser
+from cooperate.cli.args import Parser, seconds
 from cooperate.queue.core import ABORTED, DEFAULT_LOCK_TIMEOUT, FAILED, HELD, PENDING, RUNNING
 from cooperate.grid.source import open_queue
 from cooperate.cli import targets
@@ -17,7 +16,11 @@ the next free worker runs them as a new attempt; earlier attempts and their
 logs are kept. Without ids or flags it takes every failed, aborted and
 stale entry (liftoff-clean). A stale entry (running on a worker that looks
 dead) is first recorded as lost. Running entries are left alone: a run on
-a live worker is never made pending, whatever the options.
+a live worker is never made pending, whatever the options. A worker on this
+machine is dead once its process and its guard are gone; one on another
+machine is never judged by clocks, so this command, run once, cannot tell it
+dead: its runs are left to the workers, which take a run back once they
+have watched its worker silent for its lease.
 
 In an experiment, liftoff's marks of the runs made pending (.__lock,
 .__start, .__end, .__crash) are removed, and with --clean-all also what
@@ -71,7 +74,7 @@ def main(argv, prog):
                    help="name every run made pending and every file removed")
     targets.add_timestamp_fmt(p, "time stamps of the lines written to each run's .__journal")
     targets.add_filters(p)
-    p.add_argument("--lock-timeout", type=float, default=DEFAULT_LOCK_TIMEOUT, metavar="S",
+    p.add_argument("--lock-timeout", type=seconds, default=DEFAULT_LOCK_TIMEOUT, metavar="S",
                    help="give up after waiting S seconds for the queue lock")
     args = targets.parse_mixed(p, argv)
     dry = liftoff and not args.do
@@ -108,7 +111,6 @@ class Plan:
         if wanted:
             accept = targets.run_matcher(self.experiment, wanted)
             chosen = [i for i in chosen if accept(self.entries[index[i]])]
-        now = time.time()
         stale_too = ("stale" in statuses or args.names) and not args.crashed_only
         self.again = []  # (id, status): to make pending again
         self.running = []  # left alone: running on a live worker
@@ -118,7 +120,7 @@ class Plan:
         for id_ in chosen:
             status = queue.status_of(id_)
             if status == RUNNING:
-                if not queue.leases.is_stale(queue.state.last(id_), now):
+                if not queue.leases.is_stale(queue.state.last(id_)):
                     self.running.append(id_)
                 elif args.safe:
                     self.safe.append(id_)
@@ -160,9 +162,9 @@ class Plan:
         them before they are pending), then make them pending. A stale
         entry whose worker turns out to be alive is left alone."""
         queue, by = self.queue, targets.by()
-        now, verdicts = time.time(), {}
+        verdicts = {}
         for id_, status in self.again:
-            if status == "stale" and not queue.leases.dead(queue.state.last(id_).worker, now, verdicts):
+            if status == "stale" and not queue.leases.dead(queue.state.last(id_).worker, verdicts):
                 self.alive.append(id_)
         if self.alive:
             self.again = [(i, s) for i, s in self.again if i not in self.alive]

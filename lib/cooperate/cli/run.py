@@ -45,6 +45,21 @@ examples:
   cooperate-run exps.json --gpus 0,1,2,3 --gpu-memfree 20G   only on GPUs with 20 GB free"""
 
 
+def busy_here(queue, slots):
+    """Is a worker of this queue already on this host for what `slots`
+    asks? Without GPUs: any live one. With GPUs: live ones of this queue
+    that have, between them, every GPU asked for (an idle one counts: it
+    takes the slot when an entry comes), or every slot asked for is taken
+    now (by any worker of this user)."""
+    here = queue.leases.live_workers_here()
+    if not slots.gpus:
+        return bool(here)
+    covered = set()
+    for worker in here:
+        covered.update(queue.state.workers[worker].get("gpus") or ())
+    return covered >= set(slots.gpus) or not slots.any_free()
+
+
 def main(argv, prog):
     p = Parser(prog, DESCRIPTION, EPILOG)
     p.add_argument("list", metavar="LIST",
@@ -56,9 +71,10 @@ def main(argv, prog):
                    help="when nothing is pending, wait for entries appended later "
                         "instead of exiting (for cron and daemons)")
     p.add_argument("--exit-if-busy", action="store_true",
-                   help="exit at once (status 0) if other live workers on this host hold "
-                        "every GPU slot asked for, or, without --gpus, if one already works "
-                        "on LIST here: a cron line that starts workers never stacks them up")
+                   help="exit at once (status 0) if a live worker on this host already "
+                        "works on LIST (with --gpus: live workers of LIST here have every GPU "
+                        "asked for, idle or not, or other workers hold every GPU slot asked "
+                        "for): a cron line that starts workers never stacks them up")
     args = p.parse_args(argv)
 
     queue = open_queue(args.list, args.state, args.lock_timeout, history=False,
@@ -67,7 +83,7 @@ def main(argv, prog):
     host_limits = common.host_limits(args)
     if args.exit_if_busy:
         queue.read()
-        if not slots.any_free() if slots.gpus else queue.leases.live_workers_here():
+        if busy_here(queue, slots):
             print("%s busy on this host: not starting another worker" % (
                 "GPU slots %s" % ",".join(slots.gpus) if slots.gpus else args.list),
                 file=sys.stderr)

@@ -16,8 +16,10 @@ from cooperate.cli.targets import add_timestamp_fmt, add_trust, called_as, is_pa
 DESCRIPTION = """\
 Show how far a list or a liftoff experiment is: how many entries are
 pending, running, done, failed, aborted, held, and stale (running on a
-worker that looks dead: it and its guard are gone, its machine rebooted, or it has
-not been heard from for its lease), and in a list whose entries have
+worker that looks dead: it and its guard are gone, its machine rebooted, or
+--watch saw its heartbeat unchanged for its lease; run once, status cannot
+judge a worker on another machine: it never compares two machines' clocks),
+and in a list whose entries have
 "after", blocked (pending, but waiting for an entry that failed or was
 aborted: it never starts unless that one is retried and succeeds). For one
 list or experiment, also per running entry its host, the worker's and the
@@ -107,6 +109,11 @@ def main(argv, prog):
             time.sleep(args.watch or WAIT_EVERY)
     except KeyboardInterrupt:
         return 130
+
+
+def _silent(run):
+    """Why a stale run's worker looks dead, if it is elsewhere."""
+    return ": silent for at least %s" % fmt.duration(run["silent"]) if run.get("silent") else ""
 
 
 def finished(report):
@@ -236,7 +243,9 @@ def render(report, terminal, every=False):
                 r["id"], r["attempt"], r["host"], r["pid"],
                 ", run pid %s" % r["run_pid"] if r["run_pid"] else "",
                 "  slurm %s" % r["slurm"] if r["slurm"] else "", fmt.duration(r["elapsed"]),
-                "  STALE (worker looks dead)" if r["stale"] else "",
+                "  STALE (worker looks dead%s)" % _silent(r) if r["stale"] else
+                "  (silent for at least %s)" % fmt.duration(r["silent"])
+                if r.get("silent") else "",
                 fmt.shorten(r["command"], 60)))
     if report["failed"]:
         lines.append("failed:")

@@ -224,7 +224,7 @@ As liftoff-unlock, nothing changes without --do: it shows what would."""
 
 def hold_or_release(argv, prog, release):
     """The `hold` and `release` commands, which differ only in direction."""
-    from cooperate.cli.args import Parser
+    from cooperate.cli.args import Parser, seconds
     from cooperate.errors import UserError
     from cooperate.grid.experiment import mark_held
     from cooperate.grid.source import open_queue
@@ -247,7 +247,7 @@ def hold_or_release(argv, prog, release):
     p.add_argument("-v", dest="verbose", action="count", default=0,
                    help="name every run that changes")
     add_timestamp_fmt(p, "time stamps of the lines written to each run's .__journal")
-    p.add_argument("--lock-timeout", type=float, default=DEFAULT_LOCK_TIMEOUT, metavar="S",
+    p.add_argument("--lock-timeout", type=seconds, default=DEFAULT_LOCK_TIMEOUT, metavar="S",
                    help="give up after waiting S seconds for the queue lock")
     args = parse_mixed(p, argv)
     if not (args.names or args.all or args.filters or args.runs):

@@ -5,8 +5,9 @@ import os
 import sys
 
 from cooperate import fmt
-from cooperate.cli.args import (command_line, int_list, non_negative_int, positive_int, positive_number,
-                    positive_seconds, seconds, size)
+from cooperate.cli import stdio
+from cooperate.cli.args import (command_line, int_list, interval, lease_seconds, non_negative_int,
+                    positive_int, positive_number, positive_seconds, seconds, size)
 from cooperate.errors import UserError
 from cooperate.run.launcher import Slots
 from cooperate.queue.core import (ABORTED, DEFAULT_LOCK_TIMEOUT, DONE, FAILED, HELD, LEASE, LOST_RETRIES,
@@ -26,7 +27,7 @@ def add_options(p):
                         "(one value, or one per GPU; default 1)")
     p.add_argument("--max-runs", type=positive_int, metavar="N",
                    help="start at most N runs, then finish them and exit")
-    p.add_argument("--poll", type=seconds, default=2.0, metavar="S",
+    p.add_argument("--poll", type=interval, default=2.0, metavar="S",
                    help="look for new entries and abort requests every S seconds while "
                         "runs are active or slots are free (default 2)")
     p.add_argument("--no-detach", action="store_true",
@@ -55,7 +56,7 @@ def add_options(p):
                         "it, with COOPERATE_LIST, COOPERATE_TOTAL, COOPERATE_DONE, "
                         "COOPERATE_FAILED, ... in its environment (split like a shell would, "
                         "never run by one: \"sh -c '...'\" for pipes)")
-    p.add_argument("--lease", type=seconds, default=LEASE, metavar="S",
+    p.add_argument("--lease", type=lease_seconds, default=LEASE, metavar="S",
                    help="other workers take this worker's runs back once it has been silent "
                         "for S seconds (default %g; at once on this machine when it and its "
                         "guard are gone); past S/2 without renewing it, its runs are suspended"
@@ -170,14 +171,19 @@ class Reporter:
     def __init__(self, quiet, live=None):
         self.quiet = quiet
         self.live = sys.stderr.isatty() if live is None else live
+        # printing failed once: nothing more is printed (see stdio.py)
+        self.silent = False
         self.status = ""
         self.finished = []  # (monotonic time, runs finished in the list)
 
     def _write(self, text):
+        if self.silent:
+            return
         if self.status:
             text = "\r\033[K" + text
-        sys.stderr.write(text + self.status)
-        sys.stderr.flush()
+        # a reader that went away (| head, a closed terminal, a full disk)
+        # ends the printing, never the worker: its runs go on and are recorded
+        self.silent = not stdio.write(sys.stderr, text + self.status)
 
     def __call__(self, event, **info):
         if event == "progress":

@@ -230,11 +230,10 @@ class Queue:
                 raise UserError("no entry %r in %s" % (name, self.list.path))
             chosen += found
         if statuses:
-            now = time.time()
             for i, id_ in enumerate(ids):
                 status = self.status_of(id_)
                 if status in statuses or (status == RUNNING and "stale" in statuses
-                                          and self.leases.is_stale(self.state.last(id_), now)):
+                                          and self.leases.is_stale(self.state.last(id_))):
                     chosen.append(i)
         if where:
             chosen = [i for i in (chosen if names or statuses else range(len(ids)))
@@ -376,15 +375,14 @@ class Queue:
 
     def _take_back_lost(self, worker, out, now, retries):
         """Record as lost the running entries whose worker is dead (on this
-        machine: its process and its guard are gone; elsewhere: silent for
-        its lease). Returns True if one of them is pending again."""
-        clock, verdicts, again_any = None, {}, False
+        machine: its process and its guard are gone; elsewhere: this process
+        watched it silent for its lease). Returns True if one of them is
+        pending again."""
+        verdicts, again_any = {}, False
         for id_, holder in list(self.state.holders.items()):
             if holder == worker:
                 continue
-            if clock is None:
-                clock = self.leases.clock(worker)
-            if not self.leases.dead(holder, clock, verdicts):
+            if not self.leases.dead(holder, verdicts):
                 continue
             number = self.state.attempts(id_)
             again = number <= max(self.retries_of(id_, retries), LOST_RETRIES)
@@ -509,7 +507,7 @@ class Queue:
         def decide(id_, status, now):
             if status == RUNNING:
                 a = self.state.last(id_)
-                if self.leases.dead(a.worker, now, verdicts):
+                if self.leases.dead(a.worker, verdicts):
                     return ["e", id_, a.number, by, now, ABORTED, None]
             elif status not in (PENDING, HELD):
                 return None
@@ -530,7 +528,7 @@ class Queue:
         def decide(id_, status, now):
             if status == RUNNING:
                 a = self.state.last(id_)
-                if self.leases.dead(a.worker, now, verdicts):
+                if self.leases.dead(a.worker, verdicts):
                     return ["e", id_, a.number, by, now, LOST, None, True]
             return None
 

@@ -87,6 +87,49 @@ def processes():
             yield int(name), int(fields[1]), int(fields[2]), fields[0]
 
 
+def child_pids(pid):
+    """Pids of the children of process `pid` (zombies too): from
+    /proc/PID/task/*/children, else (a kernel without it) a pass over /proc."""
+    try:
+        tasks = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return []
+    found = []
+    try:
+        for task in tasks:
+            with open("/proc/%d/task/%s/children" % (pid, task)) as f:
+                found += [int(p) for p in f.read().split()]
+    except OSError:
+        return [p for p, parent, _, _ in processes() if parent == pid]
+    return found
+
+
+def descendants(pid):
+    """Pids of every process under process `pid` (children first), in
+    whatever group or session they are."""
+    found, todo = [], [pid]
+    while todo:
+        kids = child_pids(todo.pop())
+        found += kids
+        todo += kids
+    return found
+
+
+def environ_value(pid, name):
+    """The value of NAME in the environment process `pid` started with, or
+    None."""
+    try:
+        with open("/proc/%d/environ" % pid, "rb") as f:
+            text = f.read()
+    except OSError:
+        return None
+    key = name.encode() + b"="
+    for item in text.split(b"\0"):
+        if item.startswith(key):
+            return item[len(key):].decode(errors="replace")
+    return None
+
+
 def children(pid):
     """(pid, process group) of the live children of process `pid`."""
     return [(p, group) for p, parent, group, state in processes()

@@ -3,10 +3,22 @@
 A worker renews its lease by touching its heartbeat file
 (STATE/workers/WORKER) every few seconds (heartbeat_every). On the machine
 it runs on (same boot and pid namespace) a worker is alive while its process
-or its guard is there: no waiting. Elsewhere it is alive while it renewed its
-heartbeat within its lease, measured on the shared filesystem's clock (see
-`clock`). A worker found dead on this machine may have left processes of its
-runs behind, if its guard was killed with it: `dead` kills them first (every
+or its guard is there: no waiting. Elsewhere it is alive until this process
+has watched its heartbeat stay unchanged for its lease: the heartbeat's
+time stamps are compared with each other only (did it change?), never with
+a clock, and the silence is measured on this process's own monotonic clock.
+Two machines' clocks are never compared, so a machine whose clock is ahead,
+behind or jumping, or a file system that stamps times with any clock, can
+neither make a live worker look dead nor delay a dead one's verdict.
+
+A process that has not watched long enough (a command run once, a worker
+that just started) holds no verdict: the worker stays alive to it. Gaps in
+the watching (this process was stopped, or looked too seldom) start the
+watch over. Observations belong to the process (every queue it opens shares
+them), so `status --watch` and workers accumulate them.
+
+A worker found dead on this machine may have left processes of its runs
+behind, if its guard was killed with it: `dead` kills them first (every
 process whose environment names that worker, and the process groups
 recorded for its runs).
 """
@@ -24,9 +36,34 @@ LEASE = 120.0
 # before it takes that worker's entries back
 LEFTOVERS_WAIT = 5.0
 
+# heartbeat path -> Watch, for this whole process
+_WATCHES = {}
+
 
 def heartbeat_every(lease):
     return min(10.0, lease / 4)
+
+
+def steady():
+    """Seconds on this machine's clock that never goes back and also counts
+    the time the machine slept (CLOCK_BOOTTIME where there is one): what a
+    holder measures its own lease with, so that a suspend counts."""
+    try:
+        return time.clock_gettime(time.CLOCK_BOOTTIME)
+    except (AttributeError, OSError):
+        return time.monotonic()
+
+
+class Watch:
+    """What this process saw of one heartbeat: its `token` (inode, time
+    stamps, size: compared for equality only), since when (monotonic) it
+    has not changed, when it looked last, and whether it ever saw it
+    change."""
+
+    def __init__(self, token, now):
+        self.token = token
+        self.since = self.last = now
+        self.changed = False
 
 
 class Leases:
@@ -40,30 +77,96 @@ class Leases:
     def heartbeat_path(self, worker):
         return os.path.join(self.dir, "workers", worker)
 
-    def worker_alive(self, worker, now=None):
+    def _token(self, path):
+        """The heartbeat's identity and time stamps, None if it is gone, or
+        False if it cannot be read now. Opened, not just looked up: on NFS
+        an open revalidates what another client wrote (close-to-open)."""
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+        except FileNotFoundError:
+            return None
+        except OSError:
+            return False
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
+        return st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size
+
+    def silence(self, worker, lease):
+        """Look at the worker's heartbeat: for how many seconds has this
+        process watched it unchanged? 0 the first time, after a change, or
+        after a gap of more than lease/2 between two looks (this process was
+        not watching); None if the heartbeat is gone."""
+        path = self.heartbeat_path(worker)
+        token = self._token(path)
+        if token is None:
+            return None
+        now = time.monotonic()
+        watch = _WATCHES.get(path)
+        if token is False:
+            # unreadable now: no news, and not watched
+            if watch is not None:
+                watch.since = watch.last = now
+            return 0.0
+        if watch is None:
+            _WATCHES[path] = Watch(token, now)
+            return 0.0
+        if watch.token != token or now - watch.last > lease / 2:
+            watch.changed = watch.changed or watch.token != token
+            watch.token, watch.since = token, now
+        watch.last = now
+        return now - watch.since
+
+    def watched(self, worker):
+        """Seconds this process has watched the heartbeat unchanged, as of
+        its last look (None if it never looked): for display."""
+        watch = _WATCHES.get(self.heartbeat_path(worker))
+        return None if watch is None else watch.last - watch.since
+
+    def worker_alive(self, worker):
         """Does this worker look alive? On this machine (same boot and pid
         namespace): its process or its guard is there (no waiting).
-        Elsewhere: it renewed its heartbeat within its lease."""
+        Elsewhere: this process has not watched its heartbeat unchanged
+        for its lease."""
         info = self.state.workers.get(worker)
         if info is None or worker in self.state.quit:
             return False
         alive = host.owner_alive(info)
         if alive is not None:
             return alive
-        try:
-            beat = os.stat(self.heartbeat_path(worker)).st_mtime
-        except OSError:
-            return False
-        return (now or time.time()) - beat <= info.get("lease", LEASE)
+        lease = info.get("lease", LEASE)
+        silent = self.silence(worker, lease)
+        return silent is not None and silent < lease
+
+    def undecided(self, worker):
+        """Workers holding running entries (not `worker`) that this process
+        could not judge yet: on another machine, never seen to renew their
+        lease, and not silent for it either. (A worker with nothing left to
+        do watches them before it exits.)"""
+        found = []
+        for holder in set(self.state.holders.values()):
+            if holder == worker:
+                continue
+            info = self.state.workers.get(holder)
+            if info is None or holder in self.state.quit or host.owner_alive(info) is not None:
+                continue
+            if self.worker_alive(holder):
+                watch = _WATCHES.get(self.heartbeat_path(holder))
+                if watch is None or not watch.changed:
+                    found.append(holder)
+        return found
 
     def live_workers_here(self):
         """Workers of this queue alive on this machine (from the records)."""
         return [w for w, info in self.state.workers.items()
                 if host.same_machine(info) and self.worker_alive(w)]
 
-    def is_stale(self, attempt, now=None):
+    def is_stale(self, attempt):
         """Does the worker holding this running attempt look dead?"""
-        return not self.worker_alive(attempt.worker, now)
+        return not self.worker_alive(attempt.worker)
 
     def heartbeat(self, worker):
         """Renew the worker's lease; False if that failed."""
@@ -73,26 +176,15 @@ class Leases:
             return False
         return True
 
-    def clock(self, worker):
-        """Now, by the shared filesystem's clock: touch our heartbeat and read
-        its time back (on NFS the server stamps it), so that leases never
-        compare two machines' clocks."""
-        path = self.heartbeat_path(worker)
-        try:
-            os.utime(path, follow_symlinks=False)
-            return os.lstat(path).st_mtime
-        except OSError:
-            return time.time()
-
-    def dead(self, holder, now=None, verdicts=None):
+    def dead(self, holder, verdicts=None):
         """Is this worker dead, with nothing of its runs left on this
         machine? (Leftovers of a dead worker here are killed first; see the
         module's docstring.) `verdicts` keeps the answers of one transaction."""
         if verdicts is not None:
             if holder not in verdicts:
-                verdicts[holder] = self.dead(holder, now)
+                verdicts[holder] = self.dead(holder)
             return verdicts[holder]
-        if self.worker_alive(holder, now):
+        if self.worker_alive(holder):
             return False
         state = self.state
         if not host.same_machine(state.workers.get(holder, {})):

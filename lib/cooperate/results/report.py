@@ -133,7 +133,7 @@ def survey(queue, now, rows):
         a = last(id_)
         part = status
         if status == RUNNING:
-            part = status = "stale" if queue.leases.is_stale(a, now) else RUNNING
+            part = status = "stale" if queue.leases.is_stale(a) else RUNNING
         elif status in (FAILED, PENDING) and a is not None and a.end is not None and (
                 a.outcome == LOST or status == FAILED and a.outcome == TIMEOUT
                 or status == PENDING and a.outcome == INTERRUPTED):

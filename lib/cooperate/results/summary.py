@@ -29,6 +29,16 @@ def totals(queue, counts, busy, ended):
             "progress": finished / total if total else 1.0}
 
 
+def silent_for(queue, worker):
+    """How long this process has watched the worker's heartbeat unchanged,
+    if it missed two renewals by then; else None."""
+    from cooperate.queue.lease import LEASE, heartbeat_every
+
+    silent = queue.leases.watched(worker)
+    lease = queue.state.workers.get(worker, {}).get("lease", LEASE)
+    return silent if silent is not None and silent >= 2 * heartbeat_every(lease) else None
+
+
 def summarise(queue):
     """What status shows of a queue: counts per status (COLUMNS, and
     BLOCKED for lists with dependencies), progress, the time left, and per
@@ -72,7 +82,7 @@ def summarise(queue):
             made[status] = made.get(status, 0) + 1
         if status == RUNNING:
             info = workers.get(a.worker, {})
-            stale = queue.leases.is_stale(a, now)
+            stale = queue.leases.is_stale(a)
             if not stale:
                 hosts.add(info.get("host"))
             status = "stale" if stale else RUNNING
@@ -81,6 +91,9 @@ def summarise(queue):
                             "run_pid": a.process[0] if a.process else None,
                             "slurm": slurm_job(info),
                             "started": a.start, "elapsed": now - a.start, "stale": stale,
+                            # seconds this process watched its heartbeat unchanged, past
+                            # two of its renewals (or None): see queue/lease.py
+                            "silent": silent_for(queue, a.worker),
                             "command": queue.list.describe(index)})
         elif status == FAILED:
             failed.append({"id": id_, "attempt": a.number, "code": a.code,

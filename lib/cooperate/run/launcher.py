@@ -7,8 +7,10 @@ slot's descriptor, so the slot stays taken while the run lives, even if its
 worker was killed outright.
 
 Each run is started without a shell, in its own session and process group,
-so it can be stopped as a group: TERM, a grace period, then KILL. When a
-run's first process ends, whatever it left running in its group is killed:
+so it can be stopped as a group: TERM, a grace period, then KILL, to the
+processes under it that left the group too. When a run's first process
+ends, whatever it left running in its group is killed, and what left the
+group or the session is killed by the worker, which adopts it (see runs.py):
 a run never outlives its recorded end.
 """
 
@@ -360,6 +362,22 @@ def signal_group(run, signum):
         os.killpg(run.process.pid, signum)
     except OSError:
         pass
+
+
+def signal_run(run, signum):
+    """Signal the run's process group, and every process under its first
+    one that left that group (`setsid work &`, a daemon that has not
+    detached yet): found through their parents, whatever their session or
+    environment. (What detached already, its parent gone, was adopted by
+    the worker: see Runs.end_leftovers.)"""
+    group = run.process.pid
+    signal_group(run, signum)
+    for pid in host.descendants(group):
+        try:
+            if os.getpgid(pid) != group:
+                os.kill(pid, signum)
+        except OSError:
+            pass
 
 
 def finished(run):

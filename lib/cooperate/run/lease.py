@@ -2,15 +2,16 @@
 told, so that the guard can suspend the runs of a worker that stopped
 renewing it (see guard.py).
 
-After a gap of half the lease or more (the worker was stopped, or its disk
-hung), other workers may have taken its runs back: before anything else,
+After a gap of half the lease or more (the worker was stopped, its disk
+hung, or the machine slept: the gap is measured on a clock that counts
+sleep), other workers may have taken its runs back: before anything else,
 and before the guard resumes the runs it suspended meanwhile, the keeper
 catches up with the journal under the lock and has the runs checked.
 """
 
 import time
 
-from cooperate.queue.lease import heartbeat_every
+from cooperate.queue.lease import heartbeat_every, steady
 
 
 class LeaseKeeper:
@@ -20,26 +21,28 @@ class LeaseKeeper:
         self.lease = lease
         self.guard = guard
         self.check_runs = check_runs
-        self.renewed = time.monotonic()
+        # when the lease was last renewed (lease.steady: time asleep counts)
+        self.renewed = steady()
         self.next_beat = 0.0
 
     def renew_now(self):
-        """Renew at the next look (resumed after SIGSTOP or Ctrl-Z)."""
+        """Renew at the next look (resumed after SIGSTOP or Ctrl-Z, or told
+        by the guard that it suspended the runs)."""
         self.next_beat = 0.0
 
     def keep(self):
-        """Renew the lease if it is due."""
-        if time.monotonic() < self.next_beat:
+        """Renew the lease if it is due (or overdue by the clock that counts
+        time asleep, which the loop's waits do not see)."""
+        if time.monotonic() < self.next_beat and steady() - self.renewed < self.lease / 2:
             return
-        before = time.monotonic()
+        before = steady()
         renewed = self.queue.leases.heartbeat(self.worker)
-        now = time.monotonic()
-        self.next_beat = now + heartbeat_every(self.lease)
+        self.next_beat = time.monotonic() + heartbeat_every(self.lease)
         if not renewed:
             return
-        if now - self.renewed >= self.lease / 2:
+        if steady() - self.renewed >= self.lease / 2:
             self.queue.sync()
             self.check_runs()
         self.renewed = before
         if self.guard is not None:
-            self.guard.renewed()
+            self.guard.renewed(before)

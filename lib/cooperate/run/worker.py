@@ -105,6 +105,8 @@ class Worker:
         self.stops = {False: 0, True: 0}
         self.stop_again = False
         self.claimed = 0
+        # said that it watches other workers before exiting (see _watching)
+        self.told_watching = False
         # why this worker starts nothing more (a sentence), or None
         self.no_more = None
 
@@ -237,6 +239,20 @@ class Worker:
         self.no_more = self.no_more or self.runs.no_more or self.limits.reached(self.claimed)
         return self.no_more
 
+    def _watching(self):
+        """Before a worker with nothing to do exits: do workers on other
+        machines hold runs that this one has neither seen renew their lease
+        nor watched silent for it? (Then it watches them, at most one lease:
+        it takes back the runs of those that stay silent.)"""
+        undecided = self.queue.leases.undecided(self.id)
+        if undecided and not self.told_watching:
+            self.told_watching = True
+            self.report("note", text="watching %d worker%s elsewhere that hold%s runs before "
+                        "exiting (runs of one silent for its lease are taken back)" % (
+                            len(undecided), "" if len(undecided) == 1 else "s",
+                            "s" if len(undecided) == 1 else ""))
+        return bool(undecided)
+
     def _record(self, procs=()):
         if self.runs.ends or procs:
             self.queue.take(self.id, self.runs.take_ends(), claim=False, procs=procs,
@@ -256,6 +272,7 @@ class Worker:
             # this is a new process
             self.id = new_worker_id()
         runs.worker = self.id
+        runs.guard = guard_process
         self.keeper = LeaseKeeper(queue, self.id, self.lease, guard_process, runs.check)
         queue.join(self.id, self.info())
         recent.remember(queue.source.name)
@@ -287,7 +304,8 @@ class Worker:
                     self._record(runs.processes(RECORD_PROCESS_AFTER))
                     self.notices.watch_list()
                     if not runs.running and (self._no_more() or (
-                            nothing_pending and not self.wait and not queue.list.unreadable)):
+                            nothing_pending and not self.wait and not queue.list.unreadable
+                            and not self._watching())):
                         self.report("note", text="nothing more to start: %s" % (
                             self.no_more or self.notices.nothing_pending()))
                         break
