@@ -75,7 +75,17 @@ class Claim:
 
 
 # what may be in a state folder
-STATE_NAMES = ("journal", "lock", "ids.cache", "logs", "metrics", "workers", "slurm", "spawn")
+STATE_NAMES = ("journal", "lock", "broken", "ids.cache", "logs", "metrics", "workers", "slurm", "spawn")
+
+
+def untrusted(what, mark):
+    """The one line said when the shared filesystem does not keep the
+    queue's records safe: what was seen, what to check, how to go on."""
+    return ("the shared filesystem does not keep this queue's records safe: %s. Its locks or "
+            "appends do not work across machines: check that every machine mounts it with "
+            "locking (no `nolock`, no `local_lock=`; `mount` shows the options) and shares the "
+            "queue through it rather than through a FUSE filesystem such as sshfs. Workers "
+            "stop; once fixed, remove %s and start them again" % (what, mark))
 
 
 class Queue:
@@ -112,8 +122,15 @@ class Queue:
         self.lock_timeout = lock_timeout
         self.history = history
         self.state = State(history)
-        # where this has read the journal to: its generation, inode, offset
-        self.generation, self.journal_inode, self.offset = 0, None, 0
+        # where this has read the journal to: its generation, inode, cursor
+        self.generation, self.journal_inode, self.cursor = 0, None, journal.Cursor()
+        # the worker this queue records for, once it joined; how many "x"
+        # records it had read then, and the last one's words (see _watch)
+        self.worker, self.marks, self.marked = None, 0, None
+        # why this worker stops (the filesystem failed a check), or None
+        self.broken = None
+        # say(text): tells the user of a transient filesystem error, once
+        self.say = None
         self.unreadable = 0
         self.snapshot_size = 0
         self.compact_at = compact_at()
@@ -133,6 +150,11 @@ class Queue:
     def _check_list(self, path):
         trust.check_paths([path] + self.source.checked)
 
+    @property
+    def offset(self):
+        """Where this has read the journal to."""
+        return self.cursor.offset
+
     def _fold(self, state):
         """Start over from `state` (folded afresh)."""
         self.state = self.order.state = self.leases.state = state
@@ -142,7 +164,13 @@ class Queue:
     def read(self):
         """Catch up with the journal without the lock (readers; workers before
         each transaction, so that the lock is held only for the last few
-        records)."""
+        records). Transient filesystem errors are tried again (see
+        _patiently); a worker stops if the records show that the filesystem
+        does not keep them safe (see _watch)."""
+        self._patiently(self._read)
+        self._watch()
+
+    def _read(self):
         try:
             st = os.lstat(self.journal_path)
         except OSError:
@@ -162,8 +190,7 @@ class Queue:
             self.journal_inode = st.st_ino
 
     def _read_journal(self):
-        for records, self.offset, bad in journal.read(self.journal_path, self.offset,
-                                                      self.generation):
+        for records, bad in journal.read(self.journal_path, self.cursor, self.generation):
             self.unreadable += bad
             self._apply(records)
 
@@ -178,7 +205,7 @@ class Queue:
             except FileNotFoundError:
                 generation, inode = 0, None
             except OSError as error:
-                raise UserError("cannot read %s: %s" % (self.journal_path, error.strerror))
+                raise journal.fs_error("cannot read %s" % self.journal_path, error)
             else:
                 try:
                     generation, inode = journal.generation_of(fd), os.fstat(fd).st_ino
@@ -190,10 +217,18 @@ class Queue:
                 try:
                     snap = snapshot.load(self.dir, generation, self.history, self.trusted)
                 except FileNotFoundError:
-                    continue
+                    if self._journal_is(generation, inode):
+                        raise UserError(
+                            "%s is missing: the journal beside it (generation %d) needs it, "
+                            "since it holds the queue's history before that; restore it from "
+                            "a backup, or remove the state folder %s to start the queue afresh"
+                            % (snapshot.path(self.dir, generation), generation, self.dir))
+                    continue  # compacted again meanwhile
                 state.load(snap)
                 self.unreadable, self.snapshot_size = snap.head["unreadable"], snap.size
-            self.generation, self.journal_inode, self.offset = generation, inode, 0
+            self.generation, self.journal_inode = generation, inode
+            # x records before this read are not news (see _watch)
+            self.cursor, self.marks = journal.Cursor(), 0
             self._fold(state)
             if self.source.records:
                 self._apply(self.source.records)
@@ -204,9 +239,108 @@ class Queue:
             return
         raise UserError("%s keeps being compacted while it is read: try again" % self.journal_path)
 
+    def _journal_is(self, generation, inode):
+        """Is the journal still of this generation and inode?"""
+        try:
+            fd = os.open(self.journal_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return False
+        try:
+            return journal.generation_of(fd) == generation and os.fstat(fd).st_ino == inode
+        finally:
+            os.close(fd)
+
     def _apply(self, records):
         self.state.apply(records)
         self.order.applied(records)
+        if self.cursor.marks != self.marks and self.marked is None:
+            # another worker found the filesystem failing (see _watch): its words
+            self.marked = next((r[3] for r in reversed(records)
+                                if r[0] == "x" and len(r) > 3), None)
+
+    # -- trusting the filesystem -------------------------------------------
+    def _watch(self):
+        """A worker stops (UserError) once the records show that the shared
+        filesystem does not keep them safe: two writers were inside the lock
+        at once, or a write landed over records (journal.py: the cursor's
+        anomaly), or a record was lost (a running entry's worker never
+        recorded its start), or another worker recorded that it found so
+        (an "x" record read since this one joined). The first to find it
+        leaves the mark file STATE/broken and an "x" record for the others;
+        while the mark is there no worker starts (see join). Readers
+        (status) only show it (trouble)."""
+        if self.worker is None or self.broken is not None:
+            return
+        cursor = self.cursor
+        if cursor.anomaly is None and cursor.marks == self.marks:
+            return
+        what = cursor.anomaly
+        if what is None:
+            what = "another worker found that: %s" % (self.marked or "see %s" % self.mark_path)
+        self.broken = untrusted(what, self.mark_path)
+        if cursor.anomaly is not None:
+            cursor.anomaly = None
+            try:
+                if not os.path.exists(self.mark_path):
+                    files.atomic_write(self.mark_path, (self.broken + "\n").encode(),
+                                       mode=self.file_mode)
+                self.transaction(lambda: [["x", self.worker, time.time(), what]])
+            except UserError:
+                pass  # the message below is what matters
+        raise UserError(self.broken)
+
+    @property
+    def mark_path(self):
+        return os.path.join(self.dir, "broken")
+
+    def trouble(self):
+        """Why workers stopped or must stop (one line), for status: the mark
+        file's words, or what this reading of the journal found, or None."""
+        try:
+            with open(self.mark_path, "rb") as f:
+                return f.read(4096).decode("utf-8", "replace").strip() or self.mark_path
+        except OSError:
+            pass
+        what = self.cursor.anomaly or self.lost_record()
+        return untrusted(what, self.mark_path) if what else None
+
+    def lost_record(self):
+        """A running entry held by a worker that never recorded its start
+        (its "w" record was written over), as a sentence, or None."""
+        for id_, holder in self.state.holders.items():
+            if holder not in self.state.workers:
+                return ("entry %s is held by worker %s, whose start is not in %s: the record "
+                        "was lost" % (id_, holder, self.journal_path))
+        return None
+
+    def _patiently(self, step):
+        """step(), tried again while the filesystem gives a transient error
+        (journal.TRANSIENT: a server restarting, a stale handle, a disk full
+        for a while), with a growing pause, for up to lock_timeout seconds;
+        said once (say). Other errors, or one that lasts, are raised."""
+        deadline, pause = None, 0.05
+        while True:
+            try:
+                return step()
+            except (OSError, UserError) as error:
+                if getattr(error, "errno", None) not in journal.TRANSIENT:
+                    raise
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + self.lock_timeout
+                    if self.say is not None:
+                        self.say("%s; trying again for up to %g s" % (
+                            error if isinstance(error, UserError) else
+                            "%s: %s" % (error.filename or self.dir, error.strerror),
+                            self.lock_timeout))
+                if now >= deadline:
+                    if isinstance(error, UserError):
+                        raise
+                    raise journal.fs_error(error.filename or self.dir, error)
+                import random
+
+                time.sleep(pause * (0.5 + random.random()))
+                pause = min(pause * 2, 2.0)
 
     def select(self, names=(), statuses=(), where=None):
         """Ids of the entries named (ids, unique id prefixes, or run folders
@@ -294,10 +428,24 @@ class Queue:
         """Run `make()` under the lock after catching up with the journal and
         the list; append the records it returns (it applies them itself).
         The list is re-read before the lock is taken: a list that changed and
-        does not read is left at its last version (list.unreadable says why)."""
+        does not read is left at its last version (list.unreadable says why).
+        A transient filesystem error is tried again (see _patiently), from
+        the state as recorded: `make` may be called again, and must start
+        afresh each time. A worker stops (UserError) once the records show
+        that the filesystem does not keep them safe (see _watch)."""
+        made = []
+
         def payload(records):
             self._apply(records)
+            made.append(True)
             return make()
+
+        def attempt():
+            if made:
+                # what the failed attempt applied in memory was not recorded
+                del made[:]
+                self._load()
+            return self._transaction(payload)
 
         if self.source.in_memory:
             raise UserError("%s is read as it is, in memory: a command that changes it must "
@@ -310,16 +458,21 @@ class Queue:
             self.create_state_dir()
         if self.list.refresh():
             self.order.list_changed()
+        written = self._patiently(attempt)
+        self._watch()
+        return written
+
+    def _transaction(self, payload):
         while True:
-            self.read()
+            self._read()
             now = time.monotonic()
             durable = self.flush_every is None or now - self.flushed >= self.flush_every
             try:
                 with QueueLock(os.path.join(self.dir, "lock"), self.lock_timeout, self.file_mode):
-                    _, written, self.offset = journal.sync(
-                        self.journal_path, self.offset, payload, durable, self.file_mode,
-                        self.generation)
-                    if self.offset >= max(self.compact_at, self.snapshot_size):
+                    _, written = journal.sync(self.journal_path, self.cursor, payload, durable,
+                                              self.file_mode, self.generation)
+                    if self.offset >= max(self.compact_at, self.snapshot_size) and \
+                            self.cursor.anomaly is None:
                         self._compact()
             except journal.Rotated:
                 # compacted since this read it: read it afresh, then decide
@@ -334,8 +487,10 @@ class Queue:
         (a full disk) leaves the queue as it was: it is only tried again
         once the journal has grown as much again."""
         try:
-            self.generation, self.offset, self.journal_inode = snapshot.compact(
+            self.generation, first, self.journal_inode = snapshot.compact(
                 self.dir, self.generation, State, self.file_mode, self.trusted)
+            self.cursor = journal.Cursor(len(first), first)
+            self.marks = 0
             self.snapshot_size = os.stat(snapshot.path(self.dir, self.generation)).st_size
         except (UserError, OSError):
             self.compact_at = self.offset * 2
@@ -353,7 +508,20 @@ class Queue:
         return self.order.blocked(self.status_of)
 
     def join(self, worker, info):
+        """Record a worker's start; from then on this queue records for it
+        (see _watch). Refused while the mark of a failing filesystem is there."""
         self.create_state_dir()
+        try:
+            with open(self.mark_path, "rb") as f:
+                said = f.read(4096).decode("utf-8", "replace").strip()
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            raise journal.fs_error("cannot read %s" % self.mark_path, error)
+        else:
+            raise UserError("%s (found earlier, by a worker)%s" % (
+                said or self.mark_path, "" if said else ": workers stopped; once the cause is "
+                "fixed, remove it"))
         self.list.save_cache()
         path = self.leases.heartbeat_path(worker)
         try:
@@ -361,6 +529,8 @@ class Queue:
         except OSError as error:
             raise UserError("cannot write %s: %s" % (path, error.strerror))
         self.transaction(lambda: [["w", worker, info]])
+        self.worker, self.marks, self.marked = worker, self.cursor.marks, None
+        self._watch()
 
     def sync(self):
         """Catch up with the journal under the lock: after it, no other
@@ -381,6 +551,10 @@ class Queue:
         verdicts, again_any = {}, False
         for id_, holder in list(self.state.holders.items()):
             if holder == worker:
+                continue
+            if holder not in self.state.workers:
+                # its start record was lost: never judged dead for that
+                self.cursor.notice(self.lost_record())
                 continue
             if not self.leases.dead(holder, verdicts):
                 continue
@@ -408,6 +582,7 @@ class Queue:
 
         def make():
             out = []
+            del taken[:]
             now = time.time()
             for id_, attempt, pid, start in procs:
                 self._record(out, ["p", id_, attempt, pid, start])
@@ -474,6 +649,7 @@ class Queue:
 
         def make():
             out = []
+            del changed[:]
             now = time.time()
             for id_ in ids:
                 record = decide(id_, self.status_of(id_), now)

@@ -20,12 +20,27 @@ One record per line, each a JSON array whose first item says what it is:
 
 Writers append under the queue lock, all records of one transaction in one
 write(); other processes see it at once, and on NFS it reaches the server
+  ["x", worker, time, what]                      the filesystem failed a check
+                                   (below): workers running then stop
+  ["o", offset, length]                          a batch header (below)
 when the file is closed, after every transaction. Workers fsync at most once
 a second (an fsync per claim would cost more than starting the command);
 commands run by hand fsync every change. Appending costs the same whatever the journal's length.
-A crash can leave a torn last line (no newline): readers ignore it, and the
-next writer, holding the lock, cuts it off before appending. Arrays rather
-than objects because they parse twice as fast and `status` reads them all.
+A crash can leave a torn last batch: readers ignore it, and the next
+writer, holding the lock, cuts it off before appending. Arrays rather than
+objects because they parse twice as fast and `status` reads them all.
+
+Each transaction's write begins with a header, ["o", offset, length]: where
+its writer, holding the lock, found the journal's end, and how many bytes of
+records follow. The writer asks the file server for the size first
+(fresh_size: some clients cache it), and checks where its O_APPEND write
+landed. Every reader checks each header against where it finds it, that the
+batches follow each other with nothing between them, and that the last
+batch it read is still there when it reads on (it reads from that batch's
+start: no extra round trip). So a lock that did not exclude (a `nolock`
+mount, a FUSE filesystem) or an append that landed over records shows in
+the records themselves; what was seen is the Cursor's `anomaly` (see
+core.py for what workers then do). An ["x"] record marks it as seen.
 """
 
 import errno
@@ -34,6 +49,7 @@ import os
 import time
 
 from cooperate.queue import files
+import sys
 from cooperate.errors import UserError
 
 
@@ -45,6 +61,52 @@ class Rotated(Exception):
 def generation_of(fd):
     """The generation of an open journal: its first record's, or 0."""
     head = os.pread(fd, 64, 0)
+# errors a network filesystem gives for a while (a server restarting, a
+# stale handle, a disk that was full for a moment): tried again, not failed
+TRANSIENT = frozenset((errno.EAGAIN, errno.EIO, errno.ESTALE, errno.ENOSPC, errno.EDQUOT,
+                       errno.ETIMEDOUT, errno.ENOLCK))
+# the first line of every transaction's write: ["o", offset, length]
+HEADER = b'["o",'
+
+
+def fs_error(message, error):
+    """A UserError for an OSError, keeping its errno (see TRANSIENT)."""
+    failure = UserError("%s: %s" % (message, error.strerror or error))
+    failure.errno = error.errno
+    return failure
+
+
+_STATX = []
+
+
+def _load_statx():
+    try:
+        import ctypes
+
+        call = ctypes.CDLL(None, use_errno=True).statx
+    except (ImportError, OSError, AttributeError):
+        return None
+    call.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint,
+                     ctypes.c_void_p)
+    return call, ctypes.create_string_buffer(256)
+
+
+def fresh_size(fd):
+    """An open file's size as its server has it now: statx with
+    AT_STATX_FORCE_SYNC makes a network filesystem ask, even a client that
+    caches sizes without close-to-open consistency (FUSE ones), so that an
+    O_APPEND write lands at the true end. fstat where there is no statx
+    (glibc before 2.28, kernels before 4.11)."""
+    if not _STATX:
+        _STATX.append(_load_statx())
+    if _STATX[0] is not None:
+        call, buf = _STATX[0]
+        # AT_EMPTY_PATH | AT_STATX_FORCE_SYNC, STATX_SIZE; stx_size is at byte 40
+        if call(fd, b"", 0x3000, 0x200, buf) == 0:
+            return int.from_bytes(buf.raw[40:48], sys.byteorder)
+    return os.fstat(fd).st_size
+
+
     if head.startswith(b'["g",'):
         try:
             return int(head[5:head.index(b",", 5)])
@@ -56,7 +118,7 @@ def generation_of(fd):
 def start(path, generation, mode):
     """Replace the journal with a new one of `generation`: written under
     another name, fsync'd, renamed over it (the commit of a compaction).
-    Returns the new journal's size and inode."""
+    Returns the new journal's bytes and inode."""
     new = path + ".new"
     data = encode([["g", generation, time.time()]])
     try:
@@ -74,9 +136,9 @@ def start(path, generation, mode):
             os.close(fd)
         os.rename(new, path)
     except OSError as error:
-        raise UserError("cannot write %s: %s" % (new, error.strerror))
+        raise fs_error("cannot write %s" % new, error)
     files.sync_dir(os.path.dirname(path))
-    return len(data), inode
+    return data, inode
 
 
 def encode(records):
@@ -107,82 +169,202 @@ def decode(data):
     return records, bad
 
 
-def read(path, offset=0, generation=None, chunk=1 << 18):
-    """Records after byte `offset`, without the lock, in batches of about
-    `chunk` bytes (a long journal is never all in memory as records).
-    Yields (records, new offset, unreadable lines); a torn last line is
-    left for later. Raises Rotated, before yielding anything, if the
-    journal is not of `generation` (when given)."""
+class Cursor:
+    """How far one reader has read one journal, and what it saw on the way.
+
+    `offset`: the end of the complete batches read; `tail`: the bytes of the
+    last of them (read again, at no extra cost, with whatever follows, to
+    see that nobody wrote over them); `anomaly`: the first sign, since the
+    last "x" record, that two writers were inside the lock at once or that
+    a write landed over records (a sentence), else None; `marks`: how many
+    "x" records it read."""
+
+    __slots__ = ("offset", "tail", "anomaly", "marks")
+
+    def __init__(self, offset=0, tail=b""):
+        self.offset, self.tail = offset, tail
+        self.anomaly, self.marks = None, 0
+
+    def notice(self, what):
+        if self.anomaly is None:
+            self.anomaly = what
+
+
+def _header(line):
+    """(offset, length) of a batch header line, or None if it is damaged."""
+    parts = line[len(HEADER):-2].split(b",")
+    if len(parts) != 2 or not line.endswith(b"]\n"):
+        return None
     try:
-        f = open(path, "rb")
+        return int(parts[0]), int(parts[1])
+    except ValueError:
+        return None
+
+
+def _scan(data, cursor, path):
+    """The records of the complete batches at the start of `data` (the
+    journal's bytes from cursor.offset), checked and added to `cursor`.
+    Returns (records, unreadable lines); an incomplete last batch (being
+    written, or torn by a crash) is left for later."""
+    pieces = []
+    pos, n = 0, len(data)
+    base = cursor.offset
+    headered = cursor.tail.startswith(HEADER)
+    last = None
+    while pos < n:
+        nl = data.find(b"\n", pos)
+        if nl < 0:
+            break
+        if data.startswith(HEADER, pos):
+            found = _header(data[pos:nl + 1])
+            end = None if found is None else nl + 1 + found[1]
+            if found is not None and end > n and data.find(b'\n["o",', nl) < 0:
+                break  # being written, or torn: only the last write can be
+            body = data[nl + 1:end] if found is not None and end <= n else b""
+            if (found is None or end > n or (body and not body.endswith(b"\n"))
+                    or body.startswith(HEADER) or b'\n["o",' in body):
+                # the length it states runs into other records: part of
+                # it was written over
+                cursor.notice("bytes %d to %d of %s are a batch header that other records "
+                              "were written over" % (base + pos, base + nl + 1, path))
+                last, pos, headered = pos, nl + 1, True
+                continue
+            if found[0] != base + pos:
+                cursor.notice("records that their writer, holding the lock, appended at the "
+                              "end of %s (byte %d) are at byte %d: another writer appended "
+                              "meanwhile" % (path, found[0], base + pos))
+            if body.startswith(b'["x",'):
+                cursor.anomaly = None
+                cursor.marks += 1
+            pieces.append(body)
+            last, pos, headered = pos, end, True
+        elif headered:
+            # where a batch should begin: what is left of one written over
+            cursor.notice("bytes %d to %d of %s are what is left of records that another "
+                          "write went over" % (base + pos, base + nl + 1, path))
+            pieces.append(data[pos:nl + 1])
+            last, pos = pos, nl + 1
+        else:
+            # records of a version without batch headers (and the
+            # generation's first line): up to the first header
+            stop = data.find(b'\n["o",', pos)
+            stop = data.rfind(b"\n", pos, n if stop < 0 else stop + 1) + 1
+            pieces.append(data[pos:stop])
+            line = data.rfind(b"\n", pos, stop - 1)
+            last, pos = pos if line < 0 else line + 1, stop
+    if last is None:
+        return [], 0
+    cursor.tail = data[last:pos]
+    cursor.offset = base + pos
+    return decode(b"".join(pieces))
+
+
+def _check_tail(data, cursor, path):
+    """`data` was read from where cursor's tail begins: note it if those
+    bytes changed since they were read, and return what follows them."""
+    back = len(cursor.tail)
+    if data[:back] != cursor.tail:
+        if len(data) < back:
+            raise UserError("%s is shorter than when it was last read: it was replaced or "
+                            "truncated under this worker; stop the workers and check it" % path)
+        cursor.notice("bytes %d to %d of %s changed after they were read: another write "
+                      "went over them" % (cursor.offset - back, cursor.offset, path))
+    return data[back:]
+
+
+def read(path, cursor, generation=None, chunk=1 << 18):
+    """The records after `cursor` (which this advances), without the lock,
+    in batches of about `chunk` bytes (a long journal is never all in memory
+    as records). Yields (records, unreadable lines); an incomplete last
+    batch is left for later. Raises Rotated, before yielding anything, if
+    the journal is not of `generation` (when given)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
         return
     except OSError as error:
-        raise UserError("cannot read %s: %s" % (path, error.strerror))
-    with f:
-        if generation is not None and generation_of(f.fileno()) != generation:
+        raise fs_error("cannot read %s" % path, error)
+    try:
+        if generation is not None and generation_of(fd) != generation:
             raise Rotated()
-        f.seek(offset)
-        rest = b""
+        at = cursor.offset - len(cursor.tail)
+        rest, first = b"", True
         while True:
             try:
-                data = f.read(chunk)
+                data = os.pread(fd, chunk, at)
             except OSError as error:
-                raise UserError("cannot read %s: %s" % (path, error.strerror))
+                raise fs_error("cannot read %s" % path, error)
+            at += len(data)
+            if first:
+                data, first = _check_tail(data, cursor, path), False
             if not data:
                 return
             data = rest + data
-            end = data.rfind(b"\n") + 1
-            rest = data[end:]
-            if end:
-                records, bad = decode(data[:end])
-                offset += end
-                yield records, offset, bad
+            before = cursor.offset
+            records, bad = _scan(data, cursor, path)
+            rest = data[cursor.offset - before:]
+            if records or bad:
+                yield records, bad
+    finally:
+        os.close(fd)
 
 
-def sync(path, offset, payload_fn, durable=True, mode=0o644, generation=0):
-    """Under the lock: read what others appended since `offset`, let
-    `payload_fn(records)` decide what to append, append it in one write,
-    and if `durable` fsync it. Returns (records read, records written, new
-    offset). Raises Rotated if the journal is not of `generation`. The
-    journal is created with `mode` if missing; a symbolic link in its place
-    is an error."""
+def sync(path, cursor, payload_fn, durable=True, mode=0o644, generation=0):
+    """Under the lock: read what others appended since `cursor`, let
+    `payload_fn(records)` decide what to append, append it in one write
+    behind its batch header, and if `durable` fsync it. Returns (records
+    read, records written); `cursor` is advanced past both. Raises Rotated
+    if the journal is not of `generation`. The journal is created with
+    `mode` if missing; a symbolic link in its place is an error."""
     try:
         fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
                      mode)
     except OSError as error:
-        raise UserError("cannot open %s: %s" % (path, error.strerror))
+        raise fs_error("cannot open %s" % path, error)
     try:
         if generation_of(fd) != generation:
             raise Rotated()
-        size = os.fstat(fd).st_size
-        if size < offset:
+        size = fresh_size(fd)
+        if size < cursor.offset:
             raise UserError("%s is shorter than when it was last read: it was replaced or "
                             "truncated under this worker; stop the workers and check it" % path)
-        data = os.pread(fd, size - offset, offset) if size > offset else b""
-        end = data.rfind(b"\n") + 1
-        if end < len(data):
-            # a writer died mid-record: we hold the lock, so nobody is writing
-            os.ftruncate(fd, offset + end)
-        records, _ = decode(data[:end])
+        records, bad = [], 0
+        if size > cursor.offset:
+            back = len(cursor.tail)
+            data = _check_tail(os.pread(fd, size - cursor.offset + back, cursor.offset - back),
+                               cursor, path)
+            records, bad = _scan(data, cursor, path)
+            if cursor.offset < size:
+                # a writer died mid-batch: we hold the lock, so nobody is writing
+                os.ftruncate(fd, cursor.offset)
         written = payload_fn(records)
-        new_offset = offset + end
         if written:
             payload = encode(written)
             try:
-                if os.write(fd, payload) != len(payload):
+                if os.write(fd, batch) != len(batch):
                     # a short write: the disk is full (the next write would say so)
+            batch = b'["o",%d,%d]\n' % (cursor.offset, len(payload)) + payload
                     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
                 if durable:
                     os.fsync(fd)
             except OSError as error:
                 # cut off whatever part of the write landed: no half record stays
                 try:
-                    os.ftruncate(fd, new_offset)
+                    os.ftruncate(fd, cursor.offset)
                 except OSError:
                     pass
-                raise UserError("cannot write %s: %s" % (path, error.strerror))
-            new_offset += len(payload)
-        return records, written, new_offset
+                raise fs_error("cannot write %s" % path, error)
+            landed = os.lseek(fd, 0, os.SEEK_CUR) - len(batch)
+            if landed == cursor.offset:
+                cursor.offset, cursor.tail = landed + len(batch), batch
+            else:
+                # read again from where this believed the end was: the
+                # records there, then these, are read as anyone reads them
+                cursor.notice("records this worker appended at the end of %s, at byte %d "
+                              "holding the lock, landed at byte %d: another writer appended "
+                              "meanwhile" % (path, cursor.offset, landed))
+        return records, written
+    except OSError as error:
+        raise fs_error("cannot use %s" % path, error)
     finally:
         os.close(fd)

@@ -16,6 +16,7 @@ import os
 import time
 
 from cooperate.errors import UserError
+from cooperate.queue.journal import TRANSIENT, fs_error
 
 # First retries come quickly (claims hold the lock for well under a
 # millisecond); later ones back off so many waiters do not spin.
@@ -52,7 +53,7 @@ class QueueLock:
             # round trips on NFS) for a file that is only locked
             self.file = os.fdopen(fd, "rb", buffering=0)
         except OSError as error:
-            raise UserError("cannot open the lock file %s: %s" % (self.path, error.strerror))
+            raise fs_error("cannot open the lock file %s" % self.path, error)
         deadline = time.monotonic() + self.timeout
         poll = FIRST_POLL
         while True:
@@ -62,6 +63,10 @@ class QueueLock:
             except portalocker.LockException as error:
                 if not _busy(error):
                     self.file.close()
+                    cause = error.args[0] if error.args else None
+                    if getattr(cause, "errno", None) in TRANSIENT:
+                        # a lock server restarting: the caller tries again
+                        raise fs_error("cannot lock %s" % self.path, cause)
                     raise UserError("cannot lock %s: %s (is the filesystem mounted with "
                                     "locking enabled?)" % (self.path, error))
                 if time.monotonic() >= deadline:

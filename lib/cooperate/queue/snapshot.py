@@ -257,19 +257,19 @@ def _done_totals(old, state, touched):
 def compact(folder, generation, state_class, mode, trusted=False):
     """Fold snapshot `generation` and the journal into the next generation
     (the caller holds the lock and has checked the journal's generation).
-    Returns (the new generation, the new journal's size, its inode)."""
+    Returns (the new generation, the new journal's bytes, its inode)."""
     journal_path = os.path.join(folder, "journal")
     old = load(folder, generation, history=True, trusted=trusted) if generation \
         else Snapshot.empty()
     # two passes over the journal (the lock keeps it as it is), so that its
     # records are never all in memory: the entries they touch, then the records
     touched, unreadable = set(), 0
-    for batch, _, bad in journal.read(journal_path, 0, generation):
+    for batch, bad in journal.read(journal_path, journal.Cursor(), generation):
         touched.update(r[1] for r in batch if r[0] in _ENTRY_RECORDS)
         unreadable += bad
     state = state_class(history=True)
     state.load(old, only=touched)
-    for batch, _, _ in journal.read(journal_path, 0, generation):
+    for batch, _ in journal.read(journal_path, journal.Cursor(), generation):
         state.apply(batch)
     rows = {}
     new = []
@@ -300,11 +300,11 @@ def compact(folder, generation, state_class, mode, trusted=False):
             "processes": state.processes, "notified": state.notified, "scores": state.scores,
             "unreadable": old.head.get("unreadable", 0) + unreadable}
     write(folder, head, out.ids, out.codes, out.counts, out.columns, mode)
-    size, inode = journal.start(journal_path, generation + 1, mode)
+    first, inode = journal.start(journal_path, generation + 1, mode)
     for name in os.listdir(folder):
         if name.startswith("snapshot.") and name != "snapshot.%d" % (generation + 1):
             try:
                 os.unlink(os.path.join(folder, name))
             except OSError:
                 pass
-    return generation + 1, size, inode
+    return generation + 1, first, inode

@@ -16,15 +16,23 @@ import time
 
 from cooperate.errors import UserError
 from cooperate.queue import host, logs
+from cooperate.queue.journal import TRANSIENT
 from cooperate.queue.core import (ABORTED, DONE, FAILED, INTERRUPTED, LOST, PRUNED, RUNNING,
                                   TIMEOUT)
 from cooperate.run import launcher
 
+# how long a start that fails with a transient error is tried again
+START_PATIENCE = 10.0
 # how long a worker waits for the leftovers it killed to end
 LEFTOVERS_PATIENCE = 2.0
 # a run killed by a signal, while none reached this worker, may have been
 # signalled with its whole job: this worker's own signal is awaited this long
 SIGNAL_LAG = 0.5
+
+
+def _reason(error):
+    return str(error) if isinstance(error, UserError) else "%s: %s" % (
+        error.filename or "", error.strerror)
 
 
 def _reap(pid):
@@ -69,6 +77,10 @@ class Runs:
         self.failed = False
         # why nothing more may start, once a failure stops the worker (or None)
         self.no_more = None
+        # a transient error at a start was said (until a start succeeds)
+        self.told_transient = False
+        # the queue's own transient errors are said as notes too
+        queue.say = lambda text: report("note", text=text)
 
     def __len__(self):
         return len(self.running)
@@ -81,40 +93,69 @@ class Runs:
             pass  # marks for other tools: a failure to write them is not the run's
 
     def start(self, claim, slot, extra):
-        """Start a claimed entry in `slot`, with `extra` in its environment."""
-        try:
-            if claim.problem:
-                raise UserError(claim.problem)
-            self.hook("started", claim, self.worker)
-            run = launcher.start(claim, slot, self.base_env, extra,
-                                 self.open_log if self.detach else None,
-                                 self.hooks.command(claim.entry, self.worker))
-            self.hook("logs", claim, [p for _, p in run.logs])
-        except (OSError, UserError) as error:
-            # the program cannot be started: a failed run, not a failed worker
-            code = 126 if isinstance(error, PermissionError) else 127
-            message = "cannot start: %s" % (
-                error if isinstance(error, UserError) else
-                "%s: %s" % (error.filename or "", error.strerror))
-            written = []
-            if self.detach:
-                try:
-                    with os.fdopen(self.open_log(claim.err), "w") as f:
-                        f.write("cooperate: %s\n" % message)
-                    written.append(claim.err)
-                except (OSError, UserError):
-                    pass  # the reason is in the worker's output too
-            if not claim.problem:
-                self.hook("logs", claim, written)
-            self.slots.release(slot)
-            self.report("start", claim=claim, gpu=slot.gpu)
-            self.ended(claim, FAILED, code, 0.0, message)
-            return
+        """Start a claimed entry in `slot`, with `extra` in its environment.
+        A transient error (journal.TRANSIENT: a file server restarting, a
+        full disk, no process left for a moment) is tried again for up to
+        START_PATIENCE seconds, said once; if it lasts, the attempt is
+        recorded as interrupted: the entry stays pending."""
+        pause, deadline = 0.05, None
+        while True:
+            try:
+                run = self._start(claim, slot, extra)
+                self.told_transient = False
+                break
+            except (OSError, UserError) as error:
+                if claim.problem or getattr(error, "errno", None) not in TRANSIENT:
+                    return self._cannot_start(claim, slot, error)
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + START_PATIENCE
+                    if not self.told_transient:
+                        self.told_transient = True
+                        self.report("note", text="cannot start %s now: %s; trying again for up "
+                                    "to %g s, then it stays pending" % (
+                                        claim.id, _reason(error), START_PATIENCE))
+                if now >= deadline:
+                    self.slots.release(slot)
+                    self.report("start", claim=claim, gpu=slot.gpu)
+                    self.ended(claim, INTERRUPTED, None, 0.0,
+                               "not started: %s; it stays pending" % _reason(error))
+                    return
+                time.sleep(pause)
+                pause = min(pause * 2, 1.0)
         run.limit = claim.entry.get("timeout", self.timeout) if isinstance(
             claim.entry, dict) else self.timeout
         self.running.append(run)
         self.tell_guard()
         self.report("start", claim=claim, gpu=slot.gpu)
+
+    def _start(self, claim, slot, extra):
+        if claim.problem:
+            raise UserError(claim.problem)
+        self.hook("started", claim, self.worker)
+        run = launcher.start(claim, slot, self.base_env, extra,
+                             self.open_log if self.detach else None,
+                             self.hooks.command(claim.entry, self.worker))
+        self.hook("logs", claim, [p for _, p in run.logs])
+        return run
+
+    def _cannot_start(self, claim, slot, error):
+        """The program cannot be started: a failed run, not a failed worker."""
+        code = 126 if isinstance(error, PermissionError) else 127
+        message = "cannot start: %s" % _reason(error)
+        written = []
+        if self.detach:
+            try:
+                with os.fdopen(self.open_log(claim.err), "w") as f:
+                    f.write("cooperate: %s\n" % message)
+                written.append(claim.err)
+            except (OSError, UserError):
+                pass  # the reason is in the worker's output too
+        if not claim.problem:
+            self.hook("logs", claim, written)
+        self.slots.release(slot)
+        self.report("start", claim=claim, gpu=slot.gpu)
+        self.ended(claim, FAILED, code, 0.0, message)
 
     def open_log(self, path):
         queue = self.queue
