@@ -17,12 +17,12 @@ One record per line, each a JSON array whose first item says what it is:
                                    worker runs --notify (a claim undoes it)
   ["g", generation, time]                        the first record of a journal
                                    begun by compaction (see snapshot.py)
-
-Writers append under the queue lock, all records of one transaction in one
-write(); other processes see it at once, and on NFS it reaches the server
   ["x", worker, time, what]                      the filesystem failed a check
                                    (below): workers running then stop
   ["o", offset, length]                          a batch header (below)
+
+Writers append under the queue lock, all records of one transaction in one
+write(); other processes see it at once, and on NFS it reaches the server
 when the file is closed, after every transaction. Workers fsync at most once
 a second (an fsync per claim would cost more than starting the command);
 commands run by hand fsync every change. Appending costs the same whatever the journal's length.
@@ -46,10 +46,10 @@ core.py for what workers then do). An ["x"] record marks it as seen.
 import errno
 import json
 import os
+import sys
 import time
 
 from cooperate.queue import files
-import sys
 from cooperate.errors import UserError
 
 
@@ -58,9 +58,6 @@ class Rotated(Exception):
     was compacted meanwhile (see snapshot.py)."""
 
 
-def generation_of(fd):
-    """The generation of an open journal: its first record's, or 0."""
-    head = os.pread(fd, 64, 0)
 # errors a network filesystem gives for a while (a server restarting, a
 # stale handle, a disk that was full for a moment): tried again, not failed
 TRANSIENT = frozenset((errno.EAGAIN, errno.EIO, errno.ESTALE, errno.ENOSPC, errno.EDQUOT,
@@ -107,6 +104,9 @@ def fresh_size(fd):
     return os.fstat(fd).st_size
 
 
+def generation_of(fd):
+    """The generation of an open journal: its first record's, or 0."""
+    head = os.pread(fd, 64, 0)
     if head.startswith(b'["g",'):
         try:
             return int(head[5:head.index(b",", 5)])
@@ -340,10 +340,10 @@ def sync(path, cursor, payload_fn, durable=True, mode=0o644, generation=0):
         written = payload_fn(records)
         if written:
             payload = encode(written)
+            batch = b'["o",%d,%d]\n' % (cursor.offset, len(payload)) + payload
             try:
                 if os.write(fd, batch) != len(batch):
                     # a short write: the disk is full (the next write would say so)
-            batch = b'["o",%d,%d]\n' % (cursor.offset, len(payload)) + payload
                     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
                 if durable:
                     os.fsync(fd)
