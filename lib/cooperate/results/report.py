@@ -42,8 +42,8 @@ from cooperate.results.summary import COLUMNS
 from cooperate.queue.state import (DONE, FAILED, INTERRUPTED, LOST, PENDING, RUNNING,
                                    STATUSES, TIMEOUT, State)
 
-OUTCOMES = ("done", "failed", "timeout", "lost", "aborted", "interrupted", "running")
-COLOURS = {"done": "#2e9d4a", "failed": "#d23c3c", "timeout": "#d6409f", "lost": "#8a4fd0",
+OUTCOMES = ("done", "pruned", "failed", "timeout", "lost", "aborted", "interrupted", "running")
+COLOURS = {"done": "#2e9d4a", "pruned": "#8fc9a0", "failed": "#d23c3c", "timeout": "#d6409f", "lost": "#8a4fd0",
            "aborted": "#e8871e", "interrupted": "#c9b400", "running": "#2f7fe0",
            "stale": "#c3a6ea", "held": "#8c8c8c", "pending": "#d9d9d9"}
 # the parts of the progress bar, in order: an entry's status, told apart by
