@@ -5,6 +5,7 @@ under running workers."""
 import collections
 import json
 import os
+import re
 import signal
 import subprocess
 
@@ -279,7 +280,9 @@ def test_exit_if_busy_never_stacks_workers_up(tmp_path):
         for _ in range(5):
             again = run(*args, cwd=tmp_path, env=env)
             assert again.returncode == 0
-            assert again.stderr.strip() == "GPU slots 0 busy on this host: not starting another worker"
+            # with the time it was said, as every worker line
+            assert re.fullmatch(r"\d\d:\d\d:\d\d GPU slots 0 busy on this host: not starting "
+                                r"another worker", again.stderr.strip()), again.stderr
         assert status("l.json", cwd=tmp_path)["counts"]["running"] == 1
         # without --gpus: one worker per list on this host
         alone = run("run", "l.json", "--exit-if-busy", cwd=tmp_path)

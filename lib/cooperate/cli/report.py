@@ -1,6 +1,7 @@
 """cooperate-report: one self-contained HTML page about a list or an
 experiment."""
 
+from cooperate import fmt
 from cooperate.cli.args import Parser
 from cooperate.cli import targets
 
@@ -42,7 +43,8 @@ def main(argv, prog):
         over = [name.strip() for text in args.over for name in text.split(",") if name.strip()]
     made = write(targets.target(args), args.output, args.state, trusted=args.trust_writable,
                  over=over, results_file=args.results_file, results_dir=args.results_dir)
-    print("%s: %d attempts on %d lanes, %d failure groups, %d variations" % (
-        args.output, made["attempts"], made["lanes"], made["failure_groups"],
-        made["variations"]))
+    print("%s: %s on %s, %s, %s" % (
+        args.output, fmt.count(made["attempts"], "attempt"), fmt.count(made["lanes"], "lane"),
+        fmt.count(made["failure_groups"], "failure group"),
+        fmt.count(made["variations"], "variation")))
     return 0

@@ -3,6 +3,8 @@
 import os
 import sys
 
+from cooperate import fmt
+
 from cooperate.cli import workeropts as common
 from cooperate.cli.args import Parser
 from cooperate.grid.source import open_queue
@@ -84,8 +86,8 @@ def main(argv, prog):
     if args.exit_if_busy:
         queue.read()
         if busy_here(queue, slots):
-            print("%s busy on this host: not starting another worker" % (
-                "GPU slots %s" % ",".join(slots.gpus) if slots.gpus else args.list),
+            print("%s %s busy on this host: not starting another worker" % (
+                fmt.clock(), "GPU slots %s" % ",".join(slots.gpus) if slots.gpus else args.list),
                 file=sys.stderr)
             return 0
     stop_file = None if queue.experiment is None else os.path.join(queue.experiment, ".STOP")

@@ -60,6 +60,9 @@ def main(argv, prog):
                    help="give up on a host that has not answered after S seconds (default 60)")
     p.add_argument("--dry-run", action="store_true",
                    help="print the ssh command for each host, start nothing")
+    p.add_argument("--python", default="python3", metavar="PYTHON",
+                   help="the Python that runs the toolkit on the hosts: a name on their PATH "
+                        "or a path there (default python3)")
     # what the ssh command runs on the other host (see spawn.py)
     p.add_argument("--remote", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--cwd", help=argparse.SUPPRESS)
@@ -89,7 +92,8 @@ def main(argv, prog):
     worker_args = ((["--state", state] if state else []) +
                    (["--trust-writable"] if args.trust_writable else []) + worker_args)
     commands = [(name, spawn.ssh_argv(ssh, name, spawn.remote_command(
-        os.path.abspath(target), os.getcwd(), name, state, args.trust_writable, worker_args)))
+        os.path.abspath(target), os.getcwd(), name, state, args.trust_writable, worker_args,
+        args.python)))
         for name in names]
     if args.dry_run:
         for _, command in commands:

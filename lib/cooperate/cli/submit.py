@@ -23,18 +23,21 @@ again; a task Slurm kills outright is taken back through the lease."""
 
 EPILOG = """\
 examples:
-  cooperate-submit exps.json --slurm --workers 8 --partition gpu --gres gpu:1 --time 4:00:00
-  cooperate-submit results/2026Nov22-101500_sweep --slurm --workers 20 --throttle 5
-  cooperate-submit exps.json --slurm --workers 4 --dry-run        (print the script)
-  cooperate-submit exps.json --slurm --workers 4 -- --procs-no 2 --retries 1
+  cooperate-submit exps.json --workers 8 --partition gpu --gres gpu:1 --time 4:00:00
+  cooperate-submit results/2026Nov22-101500_sweep --workers 20 --throttle 5
+  cooperate-submit exps.json --workers 4 --dry-run        (print the script)
+  cooperate-submit exps.json --workers 4 -- --procs-no 2 --retries 1
                                      (after --: options for each worker, as for `run`)"""
 
 
 def main(argv, prog):
     p = Parser(prog, DESCRIPTION, EPILOG)
     targets.add_target(p)
-    p.add_argument("--slurm", action="store_true", required=True,
-                   help="submit to Slurm (the only scheduler for now)")
+    p.add_argument("--slurm", action="store_true",
+                   help="submit to Slurm (the default: the only scheduler for now)")
+    p.add_argument("--python", default="python3", metavar="PYTHON",
+                   help="the Python that runs the workers on the nodes: a name on their PATH "
+                        "or a path there (default python3)")
     p.add_argument("--workers", type=positive_int, required=True, metavar="N",
                    help="how many workers: the array's size")
     p.add_argument("--partition", help="sbatch --partition")
@@ -63,7 +66,7 @@ def main(argv, prog):
     name = args.name or "cooperate-" + os.path.basename(os.path.normpath(target))
     text = script(target, args.workers, log_dir, worker_args, name=name,
                   partition=args.partition, time=args.time, gres=args.gres,
-                  throttle=args.throttle, extra=args.sbatch)
+                  throttle=args.throttle, extra=args.sbatch, python=args.python)
     if args.dry_run:
         sys.stdout.write(text)
         return 0

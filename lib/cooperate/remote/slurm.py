@@ -12,17 +12,24 @@ import sys
 from cooperate.errors import UserError
 
 
-def toolkit_command():
-    """How to start this toolkit again: this Python and the archive (or the
-    checkout's bin/cooperate), by its own name: called through a link named
-    after a command (cooperate-submit), the archive would run that command."""
+# the Python that runs the toolkit on other machines (--python): the one
+# on their PATH, not this machine's path, which may not exist there
+REMOTE_PYTHON = "python3"
+
+
+def toolkit_command(python=None):
+    """How to start this toolkit again: `python` (default: this Python) and
+    the archive (or the checkout's bin/cooperate), by its own name: called
+    through a link named after a command (cooperate-submit), the archive
+    would run that command."""
     import cooperate
 
+    python = python or sys.executable
     package = os.path.dirname(os.path.abspath(cooperate.__file__))
     root = os.path.dirname(package)
     if os.path.isfile(root):
-        return [sys.executable, os.path.realpath(root)]
-    return [sys.executable, os.path.join(os.path.dirname(root), "bin", "cooperate")]
+        return [python, os.path.realpath(root)]
+    return [python, os.path.join(os.path.dirname(root), "bin", "cooperate")]
 
 
 def sbatch_value(option, value):
@@ -41,8 +48,9 @@ def sbatch_value(option, value):
 
 
 def script(target, workers, log_dir, worker_args=(), name=None, partition=None, time=None,
-           gres=None, throttle=None, extra=()):
-    """The sbatch script: an array of `workers` tasks, each one worker."""
+           gres=None, throttle=None, extra=(), python=REMOTE_PYTHON):
+    """The sbatch script: an array of `workers` tasks, each one worker run
+    by `python` (a name on the nodes' PATH, or a path)."""
     array = "0-%d%s" % (workers - 1, "" if throttle is None else "%%%d" % throttle)
     options = [("job-name", name or "cooperate"), ("array", array),
                ("output", os.path.join(log_dir, "%A_%a.out"))]
@@ -56,7 +64,7 @@ def script(target, workers, log_dir, worker_args=(), name=None, partition=None, 
         if any(ord(c) < 32 or ord(c) == 127 for c in line):
             sbatch_value("sbatch", line)
         lines.append(line)
-    argv = toolkit_command() + ["run", os.path.abspath(target)] + list(worker_args)
+    argv = toolkit_command(python) + ["run", os.path.abspath(target)] + list(worker_args)
     lines += ["# SIGTERM (scancel) makes the worker stop its runs and record them as",
               "# interrupted: they are pending again for the next worker.",
               "exec " + " ".join(shlex.quote(a) for a in argv), ""]

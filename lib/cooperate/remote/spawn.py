@@ -23,7 +23,7 @@ import time
 from cooperate.queue import host
 from cooperate.errors import UserError
 from cooperate.queue.files import open_own
-from cooperate.remote.slurm import toolkit_command
+from cooperate.remote.slurm import REMOTE_PYTHON, toolkit_command
 
 # the line `spawn --remote` prints when its worker has started; login shells
 # may print their own lines around it
@@ -76,10 +76,12 @@ def ssh_program(text):
     return argv
 
 
-def remote_command(target, cwd, label, state=None, trusted=False, worker_args=()):
-    """The words the remote host runs: this toolkit, by the same Python and
-    archive paths, in `spawn --remote` mode."""
-    python, archive = toolkit_command()
+def remote_command(target, cwd, label, state=None, trusted=False, worker_args=(),
+                   python=REMOTE_PYTHON):
+    """The words the remote host runs: this toolkit, by the same archive
+    path, with `python` there (a name on its PATH, or a path), in `spawn
+    --remote` mode."""
+    python, archive = toolkit_command(python)
     words = [python, "-c", CHECK, archive, "spawn", "--remote", "--cwd", cwd, "--as", label]
     if state:
         words += ["--state", state]
