@@ -15,6 +15,9 @@ One record per line, each a JSON array whose first item says what it is:
   ["q", worker, time, code]                      a worker quit
   ["n", worker, time]                            the queue is finished: that
                                    worker runs --notify (a claim undoes it)
+  ["s", id, attempt, worker, time, key, data]    a rule's value and decision for
+                                   a running attempt (early stopping: key
+                                   "asha:MODE:METRIC:RUNG"), kept once per id and key
   ["g", generation, time]                        the first record of a journal
                                    begun by compaction (see snapshot.py)
   ["x", worker, time, what]                      the filesystem failed a check
