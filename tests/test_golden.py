@@ -4,8 +4,9 @@ the inputs in tests/golden/cases/. Each case is prepared here the same way,
 and the experiment compared: the same variation folders (NNNN_title), the
 same .__cfg_hash, the same marker files, the same cfg.yaml keys and values.
 
-Deliberate differences, allowed here: out_dir is absolute (liftoff wrote it
-as the path it was given); config*.yaml files are taken in sorted order
+cfg.yaml's text is liftoff's, byte for byte, but for the deliberate
+differences, allowed here: out_dir is absolute (liftoff wrote it as the
+path it was given); config*.yaml files are taken in sorted order
 (liftoff took the filesystem's order: recorded as glob_order); what liftoff
 crashed on is one line and exit 2 here, and nothing is written; the
 toolkit's own state is hidden in .cooperate/."""
@@ -120,6 +121,16 @@ def test_prepare_makes_what_liftoff_made(tmp_path, name):
         return
     assert [v["folder"] for v in variations] == [v["folder"] for v in expected]
     assert variations == expected
+    # the text too, byte for byte but for out_dir (absolute here): keys
+    # sorted, lists in block style, long titles folded as PyYAML folds them
+    exp = our_experiment(tmp_path)
+    for variation in case["variations"]:
+        for run in variation["runs"]:
+            with open(os.path.join(exp, variation["folder"], run["run"], "cfg.yaml")) as f:
+                text = f.read()
+            text = text.replace("out_dir: %s/" % exp, "out_dir: ")
+            assert text.replace(os.path.basename(exp), "{experiment}") == \
+                run["cfg_yaml_text"], (variation["folder"], run["run"])
 
 
 def test_launch_gives_runs_what_liftoff_gave_them(tmp_path):

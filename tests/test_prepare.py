@@ -536,22 +536,46 @@ def test_cfgyaml_all_tricky_values_in_one_config():
     assert same(yaml.safe_load(cfgyaml.dumps(data)), data)
 
 
-def test_cfgyaml_is_readable_like_liftoffs_cfg_yaml():
-    text = cfgyaml.dumps({"model": {"name": "mlp", "layers": [1, 2]}, "lr": 1e-05,
-                          "opt": [{"a": 1, "b": "x y"}], "tag": "yes", "none": None,
-                          "empty": {}})
-    assert text == textwrap.dedent("""\
-        model:
-          name: mlp
-          layers: [1, 2]
+def test_cfgyaml_writes_what_liftoff_wrote():
+    data = {"model": {"name": "mlp", "layers": [1, 2]}, "lr": 1e-05,
+            "opt": [{"b": "x y", "a": 1}], "tag": "yes", "none": None, "empty": {},
+            "title": "; ".join("optim.lr_%d=0.%d" % (i, i) for i in range(12))}
+    text = cfgyaml.dumps(data)
+    # liftoff: yaml.safe_dump(cfg, default_flow_style=False)
+    assert text == yaml.safe_dump(data, default_flow_style=False)
+    assert text.startswith(textwrap.dedent("""\
+        empty: {}
         lr: 1.0e-05
+        model:
+          layers:
+          - 1
+          - 2
+          name: mlp
+        none: null
         opt:
         - a: 1
           b: x y
-        tag: "yes"
-        none: null
-        empty: {}
-        """)
+        tag: 'yes'
+        title: optim.lr_0=0.0; optim.lr_1=0.1; optim.lr_2=0.2; optim.lr_3=0.3; optim.lr_4=0.4;
+          optim.lr_5=0.5;"""))
+
+
+def test_cfgyaml_text_is_pyyamls_for_generated_configs():
+    hypothesis = pytest.importorskip("hypothesis")
+    st = hypothesis.strategies
+    words = st.text(alphabet="ab =;.:#-_/()1e+'", min_size=1, max_size=12)
+    scalars = (st.none() | st.booleans() | st.integers() | st.floats() | words
+               | st.lists(words, max_size=30).map(" ".join))
+    keys = st.booleans() | st.integers() | words
+    data = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
+                        | st.dictionaries(keys, inner, max_size=4), max_leaves=20)
+
+    @hypothesis.settings(max_examples=400, deadline=None)
+    @hypothesis.given(st.dictionaries(words, data, min_size=1, max_size=5))
+    def check(value):
+        assert cfgyaml.dumps(value) == yaml.safe_dump(value, default_flow_style=False)
+
+    check()
 
 
 def test_cfgyaml_round_trips_generated_configs():

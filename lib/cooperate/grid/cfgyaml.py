@@ -1,62 +1,79 @@
-"""A small, fast YAML writer for configs (the cfg.yaml of every run).
+"""The cfg.yaml of every run, written as liftoff wrote it, fast.
+
+liftoff wrote each run's config with PyYAML's
+``yaml.safe_dump(cfg, default_flow_style=False)``: keys sorted, every list
+in block style, strings plain where YAML reads them back as strings, long
+plain strings folded at spaces past column 80. Analysis code that turns a
+config into text (``str(opts)``, a ``results.json`` holding
+``str(params)``) sees the key order, so the same config must give the same
+text. ``dumps(data)`` gives exactly that text.
 
 yaml.safe_dump in pure Python takes about a millisecond per config; an
-experiment of 10,000 variations must be written in well under a second. This
-writes the data yaml.safe_load gives (dicts, lists, str, int, float, bool,
-None; also dates, datetimes, bytes and sets) in block style, like liftoff's
-cfg.yaml, and everything it writes loads back with yaml.safe_load (PyYAML,
-YAML 1.1) to equal data:
+experiment of 10,000 variations must be written in well under a second.
+So the common data (dicts, lists, str, int, float, bool, None) are written
+here, the way PyYAML's emitter writes them, and each top-level entry that
+holds anything else (a string that would be quoted, a date, a key of 128
+characters or more, ...) is handed to yaml.safe_dump: the text is the same
+either way, the fast path is only faster. ``entries(mapping)`` gives the
+text of each top-level entry apart, so that a run's own fields can be put
+among a variation's shared ones in their sorted places.
 
-  None -> null, bools -> true / false, ints as Python writes them;
-  floats always with a dot (1e-05 -> 1.0e-05, which YAML 1.1 needs) and
-  .inf / -.inf / .nan;
-  strings plain when that is unambiguous: a letter, "_" or "/" first, then
-  only [-A-Za-z0-9_./=;()+ ], no trailing space, and not one of YAML 1.1's
-  bool / null words (yes, no, on, off, y, n, true, false, null, in any case);
-  every other string double-quoted with JSON's escapes (YAML accepts them),
-  characters YAML may not hold raw (C1 controls, U+2028/2029, surrogates,
-  U+FFFE/FFFF) escaped as \\uXXXX;
-  {} and [] for empty dicts and lists; short lists of scalars in flow style
-  ([1, 2, abc]); dict keys in insertion order; keys longer than YAML's
-  1024-character limit for simple keys as explicit "? key" entries.
-
-It does not handle shared or self-referencing structures specially: a value
-used twice is written twice.
+PyYAML's rules kept here: a mapping's items are sorted when its keys can be
+compared, else left in their order; floats as ``repr`` with a dot before an
+exponent (``1.0e-05``), ``.inf``, ``-.inf``, ``.nan``; a plain string is
+folded at a single space once the line is past column 80, the next line
+indented two past its key (or at its item's text); ``{}`` and ``[]`` for empty
+dicts and lists.
 """
 
-import json
 import re
 
-__all__ = ["dumps", "dump_bytes", "scalar"]
+__all__ = ["dumps", "dump_bytes", "entries", "sort_items"]
 
-_PLAIN = re.compile(r"[A-Za-z_/][-A-Za-z0-9_./=;()+ ]*\Z")
-# YAML 1.1 words that load as bools or null (PyYAML knows fewer; quoting a
-# few more costs nothing and keeps the file readable by other parsers)
-_WORDS = frozenset(["y", "n", "yes", "no", "on", "off", "true", "false", "null"])
-# characters YAML may not hold raw inside a quoted scalar (json.dumps with
-# ensure_ascii=False leaves them raw): C1 controls and DEL, the line and
-# paragraph separators (line breaks in YAML 1.1), surrogates, U+FFFE/FFFF
-_RAW_BAD = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]")
-_QUOTE = json.JSONEncoder(ensure_ascii=False).encode
+WIDTH = 80  # PyYAML's best_width: plain strings fold past it
+SIMPLE_KEY = 128  # PyYAML writes longer keys as "? key"
 
-KEY_LIMIT = 1000  # PyYAML refuses simple keys longer than 1024 characters
-FLOW_WIDTH = 72  # lists of scalars up to this long are written [a, b, c]
+# what may be in a plain string that this module writes itself: printable
+# ASCII (PyYAML escapes anything else), and no first character that YAML
+# reads as an indicator
+_PRINTABLE = re.compile(r"[\x20-\x7e]+\Z")
+_FIRST = frozenset("#,[]{}&*!|>'\"%@` ")
 
-_key_cache = {}
-_value_cache = {}
+_plain_cache = {}
+_resolvers = None
 
 
-def _escape(match):
-    return "\\u%04x" % ord(match.group())
+class _Slow(Exception):
+    """Something this module leaves to yaml.safe_dump."""
 
 
-def _string(text):
-    if _PLAIN.match(text) and text[-1] != " " and text.lower() not in _WORDS:
-        return text
-    quoted = _QUOTE(text)
-    if _RAW_BAD.search(quoted):
-        quoted = _RAW_BAD.sub(_escape, quoted)
-    return quoted
+def _resolves_to_str(text):
+    """Does YAML read this plain text back as a string (not a number, a
+    bool, null, a date, ...)?"""
+    global _resolvers
+    if _resolvers is None:
+        from yaml.resolver import Resolver
+
+        _resolvers = Resolver.yaml_implicit_resolvers
+    for _, regexp in _resolvers.get(text[0], []) + _resolvers.get(None, []):
+        if regexp.match(text):
+            return False
+    return True
+
+
+def _plain(text):
+    """Would PyYAML write this string plain (in block context)?"""
+    known = _plain_cache.get(text)
+    if known is not None:
+        return known
+    ok = bool(text) and text[0] not in _FIRST and text[-1] != " " and bool(
+        _PRINTABLE.match(text)) and not (
+        text[0] in "-?:" and (len(text) == 1 or text[1] == " ")) and not (
+        text.startswith(("---", "...")) or ": " in text or " #" in text
+        or text[-1] == ":") and _resolves_to_str(text)
+    if len(_plain_cache) < 100000:
+        _plain_cache[text] = ok
+    return ok
 
 
 def _float(value):
@@ -64,19 +81,15 @@ def _float(value):
         return ".nan"
     if value in (float("inf"), float("-inf")):
         return ".inf" if value > 0 else "-.inf"
-    text = repr(float(value))
-    if "." not in text:
-        # "1e-05" loads as a string in YAML 1.1: it needs a dot
-        mantissa, _, exponent = text.partition("e")
-        text = mantissa + ".0" + ("e" + exponent if exponent else "")
+    text = repr(value).lower()
+    if "." not in text and "e" in text:
+        text = text.replace("e", ".0e", 1)
     return text
 
 
-def scalar(value):
-    """The YAML text of one scalar (anything but a non-empty dict or list)."""
+def _scalar(value):
+    """The text of a scalar that is not a string, or _Slow."""
     cls = value.__class__
-    if cls is str:
-        return _string(value)
     if cls is bool:
         return "true" if value else "false"
     if cls is int:
@@ -85,161 +98,134 @@ def scalar(value):
         return _float(value)
     if value is None:
         return "null"
-    return _other(value)
+    raise _Slow
 
 
-def _other(value):
-    import datetime
-
-    if isinstance(value, str):
-        return _string(str(value))
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(int(value))
-    if isinstance(value, float):
-        return _float(value)
-    if isinstance(value, dict):
-        if not value:
-            return "{}"
-        raise TypeError("a non-empty dict is not a scalar")
-    if isinstance(value, (list, tuple)):
-        if not value:
-            return "[]"
-        raise TypeError("a non-empty list is not a scalar")
-    if isinstance(value, (datetime.date, datetime.datetime)):
-        return value.isoformat()
-    if isinstance(value, (bytes, bytearray)):
-        import base64
-
-        return '!!binary "%s"' % base64.b64encode(bytes(value)).decode("ascii")
-    if isinstance(value, (set, frozenset)):
-        return "!!set {%s}" % ", ".join(
-            sorted("%s: null" % _key_text(v) for v in value))
-    raise TypeError("cannot write %s %r as YAML" % (type(value).__name__, value))
-
-
-def _key_text(key):
-    if key.__class__ is str:
-        text = _key_cache.get(key)
-        if text is None:
-            text = _string(key)
-            if len(_key_cache) < 50000:
-                _key_cache[key] = text
+def _fold(text, column, indent):
+    """A plain string written from `column` on, as PyYAML's write_plain
+    folds it: at a single space once the column is past WIDTH, going on
+    at `indent`."""
+    if column + len(text) <= WIDTH or " " not in text:
         return text
-    if isinstance(key, (tuple, list, dict)):
-        raise TypeError("cannot write the key %r as YAML" % (key,))
-    return scalar(key)
+    out = []
+    spaces = False
+    start = 0
+    for end in range(len(text) + 1):
+        ch = text[end] if end < len(text) else None
+        if spaces:
+            if ch != " ":
+                if start + 1 == end and column > WIDTH:
+                    out.append("\n" + indent)
+                    column = len(indent)
+                else:
+                    out.append(text[start:end])
+                    column += end - start
+                start = end
+        elif ch is None or ch == " ":
+            out.append(text[start:end])
+            column += end - start
+            start = end
+        if ch is not None:
+            spaces = ch == " "
+    return "".join(out)
 
 
-def _flow(items):
-    """'[a, b, c]' for a short list of plain scalars, else None."""
-    parts = []
-    width = 2
+def _key(key):
+    if key.__class__ is str:
+        if len(key) < SIMPLE_KEY and _plain(key):
+            return key
+        raise _Slow
+    return _scalar(key)
+
+
+def sort_items(mapping):
+    """A mapping's items in PyYAML's order: sorted, unless the keys cannot
+    be compared (then as they are)."""
+    items = list(mapping.items())
+    try:
+        return sorted(items)
+    except TypeError:
+        return items
+
+
+def _pair(key, value, indent, out):
+    head = indent + _key(key) + ":"
+    cls = value.__class__
+    if cls is str:
+        if not _plain(value):
+            raise _Slow
+        out.append(head + " " + _fold(value, len(head) + 1, indent + "  ") + "\n")
+    elif cls is dict:
+        if not value:
+            out.append(head + " {}\n")
+            return
+        out.append(head + "\n")
+        inner = indent + "  "
+        for k, v in sort_items(value):
+            _pair(k, v, inner, out)
+    elif cls is list:
+        if not value:
+            out.append(head + " []\n")
+            return
+        out.append(head + "\n")
+        _items(value, indent, out)
+    else:
+        out.append(head + " " + _scalar(value) + "\n")
+
+
+def _items(items, indent, out):
+    """A block sequence, its dashes at `indent`."""
+    inner = indent + "  "
     for item in items:
         cls = item.__class__
         if cls is str:
-            text = _string(item)
-        elif cls is int or cls is float or cls is bool or item is None:
-            text = scalar(item)
-        else:
-            return None
-        width += len(text) + 2
-        if width > FLOW_WIDTH:
-            return None
-        parts.append(text)
-    return "[" + ", ".join(parts) + "]"
-
-
-def _mapping(data, indent, out):
-    append = out.append
-    for key, value in data.items():
-        ktext = _key_cache.get(key) if key.__class__ is str else None
-        if ktext is None:
-            ktext = _key_text(key)
-        if len(ktext) > KEY_LIMIT:
-            append(indent + "? " + ktext + "\n")
-            head = indent + ":"
-        else:
-            head = indent + ktext + ":"
-        cls = value.__class__
-        if cls is str:
-            text = _value_cache.get(value)
-            if text is None:
-                text = _string(value)
-                if len(value) < 100 and len(_value_cache) < 50000:
-                    _value_cache[value] = text
-            append(head + " " + text + "\n")
-        elif cls is int:
-            append(head + " " + str(value) + "\n")
-        elif cls is float:
-            append(head + " " + _float(value) + "\n")
-        elif cls is dict:
-            if value:
-                append(head + "\n")
-                _mapping(value, indent + "  ", out)
-            else:
-                append(head + " {}\n")
-        elif cls is list:
-            if not value:
-                append(head + " []\n")
-            else:
-                flow = _flow(value)
-                if flow is not None:
-                    append(head + " " + flow + "\n")
-                else:
-                    # an indentless sequence, as PyYAML writes it
-                    append(head + "\n")
-                    _sequence(value, indent, out)
-        else:
-            _value(value, head, indent, out)
-
-
-def _value(value, head, indent, out):
-    """`head` plus value, for a value that may be a dict or list subclass."""
-    if isinstance(value, dict) and value:
-        out.append(head + "\n")
-        _mapping(value, indent + "  ", out)
-    elif isinstance(value, (list, tuple)) and value:
-        out.append(head + "\n")
-        _sequence(list(value), indent, out)
-    else:
-        out.append(head + " " + scalar(value) + "\n")
-
-
-def _sequence(items, indent, out):
-    inner = indent + "  "
-    cut = len(inner)
-    for item in items:
-        if isinstance(item, dict) and item:
-            sub = []
-            _mapping(item, inner, sub)
-        elif isinstance(item, (list, tuple)) and item:
-            flow = _flow(item)
-            if flow is not None:
-                out.append(indent + "- " + flow + "\n")
+            if not _plain(item):
+                raise _Slow
+            out.append(indent + "- " + _fold(item, len(inner), inner) + "\n")
+            continue
+        if cls is dict or cls is list:
+            if not item:
+                out.append(indent + ("- {}\n" if cls is dict else "- []\n"))
                 continue
             sub = []
-            _sequence(list(item), inner, sub)
-        else:
-            out.append(indent + "- " + scalar(item) + "\n")
+            if cls is dict:
+                for k, v in sort_items(item):
+                    _pair(k, v, inner, sub)
+            else:
+                _items(item, inner, sub)
+            # the first line of the nested block goes on the "- " line
+            sub[0] = indent + "- " + sub[0][len(inner):]
+            out.extend(sub)
             continue
-        # the first line of the nested block goes on the "- " line
-        sub[0] = sub[0][cut:]
-        out.append(indent + "- ")
-        out.extend(sub)
+        out.append(indent + "- " + _scalar(item) + "\n")
+
+
+def _safe_dump(data):
+    import yaml
+
+    return yaml.safe_dump(data, default_flow_style=False)
+
+
+def entry(key, value):
+    """The text of one top-level entry `key: value` of a mapping."""
+    out = []
+    try:
+        _pair(key, value, "", out)
+    except _Slow:
+        return _safe_dump({key: value})
+    return "".join(out)
+
+
+def entries(mapping):
+    """[(key, text)] of a mapping's top-level entries, in PyYAML's order."""
+    return [(key, entry(key, value)) for key, value in sort_items(mapping)]
 
 
 def dumps(data):
-    """The YAML text of data (a str ending with a newline)."""
-    out = []
-    if isinstance(data, dict) and data:
-        _mapping(data, "", out)
-    elif isinstance(data, (list, tuple)) and data:
-        _sequence(list(data), "", out)
-    else:
-        return scalar(data) + "\n"
-    return "".join(out)
+    """yaml.safe_dump(data, default_flow_style=False), faster."""
+    if data.__class__ is dict and data:
+        return "".join(text for _, text in entries(data))
+    return _safe_dump(data)
 
 
 def dump_bytes(data):

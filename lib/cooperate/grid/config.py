@@ -507,7 +507,13 @@ def _passes(choice, checks):
 
 
 def same(a, b):
-    """Equality as a YAML user means it: True is not 1, 1 is 1.0 (filters)."""
+    """Equality as a YAML user means it: True is not 1, 1 is 1.0 (filters).
+    A filter value as given on a command line (Given) matches as liftoff
+    matches it."""
+    if b.__class__ is Given:
+        return b.matches(a)
+    if a.__class__ is Given:
+        return a.matches(b)
     if a.__class__ is bool or b.__class__ is bool:
         return a is b
     if isinstance(a, dict):
@@ -736,9 +742,61 @@ def parse_setting(text):
     return path, parse_value(value)
 
 
+# the texts that mean null in a filter: YAML's words, and Python's, which
+# liftoff's users type (liftoff matched "None" with null)
+NULL_WORDS = frozenset(["None", "null", "Null", "NULL", "~"])
+
+
+class Given:
+    """A filter's value as typed (`text`), matched against a run's value as
+    liftoff matches it, in the type of that value: None/null match null; a
+    number the same number (`1e-3` and `0.001` alike, 1 and 1.0); a boolean
+    its YAML words (true, False, yes, ...: liftoff took any text but an
+    empty one as true); a string the same text (`1` matches the string
+    "1"); a list or mapping the same YAML value. `value` is the text read
+    as YAML."""
+
+    __slots__ = ("text", "value")
+
+    def __init__(self, text):
+        self.text = text
+        self.value = None if text.strip() in NULL_WORDS else parse_value(text)
+
+    def matches(self, found):
+        text = self.text.strip()
+        if found is None or text in NULL_WORDS:
+            return found is None and text in NULL_WORDS
+        cls = found.__class__
+        if cls is bool:
+            return self.value is found
+        if cls is str:
+            return found == self.text or found == self.value
+        if isinstance(found, (int, float)):
+            if self.value.__class__ is not bool and isinstance(self.value, (int, float)):
+                return found == self.value
+            try:
+                return found == float(text)
+            except ValueError:
+                return False
+        return same(found, self.value)
+
+    def __eq__(self, other):
+        return self.matches(other.value if other.__class__ is Given else other)
+
+    __hash__ = None
+
+    def __repr__(self):
+        return "Given(%r)" % self.text
+
+
 def parse_filters(texts):
-    """["a.b=1", "c=x"] -> [("a.b", 1), ("c", "x")], for matches()."""
-    return [parse_setting(t) for t in texts]
+    """["a.b=1", "c=x"] -> [("a.b", Given("1")), ("c", Given("x"))], for
+    matches(): each value matched as liftoff matches it (see Given)."""
+    out = []
+    for text in texts:
+        path, _ = parse_setting(text)
+        out.append((path, Given(text.partition("=")[2])))
+    return out
 
 
 _MISSING = object()
