@@ -361,16 +361,17 @@ def _write_fsynced(path, data):
 
 
 def _base_yaml(variation):
-    """The YAML of a variation's config without the fields the layout adds
-    ("" for an empty one), and its experiment_arguments, shared by all runs
-    of the variation."""
+    """The top-level entries of a variation's cfg.yaml that all its runs
+    share, [(key, YAML text)]: its config's, without the fields the layout
+    adds, and its experiment_arguments (as a list of one entry, or none)."""
     config = variation.config
     if any(k in config for k in ADDED_FIELDS):
         config = dict((k, v) for k, v in config.items() if k not in ADDED_FIELDS)
-    text = cfgyaml.dumps(config) if config else ""
+    shared = [(k, cfgyaml.entry(k, v)) for k, v in config.items()]
     if variation.arguments:
-        return text, cfgyaml.dumps({"experiment_arguments": variation.arguments})
-    return text, ""
+        return shared, [("experiment_arguments",
+                         cfgyaml.entry("experiment_arguments", variation.arguments))]
+    return shared, []
 
 
 def full_title(exp_dir, title):
@@ -381,10 +382,23 @@ def full_title(exp_dir, title):
 
 
 def _run_yaml(base, out_dir, run_id, cfg_id, title, full):
-    scalar = cfgyaml.scalar
-    text, arguments = base
-    return (text + "out_dir: %s\nrun_id: %d\ncfg_id: %d\ntitle: %s\nfull_title: %s\n" % (
-        scalar(out_dir), run_id, cfg_id, scalar(title), scalar(full)) + arguments).encode("utf-8")
+    """A run's cfg.yaml as liftoff wrote it: its keys sorted (in the order
+    liftoff added them when they cannot be compared), as PyYAML sorts them."""
+    entry = cfgyaml.entry
+    shared, arguments = base
+    items = shared + [
+        ("out_dir", entry("out_dir", out_dir)), ("run_id", "run_id: %d\n" % run_id),
+        ("cfg_id", "cfg_id: %d\n" % cfg_id), ("title", entry("title", title)),
+        ("full_title", entry("full_title", full))] + arguments
+    try:
+        items = sorted(items, key=_first)
+    except TypeError:
+        pass
+    return "".join(text for _, text in items).encode("utf-8")
+
+
+def _first(item):
+    return item[0]
 
 
 def _leaf(exp_dir):

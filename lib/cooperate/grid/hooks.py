@@ -2,8 +2,9 @@
 folders, done by the worker through its hooks (cooperate.run.hooks).
 
 A run of an experiment runs the experiment's script on the run's cfg.yaml,
-as liftoff ran it (`python -u [-OO] SCRIPT CFG --session-id SESSION`), with
-this toolkit's `liftoff` importable; its folder gets liftoff's marks
+as liftoff ran it (`python -u [-OO] SCRIPT CFG --session-id SESSION`, SESSION
+a uuid4 per worker), with `liftoff` importable after the user's own
+PYTHONPATH (see run_pythonpath); its folder gets liftoff's marks
 (.__lock, .__start, .__end or .__crash), and `out` and `err` links to the
 attempt's logs; the experiment gets the launcher's .__SESSION mark.
 """
@@ -26,19 +27,17 @@ def script_command(script, session, optimize=False):
     return [script], []
 
 
-def toolkit_path():
-    """The import roots of this toolkit's `liftoff` and `yaml`: the archive
-    itself, or lib/ and build/vendor/ in a checkout."""
-    import importlib.util
+# the folder that holds only a `liftoff` package for the runs (see
+# runpath/liftoff: it gives the user's own liftoff if installed, else the
+# toolkit's); a subfolder of the archive works too
+RUN_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runpath")
 
-    roots = []
-    for name in ("liftoff", "yaml"):
-        spec = importlib.util.find_spec(name)
-        if spec is not None and spec.origin:
-            root = os.path.dirname(os.path.dirname(spec.origin))
-            if root not in roots:
-                roots.append(root)
-    return roots
+
+def run_pythonpath(pythonpath):
+    """A run's PYTHONPATH: the user's (as it is, in its order), then the
+    folder where the runs find `liftoff`; nothing of the toolkit's ahead of
+    the user's packages, installed ones included."""
+    return pythonpath + os.pathsep + RUN_PATH if pythonpath else RUN_PATH
 
 
 def put(path, target):
@@ -65,6 +64,18 @@ class ExperimentHooks:
         self.folder = folder
         self.script = script
         self.optimize = optimize
+        self.sessions = {}
+
+    def session(self, worker):
+        """The worker's session id, a uuid4 as liftoff's launcher made one:
+        passed to its runs (--session-id), written in their .__lock and in
+        the experiment's .__SESSION mark."""
+        found = self.sessions.get(worker)
+        if found is None:
+            import uuid
+
+            found = self.sessions[worker] = str(uuid.uuid4())
+        return found
 
     def _run_folder(self, claim):
         return os.path.join(self.folder, claim.entry["run"])
@@ -72,20 +83,18 @@ class ExperimentHooks:
     def command(self, entry, worker):
         if not (isinstance(entry, dict) and "run" in entry) or not self.script:
             return None
-        before, after = script_command(self.script, worker, self.optimize)
+        before, after = script_command(self.script, self.session(worker), self.optimize)
         argv = before + [os.path.join(self.folder, entry["run"], exp.CFG_FILE)] + after
         return argv, entry.get("cwd"), entry.get("env", {})
 
     def environment(self, env):
-        # liftoff scripts import `liftoff` (and yaml) from this toolkit
-        env["PYTHONPATH"] = os.pathsep.join(
-            toolkit_path() + [p for p in [os.environ.get("PYTHONPATH")] if p])
+        env["PYTHONPATH"] = run_pythonpath(env.get("PYTHONPATH"))
 
     def launched(self, worker, pid):
-        exp.mark_launcher(self.folder, worker, pid)
+        exp.mark_launcher(self.folder, self.session(worker), pid)
 
     def started(self, claim, worker):
-        exp.mark_started(self.folder, claim.entry["run"], worker)
+        exp.mark_started(self.folder, claim.entry["run"], self.session(worker))
 
     def logs(self, claim, written):
         """The run folder gets `out` and `err` links to its current attempt's
