@@ -273,6 +273,8 @@ def render(report, terminal, every=False):
                                             "  slurm %s" % w["slurm"] if w["slurm"] else "",
                                             ", ".join("%d %s" % (n, s) for s, n in
                                                       sorted(w["entries"].items()))))
+    if report.get("trouble"):
+        lines.append("warning: %s" % report["trouble"])
     if report.get("unreadable_records"):
         lines.append("warning: %d unreadable records in %s/journal were skipped"
                      % (report["unreadable_records"], report["state"]))

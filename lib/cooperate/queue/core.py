@@ -509,7 +509,11 @@ class Queue:
 
     def join(self, worker, info):
         """Record a worker's start; from then on this queue records for it
-        (see _watch). Refused while the mark of a failing filesystem is there."""
+        (see _watch). Refused while the mark of a failing filesystem is there.
+        The state is read first: a damaged one is said before anything is
+        written."""
+        if os.path.isdir(self.dir):
+            self.read()
         self.create_state_dir()
         try:
             with open(self.mark_path, "rb") as f:

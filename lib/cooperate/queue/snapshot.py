@@ -36,12 +36,16 @@ client that sees the new journal sees the whole snapshot.
 
 The snapshot file: one JSON line (the generation, workers, drained hosts,
 running entries' holders and processes, names of workers and outcomes,
-sizes), then machine arrays: the ids of every entry with a history, sorted
-and padded to one width (found by bisection, no index to build); per entry
-its code (attempt * 8 + status) and number of attempts; per attempt its
-number, worker, start, end, outcome and exit code. A reader that keeps no
-history (a worker) skips the attempts. About 40 bytes an entry, against
-about 150 for the journal records it replaces.
+sizes, the CRC-32 of each section below) and, after a tab, its own CRC-32;
+then machine arrays: the ids of every entry with a history, sorted and
+padded to one width (found by bisection, no index to build); per entry its
+code (attempt * 8 + status) and number of attempts; per attempt its number,
+worker, start, end, outcome and exit code. A reader that keeps no history
+(a worker) skips the attempts. About 40 bytes an entry, against about 150
+for the journal records it replaces. A damaged byte anywhere that is read
+fails a checksum: load says so in one line naming the file (UserError),
+and nothing is changed (a compactor that meets it leaves the queue as it
+is); never a wrong state.
 """
 
 import bisect
@@ -49,6 +53,7 @@ import json
 import os
 import sys
 import time
+import zlib
 from array import array
 from itertools import accumulate, chain
 
@@ -57,7 +62,8 @@ from cooperate.queue import journal
 from cooperate.queue import trust
 from cooperate.errors import UserError
 
-VERSION = 1
+# 2: checksums (version 1, without them, is still read)
+VERSION = 2
 # a journal is compacted once it is larger than this and than the snapshot
 # (so that compaction costs at most what the journal records cost to write)
 COMPACT_AT = 4 << 20
@@ -119,11 +125,21 @@ class Snapshot:
         return out
 
 
-def _read_array(f, kind, count, swap):
+def _section(f, size, sums, what):
+    """The next `size` bytes of the snapshot, checked against the next of
+    `sums` (the head's checksums; none in a snapshot of version 1)."""
+    data = f.read(size)
+    if len(data) != size:
+        raise ValueError("it ends early, in its %s" % what)
+    expected = next(sums, None)
+    if expected is not None and zlib.crc32(data) != expected:
+        raise ValueError("the checksum of its %s does not match" % what)
+    return data
+
+
+def _read_array(f, kind, count, swap, sums, what):
     values = array(kind)
-    data = f.read(count * values.itemsize)
-    if len(data) != count * values.itemsize:
-        raise ValueError("short")
+    data = _section(f, count * values.itemsize, sums, what)
     values.frombytes(data)
     if swap:
         values.byteswap()
@@ -145,20 +161,37 @@ def load(folder, generation, history=True, trusted=False):
         if not trusted:
             trust.check_stat(name, st)
         try:
-            head = json.loads(f.readline().decode())
-            if head.get("version") != VERSION or head["generation"] != generation:
-                raise ValueError("version")
+            text, tab, crc = f.readline().rstrip(b"\n").rpartition(b"\t")
+            if not tab:
+                text = crc  # version 1: no checksums
+            elif crc != b"%08x" % zlib.crc32(text):
+                raise ValueError("the checksum of its first line does not match")
+            head = json.loads(text.decode())
+            if head.get("version") not in (1, VERSION) or head["generation"] != generation:
+                raise ValueError("not a snapshot of version %d or 1, generation %d"
+                                 % (VERSION, generation))
+            if head["version"] > 1 and not tab:
+                raise ValueError("its first line has no checksum")
+            sums = iter(head.get("crc") or ())
             n, m, width = head["rows"], head["attempts"], head["width"]
+            ids = _section(f, n * width, sums, "ids")
             # one expression: neither the bytes nor the text outlives the split
-            ids = f.read(n * width).decode("ascii").split()
+            ids = ids.decode("ascii").split()
             if len(ids) != n:
                 raise ValueError("ids")
             swap = head["byteorder"] != sys.byteorder
-            codes = _read_array(f, "i", n, swap)
-            counts = _read_array(f, "i", n, swap)
-            columns = {key: _read_array(f, kind, m, swap) for key, kind in COLUMNS} \
-                if history else None
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
+            codes = _read_array(f, "i", n, swap, sums, "codes")
+            counts = _read_array(f, "i", n, swap, sums, "counts")
+            columns = {}
+            for key, kind in COLUMNS:
+                # read and checked even when not kept: damage anywhere is said
+                columns[key] = _read_array(f, kind, m, swap, sums, key)
+                if not history:
+                    columns[key] = None
+            if not history:
+                columns = None
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError, OverflowError,
+                UnicodeDecodeError, RecursionError) as error:
             raise UserError("%s is damaged (%s): the queue's history before generation %d is "
                             "in it; restore it from a backup, or remove the state folder to "
                             "start the queue afresh" % (name, error, generation))
@@ -171,15 +204,20 @@ def write(folder, snap_head, ids, codes, counts, columns, mode):
     """Write a snapshot file in full and fsync it (not yet named by the
     journal: see the module's docstring)."""
     width = max((len(i) for i in ids), default=0) + 1
+    padded = "".join(i.ljust(width) for i in ids).encode("ascii")
+    arrays = [codes, counts] + [columns[key] for key, _ in COLUMNS]
+    # each section's checksum, and the head's, so that damage is found
+    sums = [zlib.crc32(padded)] + [zlib.crc32(values.tobytes()) for values in arrays]
     head = dict(snap_head, version=VERSION, rows=len(ids), attempts=len(columns["number"]),
-                width=width, byteorder=sys.byteorder)
+                width=width, byteorder=sys.byteorder, crc=sums)
     name = path(folder, head["generation"])
     try:
         fd = files.open_own(name, mode)
         try:
-            files.write_all(fd, json.dumps(head, separators=(",", ":")).encode() + b"\n")
-            files.write_all(fd, "".join(i.ljust(width) for i in ids).encode("ascii"))
-            for values in [codes, counts] + [columns[key] for key, _ in COLUMNS]:
+            text = json.dumps(head, separators=(",", ":")).encode()
+            files.write_all(fd, text + b"\t%08x\n" % zlib.crc32(text))
+            files.write_all(fd, padded)
+            for values in arrays:
                 files.write_all(fd, values.tobytes())
             os.fsync(fd)
         finally:

@@ -144,6 +144,9 @@ def summarise(queue):
                     for w, made in sorted(by_worker.items())]})
     if queue.unreadable:
         report["unreadable_records"] = queue.unreadable
+    trouble = queue.trouble()
+    if trouble:
+        report["trouble"] = trouble
     return report
 
 
