@@ -20,7 +20,7 @@ worker, the parent stays as its guard, a child subreaper
   was frozen whole), it suspends the runs (SIGSTOP to their groups first,
   then to every process under them), before any other machine may
   take them back (they need a whole lease of silence, watched), and tells
-  the worker to renew at once (SIGCONT). It looks at least every
+  the worker to look at once (SIGUSR1: it renews first if it is late). It looks at least every
   CHECK_EVERY seconds, so that a machine that wakes up is seen at once,
   and after any wait it looks at the time before anything else. A worker
   that renews after such a gap first checks, under the queue lock, which of
@@ -178,8 +178,9 @@ def _watch(worker, suspend_after, ignored_hup, shared):
         late = steady() - shared.at() - suspend_after
         if suspended is None and late >= 0:
             suspended = _suspend(worker, shared)
-            # renew now: it may not know that it slept
-            _send(worker, signal.SIGCONT)
+            # look now: it may not know that the machine slept (not SIGCONT:
+            # a worker stopped on purpose stays stopped)
+            _send(worker, signal.SIGUSR1)
             continue
         if suspended is None:
             info = signal.sigtimedwait(_WATCHED, min(-late, CHECK_EVERY))
