@@ -101,6 +101,11 @@ def test_prepare_makes_what_liftoff_made(tmp_path, name):
         assert not glob.glob(str(tmp_path / "results" / "*")), "nothing written"
         return
     assert result.returncode == 0, result.stderr
+    # liftoff's first and last lines, which scripts read; ours between them
+    lines = [line.replace("@ " + tmp_path.name, "@ {cwd}").replace(
+        os.path.basename(our_experiment(tmp_path)), "{experiment}")
+        for line in result.stdout.splitlines()]
+    assert lines[0] == case["stdout"][0] and lines[-1] == case["stdout"][-1], lines
     files, variations = tree(our_experiment(tmp_path))
     assert files == case["experiment_files"]
     expected = theirs(case)
@@ -139,7 +144,9 @@ def test_launch_gives_runs_what_liftoff_gave_them(tmp_path):
     script saw while it ran (its command line, -u, -O, the environment, the
     marks in its folder, what parse_opts gave it) and the marks afterwards.
     Liftoff's shell wrapper also left nohup.out and nohup.err: there is no
-    such wrapper here."""
+    such wrapper here. The probe also saw a uuid4 session id, the user's
+    PYTHONPATH first, and the user's own PyYAML; the launcher printed
+    liftoff's first line."""
     case = golden("launch")
     for launch in case["launches"]:
         cwd = tmp_path / launch["label"]
@@ -149,12 +156,16 @@ def test_launch_gives_runs_what_liftoff_gave_them(tmp_path):
         assert prepare(cwd, launch["prepare_command"]).returncode == 0
         exp = our_experiment(cwd)
         log = cwd / "probe.jsonl"
-        env = dict(os.environ, PROBE_LOG=str(log), PROBE_ROOT=str(cwd))
+        (cwd / "userlib").mkdir()
+        env = dict(os.environ, PROBE_LOG=str(log), PROBE_ROOT=str(cwd),
+                   PYTHONPATH=str(cwd / "userlib"))
         if "PROBE_CRASH_SEED" in launch["probe_env"]:
             env["PROBE_CRASH_SEED"] = "2"
         args = [a.replace("{experiment}", os.path.basename(exp)) for a in launch["command"][1:]]
         result = util.run("launch", *args, "-q", cwd=cwd, env=env)
         assert result.returncode == (1 if "PROBE_CRASH_SEED" in env else 0), result.stderr
+        hello = result.stdout.splitlines()[0].replace("@ " + cwd.name, "@ {cwd}")
+        assert hello == launch["hello"]
         probes = sorted((json.loads(line) for line in log.read_text().splitlines()),
                         key=lambda p: p["run"])
         for ours, theirs_ in zip(probes, launch["probe"]):

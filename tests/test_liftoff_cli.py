@@ -126,8 +126,11 @@ def experiment_with(tmp_path, xs, body, runs_no=1, name=None, **values):
 
 
 def table(stdout):
-    """liftoff-status's table: (header cells, {experiment: {column: cell}})."""
-    rows = [line.split() for line in stdout.splitlines() if line.strip()]
+    """liftoff-status's table: (header cells, {experiment: {column: cell}}),
+    below liftoff's first line."""
+    hello, *lines = stdout.splitlines()
+    assert hello.startswith("Liftoff 0.3.3 @ "), stdout
+    rows = [line.split() for line in lines if line.strip()]
     header = rows[0]
     assert set(rows[1][0]) == {"-"}, stdout
     return header, {row[0]: dict(zip(header, row)) for row in rows[2:]}

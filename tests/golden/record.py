@@ -44,6 +44,9 @@ What it records (JSON, keys sorted, indent 1):
                  launch with one ended and one crashed run per variation of
                  model.hidden=32, and liftoff-lock on some others (see
                  record_made_by_liftoff).
+  interrupt.json a launch of four runs, two at a time, sent SIGINT (a
+                 terminal's Ctrl-C) or SIGHUP (its hangup) once two had
+                 started, then launched again: what started how often.
   commands.json  liftoff-clean (with and without --do, --crashed-only,
                  --safe, --clean-all), liftoff-lock and liftoff-unlock on an
                  experiment whose runs were put by hand in every state: file
@@ -62,9 +65,11 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 import yaml
 
@@ -506,7 +511,10 @@ def record_one_launch(lo, label, args, crash_seed=None, with_status=False):
         exp_dir = os.path.join(tmp, exp_rel)
         norm = Norm(tmp, exp_name)
         log = os.path.join(tmp, "probe.jsonl")
-        env = {"PROBE_LOG": log, "PROBE_ROOT": tmp}
+        # a PYTHONPATH of the user's own: the runs get it first
+        os.mkdir(os.path.join(tmp, "userlib"))
+        env = {"PROBE_LOG": log, "PROBE_ROOT": tmp,
+               "PYTHONPATH": os.path.join(tmp, "userlib")}
         if crash_seed is not None:
             env["PROBE_CRASH_SEED"] = str(crash_seed)
         argv = ["liftoff", "probe.py", exp_rel] + args
@@ -521,6 +529,7 @@ def record_one_launch(lo, label, args, crash_seed=None, with_status=False):
             "prepare_command": prep_argv,
             "command": [a.replace(exp_name, "{experiment}") for a in argv],
             "probe_env": sorted(env),
+            "hello": norm.text(res.stdout.splitlines()[0]) if res.stdout else "",
             "returncode": res.returncode,
             "experiment_files": [norm.text(n) for n in listing(exp_dir, dirs=False)],
             "runs": snapshot_runs(exp_dir, norm),
@@ -573,6 +582,98 @@ def record_launch(lo):
             " 2 crashes, six runs stay untouched).",
         ],
         "launches": [plain, gpus, crash],
+    }
+
+
+# ---------------------------------------------------------------- interrupts
+
+INTERRUPT_SCRIPT = """\
+import os, sys, time
+from liftoff import parse_opts
+
+opts = parse_opts()
+here = os.path.dirname(os.path.abspath(__file__))
+with open(os.path.join(here, "starts.txt"), "a") as f:
+    f.write("%s %d\\n" % (opts.title, os.getpid()))
+deadline = time.time() + 120
+while not os.path.exists(os.path.join(here, "go")) and time.time() < deadline:
+    time.sleep(0.05)
+print("ran", opts.title)
+"""
+
+
+def wait_until(condition, timeout=120):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise RuntimeError("timed out")
+        time.sleep(0.05)
+
+
+def record_one_interrupt(lo, signum):
+    """Four runs (seed 1..4), `liftoff train.py EXP --procs-no 2`; once two
+    have started, `signum` to the launcher's process group (as a terminal
+    sends Ctrl-C, or a shell the hangup); then the runs may end; then a
+    relaunch. What started how often, from the runs' own lines."""
+    tmp = tempfile.mkdtemp(prefix="golden-")
+    try:
+        os.mkdir(os.path.join(tmp, "cfg"))
+        with open(os.path.join(tmp, "cfg", "default.yaml"), "w") as f:
+            f.write("seed: 0\nlr: 0.1\n")
+        with open(os.path.join(tmp, "cfg", "config.yaml"), "w") as f:
+            f.write("seed: [1, 2, 3, 4]\n")
+        with open(os.path.join(tmp, "train.py"), "w") as f:
+            f.write(INTERRUPT_SCRIPT)
+        must_prepare(lo, tmp, "cfg", [])
+        exp_rel = os.path.join("results", find_experiment(os.path.join(tmp, "results")))
+        starts = os.path.join(tmp, "starts.txt")
+
+        def started():
+            if not os.path.exists(starts):
+                return []
+            return [line.rsplit(" ", 1)[0] for line in read(starts).splitlines()]
+
+        argv = [os.path.join(lo.bin, "liftoff"), "train.py", exp_rel, "--procs-no", "2"]
+        launcher = subprocess.Popen(argv, cwd=tmp, env=lo.env, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                    start_new_session=True)
+        wait_until(lambda: len(started()) == 2)
+        os.killpg(launcher.pid, signum)
+        code = launcher.wait(60)
+        in_flight = started()
+        with open(os.path.join(tmp, "go"), "w"):
+            pass
+        exp_dir = os.path.join(tmp, exp_rel)
+
+        def ended():
+            return sum(os.path.exists(os.path.join(exp_dir, folder, "0", ".__end"))
+                       for folder in listing(exp_dir, dirs=True))
+        wait_until(lambda: ended() == len(in_flight))
+        again = lo.run(["liftoff", "train.py", exp_rel, "--procs-no", "2"], cwd=tmp)
+        counts = {}
+        for title in started():
+            counts[title] = counts.get(title, 0) + 1
+        return {"signal": signal.Signals(signum).name, "launcher_returncode": code,
+                "in_flight": sorted(in_flight), "in_flight_went_on": True,
+                "relaunch_returncode": again.returncode, "starts": counts,
+                "ended": ended()}
+    finally:
+        shutil.rmtree(tmp)
+
+
+def record_interrupts(lo):
+    return {
+        "liftoff_version": lo.version,
+        "notes": [
+            "Four runs, two at a time; once two started, the signal went to the launcher's"
+            " process group, the in-flight runs were let end (a file they wait for), then"
+            " the experiment was launched again.",
+            "starts: how many times each run started, from the lines the runs wrote;"
+            " in_flight_went_on: the two in-flight runs reached .__end after the launcher"
+            " was gone.",
+        ],
+        "sigint": record_one_interrupt(lo, signal.SIGINT),
+        "sighup": record_one_interrupt(lo, signal.SIGHUP),
     }
 
 
@@ -773,6 +874,8 @@ def main():
         write_json("append.json", record_append(lo))
     if wanted("launch"):
         write_json("launch.json", record_launch(lo))
+    if wanted("interrupt"):
+        write_json("interrupt.json", record_interrupts(lo))
     if wanted("commands"):
         write_json("commands.json", record_commands(lo))
     if wanted("made_by_liftoff"):

@@ -3,6 +3,7 @@
 import argparse
 import os
 import re
+import shlex
 import sys
 import time
 
@@ -86,7 +87,8 @@ def main(argv, prog):
     p.add_argument("--end-by", type=limit_seconds, metavar="S",
                    help="like --start-by, and each run gets ENDBY: the seconds left of S")
     p.add_argument("--filters", nargs="*", default=[], metavar="KEY.PATH=VALUE",
-                   help="only runs whose config (cfg.yaml) has these values (parsed like YAML)")
+                   help="only runs whose config (cfg.yaml) has these values, read as liftoff "
+                        "reads them: None or null for null, 1e-3 for 0.001, False for false")
     p.add_argument("--args", nargs="*", default=[], metavar="KEY.PATH=VALUE",
                    help="with one yaml config: set these values in it before the experiment "
                         "is made (parsed like YAML; new keys are added)")
@@ -99,10 +101,10 @@ def main(argv, prog):
     slots = common.slots(args)
     host_limits = common.host_limits(args)
     early_stop = common.early_stop(args)
-    from cooperate.grid.config import parse_filters
+    from cooperate.grid.config import parse_filters, parse_setting
 
     wanted = parse_filters(args.filters) if args.filters else None
-    settings = parse_filters(args.args) if args.args else None
+    settings = [parse_setting(text) for text in args.args] if args.args else None
     kind, where = config_target(args)
     if kind == "experiment" and settings:
         raise UserError("--args changes one yaml config before it is prepared; %s is an "
@@ -145,6 +147,10 @@ def main(argv, prog):
         if not recorded:
             set_script(exp, script)
     report = common.Reporter(args.quiet)
+    from cooperate.grid.hello import hello_line
+
+    # liftoff's first line, on stdout as liftoff printed it; ours after it
+    print(hello_line(), flush=True)
     print("experiment: %s" % exp, file=sys.stderr)
     if args.copy_to_clipboard:
         # liftoff copies the path to the clipboard: it is printed instead
@@ -170,7 +176,8 @@ def main(argv, prog):
                         args.optimize),
                     comment=args.comment, retries=args.retries, lease=args.lease,
                     timeout=args.timeout, resources=host_limits, notify=args.notify,
-                    early_stop=early_stop)
+                    early_stop=early_stop, finish_on_interrupt=True,
+                    stop_hint="liftoff-abort %s" % shlex.quote(exp))
     return worker.run()
 
 

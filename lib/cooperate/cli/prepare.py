@@ -108,7 +108,11 @@ def main(argv, prog):
             print("note: --name is ignored with --append-to", file=sys.stderr)
     g = gridmod.load(args.config_path)
 
-    out = []
+    from cooperate.grid.hello import hello_line
+
+    # liftoff's first line, and its last one (`Experiment configured in
+    # PATH`, after ours): what scripts read
+    out = [hello_line()]
     describe(g, out, args.verbose)
     if exp_dir is None:
         runs_no = args.runs_no or 1
@@ -156,6 +160,11 @@ def main(argv, prog):
     print("next:")
     print("  %-*s  # run it on this machine" % (width, run_here))
     print("  %-*s  # and on every other machine that shares the folder" % (width, run_there))
+    if args.append_to is not None:
+        configured = args.append_to if os.path.isdir(args.append_to) else show(exp_dir)
+    else:
+        configured = os.path.join(args.results_path, os.path.basename(exp_dir) + "/")
+    print("Experiment configured in %s" % configured)
     if args.copy_to_clipboard:
         print(exp_dir)
     return 0

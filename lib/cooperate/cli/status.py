@@ -181,7 +181,10 @@ def show(args, reports=None):
         json.dump(reports[0] if len(reports) == 1 else reports, sys.stdout, indent=1)
         sys.stdout.write("\n")
     elif args.liftoff_table:
-        sys.stdout.write(liftoff_table(reports))
+        from cooperate.grid.hello import hello_line
+
+        # liftoff's first line, then its table
+        sys.stdout.write(hello_line() + "\n" + liftoff_table(reports))
     elif len(reports) == 1:
         sys.stdout.write(render(reports[0], sys.stdout.isatty(), args.list_entries))
         if entries:

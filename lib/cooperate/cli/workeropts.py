@@ -190,6 +190,11 @@ class Reporter:
             self.status = self._status(info["counts"], info["here"])
             self._write("")
             return
+        if event == "detached":
+            # the terminal is gone: plain lines from now on, to the worker's
+            # log (printing may have failed on the closed terminal meanwhile)
+            self.live, self.status, self.silent = False, "", False
+            return
         if event == "summary":
             if self.live:
                 self.status = ""

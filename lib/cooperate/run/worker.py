@@ -24,7 +24,7 @@ import select
 import signal
 import time
 
-from cooperate import metrics
+from cooperate import fmt, metrics
 from cooperate.errors import UserError
 from cooperate.queue import host
 from cooperate.queue.core import INTERRUPTED, LEASE, PRUNED
@@ -79,7 +79,8 @@ class Limits:
 class Worker:
     def __init__(self, queue, slots, report, limits=None, wait=False, poll=2.0, detach=True,
                  grace=10.0, accept=None, hooks=None, comment=None, retries=0, lease=LEASE,
-                 timeout=None, resources=None, notify=None, early_stop=None):
+                 timeout=None, resources=None, notify=None, early_stop=None,
+                 finish_on_interrupt=False, stop_hint=None):
         self.queue = queue
         self.slots = slots
         self.report = report
@@ -104,6 +105,15 @@ class Worker:
         # how many stop signals came, {forwarded by the guard?: count}
         self.stops = {False: 0, True: 0}
         self.stop_again = False
+        # liftoff's launcher: a first Ctrl-C only stops launching (the signal
+        # number once it came); the runs go on to their end, watched
+        self.finish_on_interrupt = finish_on_interrupt
+        self.interrupted = None
+        # how the user stops this worker and its runs (a command), for notes
+        self.stop_hint = stop_hint
+        # a hangup moves this worker's lines from its terminal to its log
+        self.terminal = os.isatty(2)
+        self.hung_up = False
         self.claimed = 0
         # said that it watches other workers before exiting (see _watching)
         self.told_watching = False
@@ -135,14 +145,67 @@ class Worker:
     def _on_stop(self, signum, frame):
         forwarded = signum in guard.FORWARDED
         signum = guard.FORWARDED.get(signum, signum)
+        if signum == signal.SIGHUP:
+            self._on_hangup()
+            return
         self.stops[forwarded] += 1
-        if self.signum is None:
+        requests = max(self.stops.values())
+        if self.signum is None and self.finish_on_interrupt and signum == signal.SIGINT and (
+                self.interrupted is None):
+            self.interrupted = signum
+        elif self.signum is None:
             self.signum = signum
-        elif max(self.stops.values()) >= 2:
+            self.stopped_at = requests
+        elif requests > self.stopped_at:
             # a second request (not the same one reaching this worker both
             # directly and through the guard): no more grace
             self.runs.kill_now()
             self.stop_again = True
+
+    def _on_hangup(self):
+        """The terminal went away (SIGHUP): nothing stops, this worker goes
+        on in the background, its lines going to its log from now on."""
+        if self.hung_up or not self.terminal:
+            return
+        self.hung_up = True
+        path = self.log_path()
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)
+        except OSError:
+            fd = os.open(os.devnull, os.O_WRONLY)
+        for target in (1, 2):
+            os.dup2(fd, target)
+        os.close(fd)
+        self.notices.live = False
+        self.report("detached")
+        self.report("note", text="the terminal is gone (SIGHUP): this worker (pid %d) carries "
+                                 "on in the background with its %s; to stop %s: %s" % (
+                                     self._pid(), fmt.count(len(self.runs), "run"),
+                                     "them" if len(self.runs) != 1 else "it", self._hint()))
+
+    def log_path(self):
+        """Where this worker's lines go once its terminal is gone."""
+        return os.path.join(self.queue.dir, "logs", "workers", "%s.log" % self.id)
+
+    def _pid(self):
+        """The pid the user started (the guard's, if any)."""
+        return self.guard.pid if self.guard is not None else os.getpid()
+
+    def _hint(self):
+        return self.stop_hint or "kill %d" % self._pid()
+
+    def _stop_launching(self):
+        """After a launch's first Ctrl-C: start nothing more, say so."""
+        self.no_more = "Ctrl-C stopped the launching"
+        if self.runs.running:
+            self.report("note", text=(
+                "Ctrl-C: starting nothing more; %s go%s on to %s end, watched by this launcher "
+                "(if this terminal closes, it goes on in the background and writes to %s). To "
+                "stop %s: %s, or Ctrl-C again" % (
+                    fmt.count(len(self.runs), "run"), "es" if len(self.runs) == 1 else "",
+                    "its" if len(self.runs) == 1 else "their", self.log_path(),
+                    "it" if len(self.runs) == 1 else "them", self._hint())))
 
     def _on_look(self, signum, frame):
         self.look_now = True
@@ -164,6 +227,7 @@ class Worker:
                     # from ours must not stop this worker (stty tostop)
                     signal.SIGTTOU: signal.SIG_IGN}
         if signal.getsignal(signal.SIGHUP) != signal.SIG_IGN:
+            # never a stop: see _on_hangup
             handlers[signal.SIGHUP] = self._on_stop
         self._saved = {s: signal.getsignal(s) for s in handlers}
         self._saved_wakeup = signal.set_wakeup_fd(self._pipe[1])
@@ -299,6 +363,8 @@ class Worker:
                     if not runs.running:
                         break
                 else:
+                    if self.interrupted is not None and self.no_more is None:
+                        self._stop_launching()
                     if not nothing_pending:
                         nothing_pending = not self._fill()
                     self._record(runs.processes(RECORD_PROCESS_AFTER))
@@ -335,7 +401,8 @@ class Worker:
                 runs.wind_down(self._sleep)
             if self.signum is not None:
                 self.report("stop", signum=self.signum)
-            code = 128 + self.signum if self.signum else (1 if runs.failed else 0)
+            stopped = self.signum or self.interrupted
+            code = 128 + stopped if stopped else (1 if runs.failed else 0)
             try:
                 # with the handlers still in place: the same stop signal, sent
                 # to the whole job, may reach this worker twice

@@ -71,6 +71,13 @@ def main():
         opts["full_title"] = opts["full_title"].replace(exp_name, "{experiment}")
 
     endby = os.environ.get("ENDBY")
+    user_path = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    # where the run's own PYTHONPATH stands, and where yaml came from:
+    # nothing of the launcher's may come before what the user has
+    first = [os.path.relpath(p, root) for p in sys.path[1:1 + len(user_path[:1])]]
+    yaml_origin = "PYTHONPATH" if any(
+        os.path.abspath(yaml.__file__).startswith(os.path.abspath(p) + os.sep)
+        for p in user_path) else "installed"
     record = {
         "run": os.path.relpath(run_dir, exp_dir),
         "argv": argv,
@@ -92,6 +99,11 @@ def main():
             if not os.path.isdir(os.path.join(exp_dir, name))
         ),
         "markers": markers,
+        "session_is_uuid4": session is not None and re.fullmatch(
+            r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}",
+            session) is not None,
+        "sys_path_after_script": first,
+        "yaml_origin": yaml_origin,
         "parse_opts": to_json(opts, exp_name),
     }
     with open(log_path, "a") as handler:
