@@ -172,7 +172,8 @@ def test_state_folder_that_cannot_be_written(tmp_path):
     write_list(tmp_path / "l.json", [["true"]])
     (tmp_path / "state").write_text("a file where the state folder should be")
     check_refused(tmp_path, ["run", "l.json", "--state", "state"],
-                  "cannot create the state folder state/logs", files=("l.json", "state"))
+                  "cannot create the state folder state: Not a directory",
+                  files=("l.json", "state"))
 
 
 @pytest.mark.parametrize("args,message", [

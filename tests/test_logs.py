@@ -184,7 +184,8 @@ def test_shard_folders_of_a_shared_queue_are_group_writable(tmp_path):
     assert result.returncode == 0, result.stderr
     (id_,) = ids_of(team / "l.json")
     shard = team / "l.json.cooperate" / "logs" / id_[:3]
-    assert os.stat(str(shard)).st_mode & 0o777 == 0o775
+    # the team's alone: its group, nobody else
+    assert os.stat(str(shard)).st_mode & 0o7777 == 0o2770
     assert (shard / ("%s.1.out" % id_)).read_text() == "hi\n"
 
 

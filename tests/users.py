@@ -1,6 +1,7 @@
 """Real users and groups for the tests that try what another user could do
 (coopalice runs the workers; coopmallory and coopbob are other users; bob
-shares alice's primary group), and a Python every one of them may run.
+shares alice's primary group; coopcarolbot has coopcarol's own group as its
+primary group), and a Python every one of them may run.
 PY is None (REASON says why) where they cannot be made: not root, no
 setpriv or useradd."""
 
@@ -10,7 +11,9 @@ import shutil
 import subprocess
 import sys
 
-USERS = {"coopalice": "coopusers", "coopbob": "coopusers", "coopmallory": "coopmallory"}
+USERS = {"coopalice": "coopusers", "coopbob": "coopusers", "coopmallory": "coopmallory",
+         # carol's own group (named like her) is the primary group of a bot account
+         "coopcarol": "coopcarol", "coopcarolbot": "coopcarol"}
 GROUPS = {"coopteam": ["coopalice", "coopbob"], "coopalone": ["coopalice"]}
 
 

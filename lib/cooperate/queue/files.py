@@ -54,20 +54,17 @@ def make_state_folder(path, subs, names, file_mode, folder_mode, check=None):
     folder of this user's is narrowed to `folder_mode` (older ones were
     readable by all); a team's gets the group of the folder it is in.
     OSError (or check's UserError) if something is in the way."""
-    path = os.path.abspath(path)
-    parent = os.path.dirname(path)
+    parent = os.path.dirname(os.path.normpath(path)) or "."
     if not os.path.isdir(parent):
         make_state_folder(parent, (), (), file_mode, folder_mode, check)
     elif check is not None:
-        check(parent)
+        # the folder it goes in, as the folder holding it (sticky: fine)
+        check(path)
     try:
         os.mkdir(path, folder_mode)
     except FileExistsError:
         pass
-    if check is not None:
-        check(path)
-    # checked as it is now: only this user (or root) can change it from here
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    fd = _open_checked(path, check)
     try:
         st = os.fstat(fd)
         if st.st_uid == os.getuid():
@@ -112,6 +109,34 @@ def make_state_folder(path, subs, names, file_mode, folder_mode, check=None):
                 os.close(file_fd)
     finally:
         os.close(fd)
+
+
+def _open_checked(path, check):
+    """A descriptor of the folder `path` as `check` saw it: what is there is
+    looked at (lstat) before the check and again after it, and opened only
+    if it is the same thing, so a link planted, removed or swapped around
+    the check (another user's, in a sticky folder) is never followed. A
+    link of this user's (or root's) is followed: nobody else can change it
+    where the check passed."""
+    if check is None:
+        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    seen = os.lstat(path)
+    check(path)
+    again = os.lstat(path)
+    if (seen.st_dev, seen.st_ino, seen.st_uid) != (again.st_dev, again.st_ino, again.st_uid):
+        raise OSError(errno.EAGAIN, "it was replaced while it was checked (by another user?)",
+                      path)
+    if stat.S_ISLNK(again.st_mode):
+        if again.st_uid not in (os.getuid(), 0):
+            raise OSError(errno.EPERM, "a symbolic link of another user's is there", path)
+        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    st = os.fstat(fd)
+    if (st.st_dev, st.st_ino) != (again.st_dev, again.st_ino):
+        os.close(fd)
+        raise OSError(errno.EAGAIN, "it was replaced while it was checked (by another user?)",
+                      path)
+    return fd
 
 
 def make_folder(path, mode=FOLDER_MODE):

@@ -413,13 +413,13 @@ def check_import_folder(folder, what):
     """Refuse a folder Python imports from unless this user alone can
     change it (a sticky one is no better: a new file needs no replacing).
     `what` says why it is imported from."""
-    check_paths([folder])
     why = _changers(folder, os.stat(folder), default=True)
     if why:
         raise UserError("%s (%s): %s, and Python imports from it before anything else: a "
                         "module planted there would run as you; %s" % (
                             _show(folder), what, why[0],
                             _ADVICE % ("keep it in a folder only you can write, or %s" % why[1])))
+    check_paths([folder])
 
 
 def check_state(folder, names):

@@ -52,7 +52,7 @@ def slot_dir():
     the same folder taken, so they all share the fallback."""
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     if runtime:
-        return _make_private(runtime, ("cooperate", host.hostname()))
+        return _make_private("", (runtime, "cooperate", host.hostname()))
     base = os.environ.get("TMPDIR") or "/tmp"
     try:
         return _make_private(base, ("cooperate-%d" % os.getuid(), host.hostname()))
