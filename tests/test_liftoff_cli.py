@@ -185,11 +185,12 @@ def test_liftoff_gpus_and_per_gpu_in_both_forms(tmp_path):
 def test_liftoff_optimize_verbose_cc_time_limit(tmp_path):
     log = tmp_path / "ran.jsonl"
     exp = experiment_with(tmp_path, [1, 2, 3], RECORD_BODY, log=log)
-    # -O: python -OO; --cc: the path on stdout, alone; -v and --time-limit
+    # -O: python -OO; --cc: the path on stdout, on a line of its own; -v and --time-limit
     # are accepted
     result = ok("liftoff", "run.py", exp, "-O", "-v", "-vv", "--time-limit", "1", "--cc",
                 "--max-runs", "1", cwd=tmp_path)
-    assert result.stdout.splitlines() == [exp]
+    # (below liftoff's first line)
+    assert result.stdout.splitlines() == ["Liftoff 0.3.3 @ %s" % tmp_path.name, exp]
     assert records(log)[-1]["optimize"] == 2
     ok("liftoff", "run.py", exp, "--max-runs", "1", cwd=tmp_path)
     assert records(log)[-1]["optimize"] == 0
@@ -213,7 +214,7 @@ def test_liftoff_one_yaml_with_args(tmp_path):
     result = ok("liftoff", "run.py", "base.yaml", "--args", "opt.flag=False", "x=7",
                 "new.deep.key=abc", "opt.name=[1, 2]", "--name", "one", "--results-path", "res",
                 "--cc", cwd=tmp_path)
-    exp = result.stdout.strip()
+    exp = result.stdout.splitlines()[-1]
     assert os.path.dirname(exp) == str(tmp_path / "res") and exp.endswith("_one"), exp
     (run,) = queue_runs(exp)
     with open(os.path.join(folder(exp, run), "cfg.yaml")) as f:
