@@ -702,15 +702,19 @@ def as_text(cell):
 
 def to_csv(table):
     """The table as CSV text (a header line, then one line per row)."""
-    import csv
-    import io
-
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([as_text(c) for c in table.columns])
     columns = table.columns
-    writer.writerows([_cell(row.get(c)) for c in columns] for row in table.rows)
-    return buffer.getvalue()
+    lines = [",".join(_quoted(as_text(c)) for c in columns)]
+    lines += [",".join(_quoted(_cell(row.get(c))) for c in columns) for row in table.rows]
+    return "".join(line + "\n" for line in lines)
+
+
+def _quoted(cell):
+    """A CSV field: in double quotes when it holds a comma, a quote or a line
+    break, a carriage return too (the csv module leaves that one bare, and
+    readers then see two rows)."""
+    if any(c in cell for c in ',"\n\r'):
+        return '"%s"' % cell.replace('"', '""')
+    return cell
 
 
 def to_jsonl(table):
