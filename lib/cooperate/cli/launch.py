@@ -41,7 +41,14 @@ The experiment is a queue: `cooperate-run EXP` (or this command) on any
 other machine that shares the folder takes runs from it too, none twice;
 `liftoff-status`, `liftoff-abort` see and stop all of them. The script is
 recorded in the experiment the first time, so other machines need not name
-it. A `.STOP` file in the experiment folder stops launching."""
+it. A `.STOP` file in the experiment folder stops launching.
+
+Ctrl-C stops launching: the running runs go on to their end, watched by
+this launcher (their ends are recorded), as liftoff's runs went on; a
+second Ctrl-C stops them (TERM, --grace, KILL: pending again), and so do
+SIGTERM and `liftoff-abort EXP`. A closed terminal (SIGHUP) stops nothing:
+the launcher goes on in the background, its lines going to its log (it
+says where). Launching again starts only what is pending."""
 
 EPILOG = """\
 examples:

@@ -28,6 +28,8 @@ Ctrl-C or SIGTERM stops the running commands (TERM to each process group,
 --grace seconds, then KILL) and records them as interrupted: they are
 pending again for the next worker. A run past its time limit (--timeout, or
 the entry's "timeout") is stopped the same way and recorded as timed out.
+A closed terminal (SIGHUP) stops nothing: the worker and its runs go on in
+the background, its lines going to LIST.cooperate/logs/workers/WORKER.log.
 
 With --memfree, --load or --gpu-memfree, a run starts only while this host
 has that much memory, a load under N, or a GPU with that much free memory;

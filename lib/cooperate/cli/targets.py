@@ -32,7 +32,7 @@ def add_trust(p):
 def add_filters(p):
     p.add_argument("--filters", nargs="*", default=[], metavar="KEY.PATH=VALUE",
                    help="only experiment runs whose config (cfg.yaml) has these values "
-                        "(parsed like YAML: False, 0.1, abc)")
+                        "(read as liftoff reads them: None or null, 1e-3, False, abc)")
 
 
 def add_timestamp_fmt(p, what):
