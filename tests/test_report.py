@@ -327,10 +327,11 @@ def test_the_progress_bar_shows_failed_runs_in_their_colour(tmp_path):
 
 def test_progress_parts_tell_lost_and_interrupted_apart(tmp_path):
     """Every part of the bar, from a journal written by hand: an entry's
-    status, and for failed and pending ones how their latest attempt ended."""
+    status, and for done, failed and pending ones how their latest attempt
+    ended."""
     from cooperate.queue.core import Queue
 
-    write_list(tmp_path / "l.json", [["true", str(i)] for i in range(10)])
+    write_list(tmp_path / "l.json", [["true", str(i)] for i in range(11)])
     queue = Queue(str(tmp_path / "l.json"), reader=True)
     queue.read()
     ids = list(queue.list.ids)
@@ -340,10 +341,15 @@ def test_progress_parts_tell_lost_and_interrupted_apart(tmp_path):
     records = [["w", "w1", info]]
     ends = [("done", 0, False), ("failed", 1, False), ("lost", None, False),
             ("interrupted", None, False), ("lost", None, True), ("aborted", None, False),
-            ("timeout", -15, False)]
+            ("timeout", -15, False), ("pruned", None, False)]
     for id_, (outcome, code, again) in zip(ids, ends):
         records += [["c", id_, 1, "w1", t], ["e", id_, 1, "w1", t + 1, outcome, code, again]]
-    records += [["h", ids[7], t], ["c", ids[8], 1, "w1", t]]  # held; running on a dead worker
+    # the pruned one was judged by a rule first
+    records.insert(-1, ["s", ids[7], 1, "w1", t + 0.5, "asha:min:loss:1",
+                        {"metric": "loss", "mode": "min", "eta": 3, "rung": 1, "step": 1,
+                         "value": 2.0, "keep": False, "rank": 2, "of": 2, "cutoff": 1.0,
+                         "reason": "rung 1: loss 2, rank 2 of 2, cut-off 1"}])
+    records += [["h", ids[8], t], ["c", ids[9], 1, "w1", t]]  # held; running on a dead worker
     (tmp_path / "l.json.cooperate").mkdir(exist_ok=True)
     with open(str(tmp_path / "l.json.cooperate" / "journal"), "a") as f:
         f.write("".join(json.dumps(r) + "\n" for r in records))
@@ -355,7 +361,7 @@ def test_progress_parts_tell_lost_and_interrupted_apart(tmp_path):
     segs = re.findall(r'<div class="seg outcome-(\w+)" data-part="\1" data-count="(\d)" '
                       r'style="width:([\d.]+)%"', page)
     assert [p for p, _, _ in segs] == [p for p in report.PROGRESS if p != "running"]
-    assert all(int(k) == expected[p] and abs(float(w) - 100.0 * int(k) / 10) < 1e-3
+    assert all(int(k) == expected[p] and abs(float(w) - 100.0 * int(k) / 11) < 1e-3
                for p, k, w in segs)
     for part in report.PROGRESS:
         assert ".outcome-%s{background:%s}" % (part, report.COLOURS[part]) in page

@@ -39,6 +39,17 @@ parameters that vary but for the --over ones, runs, status (counts), then
 for duration and each numeric result NAME.mean, NAME.std (sample standard
 deviation) and NAME.n (how many numbers). --where picks the runs first.
 
+--metric NAME says which measure tells the best runs (default: the
+metric of the early-stopping rule, when the runs were judged by one), and
+--mode min|max which way is better (default: the rule's mode for its
+metric, else min); with --mode max, NAME.best is the highest value.
+--sort NAME gives the rows best first by NAME in that direction: a column
+(a result, loss.best, duration) or a metric the runs reported (then its
+NAME.last, the value a run ended with, or was stopped at); with
+--aggregate, its mean. Pruned runs come after the others (their values
+are from the step they were stopped at), and rows without a number there
+last.
+
 Numbers are written as they were read (the shortest text that reads back
 as the same float); means and deviations that are not exact are rounded to
 15 significant digits (0.15, not 0.15000000000000002).
@@ -54,6 +65,8 @@ examples:
   cooperate collect sweep --format jsonl -o sweep.jsonl
   cooperate collect jobs.json --results-dir 'out/{id}/metrics.json'
   cooperate collect sweep --aggregate -o per-variation.csv
+  cooperate collect sweep --sort loss
+  cooperate collect sweep --metric acc --mode max --sort acc.best --aggregate
   cooperate collect jobs.json --results-dir 'out/{id}.json' --aggregate --over seed,fold"""
 
 
@@ -77,6 +90,15 @@ def main(argv, prog):
     p.add_argument("--over", action="append", metavar="NAME[,NAME]",
                    help="with --aggregate: the parameters that tell apart the runs of one "
                         "variation (default seed and run_id); repeatable, or a comma list")
+    p.add_argument("--metric", metavar="NAME",
+                   help="the metric (or result) that tells the best runs (default: the "
+                        "early-stopping rule's)")
+    p.add_argument("--mode", choices=("min", "max"),
+                   help="lower (min) or higher (max) is better for --metric (and --sort by it) "
+                        "(default: the early-stopping rule's mode for its metric, else min)")
+    p.add_argument("--sort", metavar="NAME",
+                   help="rows best first by NAME: a column, or a metric the runs reported "
+                        "(its NAME.last); with --aggregate its mean")
     p.add_argument("-o", "--output", metavar="FILE",
                    help="write to FILE (atomically) instead of stdout")
     args = p.parse_args(argv)
@@ -85,10 +107,24 @@ def main(argv, prog):
         if not args.aggregate:
             p.error("--over goes with --aggregate")
         over = [name.strip() for text in args.over for name in text.split(",") if name.strip()]
-    table = collect.collect(target(args), args.results_file, args.where, args.results_dir,
-                            args.state, trusted=args.trust_writable)
+    from cooperate.grid.source import open_queue
+    from cooperate.results import best
+
+    queue = open_queue(target(args), args.state, reader=True, trusted=args.trust_writable)
+    queue.read()
+    # --sort NAME alone: NAME is the measure whose mode --mode gives
+    metric, mode = best.choose(queue, args.metric or args.sort, args.mode)
+    maximise = [best.base_name(metric), metric] if mode == "max" else ()
+    table = collect.from_queue(queue, args.results_file, args.where, args.results_dir,
+                               maximise=maximise)
     if args.aggregate:
         table = collect.aggregate(table, over)
+    if args.sort:
+        if best.base_name(args.sort) != best.base_name(metric):
+            # not the --metric: its own way (the rule's for its metric, else min)
+            mode = best.choose(queue, args.sort)[1]
+        table.rows = best.order(table.rows, best.need_column(table, args.sort, args.aggregate),
+                                mode, behind=None if args.aggregate else best.pruned)
     text = (collect.to_csv if args.format == "csv" else collect.to_jsonl)(table)
     for warning in table.warnings:
         print("%s: warning: %s" % (prog, warning), file=sys.stderr)

@@ -17,7 +17,22 @@ a table of the runs to sort by any column (of a longer list, its first
 the runs that differ only in the --over parameters (default seed and
 run_id), with each numeric column's mean, standard deviation and count, as
 `collect --aggregate` gives them. Floats show at most 6 significant
-digits (the whole value on hover). The page needs no network (no external
+digits (the whole value on hover).
+
+What was learned, when the runs wrote results or reported metrics: the
+best runs first by --metric NAME (a result, a column such as loss.best,
+or a metric the runs reported: the value each reported last; default:
+the early-stopping rule's metric) and --mode min|max (default: the
+rule's mode for its metric, else min), the tables sorted so too; each
+result and metric against each parameter that varies (a point per
+variation: the mean over its --over group, a bar over one standard
+deviation); learning curves (step against each metric) coloured kept,
+pruned or running, with the early-stopping rule's rungs and cut-offs;
+the best value so far against time; and the rule's decision log (each
+run and rung: value, rank, cut-off, kept or pruned). Big sweeps are drawn
+bounded: the best curves and a sample, many variations binned.
+
+The page needs no network (no external
 scripts, fonts or images): open it from the shared folder or send it by
 email. It reads only the shared state and takes no lock."""
 
@@ -37,12 +52,19 @@ def main(argv, prog):
                    help="the results file in each run folder (default results.json), as collect")
     p.add_argument("--results-dir", metavar="PATTERN",
                    help="where each entry's results are, with {id} (and {run}) in it, as collect")
+    p.add_argument("--metric", metavar="NAME",
+                   help="the result or metric that tells the best runs (default: the "
+                        "early-stopping rule's)")
+    p.add_argument("--mode", choices=("min", "max"),
+                   help="lower (min) or higher (max) is better for --metric (default: the "
+                        "early-stopping rule's mode for its metric, else min)")
     args = p.parse_args(argv)
     over = DEFAULT_OVER
     if args.over is not None:
         over = [name.strip() for text in args.over for name in text.split(",") if name.strip()]
     made = write(targets.target(args), args.output, args.state, trusted=args.trust_writable,
-                 over=over, results_file=args.results_file, results_dir=args.results_dir)
+                 over=over, results_file=args.results_file, results_dir=args.results_dir,
+                 metric=args.metric, mode=args.mode)
     print("%s: %s on %s, %s, %s" % (
         args.output, fmt.count(made["attempts"], "attempt"), fmt.count(made["lanes"], "lane"),
         fmt.count(made["failure_groups"], "failure group"),

@@ -15,7 +15,8 @@ from cooperate.cli.targets import add_timestamp_fmt, add_trust, called_as, is_pa
 
 DESCRIPTION = """\
 Show how far a list or a liftoff experiment is: how many entries are
-pending, running, done, failed, aborted, held, and stale (running on a
+pending, running, done (of which pruned: stopped early by --early-stop,
+a success), failed, aborted, held, and stale (running on a
 worker that looks dead: it and its guard are gone, its machine rebooted, or
 --watch saw its heartbeat unchanged for its lease; run once, status cannot
 judge a worker on another machine: it never compares two machines' clocks),
@@ -37,7 +38,7 @@ experiment (the latest under ./results; -a: all of them; EXPERIMENT: those
 whose name contains it, or an experiment folder) with liftoff's columns:
   Total     runs
   Locked    running, and held (liftoff-lock)
-  Done      ended well
+  Done      ended well (pruned runs too: stopped early by --early-stop)
   Dead      failed or aborted (liftoff-clean makes them pending again)
   Lost      stale: running on a worker that looks dead (only when some are)
   Progress  the share of runs that ended
@@ -215,7 +216,9 @@ def render(report, terminal, every=False):
     """The status of one list or experiment as text (`every`: all its
     blocked entries, else the first SHOW_BLOCKED)."""
     counts, total = report["counts"], report["total"]
-    shown = ", ".join("%d %s" % (counts[k], k) for k in COLUMNS + (BLOCKED,)
+    shown = ", ".join("%d %s%s" % (counts[k], k, " (%d pruned)" % report["pruned"]
+                                   if k == DONE and report.get("pruned") else "")
+                      for k in COLUMNS + (BLOCKED,)
                       if counts.get(k) or k in (PENDING, RUNNING, DONE, FAILED))
     lines = ["%s: %s: %s" % (_name(report), fmt.count(total, "entry", "entries"), shown)]
     extra = []

@@ -31,7 +31,7 @@ import re
 import time
 from array import array
 
-from cooperate.results import collect
+from cooperate.results import best, collect, learned
 from cooperate.queue import logs
 from cooperate.errors import UserError
 from cooperate.queue.files import atomic_write
@@ -39,7 +39,7 @@ from cooperate.queue.listfile import label
 from cooperate.grid.source import open_queue
 from cooperate.results import summary
 from cooperate.results.summary import COLUMNS
-from cooperate.queue.state import (DONE, FAILED, INTERRUPTED, LOST, PENDING, RUNNING,
+from cooperate.queue.state import (DONE, FAILED, INTERRUPTED, LOST, PENDING, PRUNED, RUNNING,
                                    STATUSES, TIMEOUT, State)
 
 OUTCOMES = ("done", "pruned", "failed", "timeout", "lost", "aborted", "interrupted", "running")
@@ -47,9 +47,10 @@ COLOURS = {"done": "#2e9d4a", "pruned": "#8fc9a0", "failed": "#d23c3c", "timeout
            "aborted": "#e8871e", "interrupted": "#c9b400", "running": "#2f7fe0",
            "stale": "#c3a6ea", "held": "#8c8c8c", "pending": "#d9d9d9"}
 # the parts of the progress bar, in order: an entry's status, told apart by
-# its latest attempt (a failed entry whose attempt timed out or was lost; a
-# pending one whose attempt was interrupted or lost, waiting to run again)
-PROGRESS = ("done", "failed", "timeout", "aborted", "lost", "interrupted", "running", "stale",
+# its latest attempt (a done entry that was pruned; a failed entry whose
+# attempt timed out or was lost; a pending one whose attempt was interrupted
+# or lost, waiting to run again)
+PROGRESS = ("done", "pruned", "failed", "timeout", "aborted", "lost", "interrupted", "running", "stale",
             "held", "pending")
 # above this many attempts the timeline aggregates them per time bucket
 MAX_BARS = 600
@@ -103,13 +104,16 @@ def survey(queue, now, rows):
     # and those never claimed
     tally, failed, latest, few, spans = {}, [], {}, [], {}
     count, quick, marked, busy, finished = 0, 0, 0, 0.0, 0
+    # entries an early-stopping rule judged: they may have been pruned
+    judged = {record[1] for record in state.scores}
     for index, id_ in enumerate(queue.list.ids):
         code = get(id_)
         if code is None:
             if executed and id_ in executed:
                 marked += 1
             continue
-        if code == _DONE_FIRST and not (executed and id_ in executed):
+        if code == _DONE_FIRST and not (executed and id_ in executed) and not (
+                judged and id_ in judged):
             worker, start, end = ended(id_)
             span = spans.get(worker)
             if span is None:
@@ -134,6 +138,8 @@ def survey(queue, now, rows):
         part = status
         if status == RUNNING:
             part = status = "stale" if queue.leases.is_stale(a) else RUNNING
+        elif status == DONE and a is not None and a.outcome == PRUNED:
+            part = PRUNED
         elif status in (FAILED, PENDING) and a is not None and a.end is not None and (
                 a.outcome == LOST or status == FAILED and a.outcome == TIMEOUT
                 or status == PENDING and a.outcome == INTERRUPTED):
@@ -336,12 +342,14 @@ def _flatten(cfg, prefix=""):
     return out
 
 
-def _collected(queue, entries, results_file=collect.DEFAULT_RESULTS_FILE, results_dir=None):
+def _collected(queue, entries, results_file=collect.DEFAULT_RESULTS_FILE, results_dir=None,
+               maximise=()):
     """(collect's Table of the list's first entries, `entries`, None) or
     (None, why not): the report still shows the rest when the results cannot
     be read (but a bad results_file or results_dir is a UserError)."""
     try:
-        return collect.from_queue(queue, results_file, None, results_dir, entries), None
+        return collect.from_queue(queue, results_file, None, results_dir, entries,
+                                  maximise), None
     except UserError:
         raise  # a bad results_file or results_dir: the user's to fix
     except Exception as error:  # noqa: BLE001 - the results table is optional here
@@ -412,17 +420,31 @@ def runs_table(queue, collected, latest, entries, now, target):
     return header, rows, more
 
 
-def variations_table(collected, over, more):
+def variations_table(collected, table, more):
     """(header, rows, note) of collect's table (of the entries the runs
-    table shows) aggregated per variation, or None without one; `more`: the
-    note saying that those are only the first entries, if so."""
-    if collected is None or not collected.rows:
+    table shows) aggregated per variation (`table`), or None without one;
+    `more`: the note saying that those are only the first entries, if so."""
+    if table is None:
         return None
-    table = collect.aggregate(collected, over)
     header = table.columns
     rows = [[r.get(c) for c in header] for r in table.rows]
     note = "; ".join(n for n in table.warnings[len(collected.warnings):] + [more] if n)
     return header, rows, note
+
+
+def best_first(table, column, mode, behind=None):
+    """A (header, rows, note) table with its rows sorted best first by
+    `column` (a name of collect's: the header may call it so too), those
+    for which `behind(row)` is true (pruned runs) after the others, and
+    the note saying so; unchanged without that column."""
+    if table is None or column is None or column not in table[0]:
+        return table
+    header, rows, note = table
+    at = header.index(column)
+    rows = best.order(rows, at, mode, lambda row, k: row[k], behind)
+    said = "best first by %s (%s%s)" % (column, "highest" if mode == "max" else "lowest",
+                                        ", pruned runs after the others" if behind else "")
+    return header, rows, "; ".join(n for n in (said, note) if n)
 
 
 _STEPS = (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600,
@@ -438,12 +460,13 @@ def bucket_size(span, most):
 
 
 def gather(target, state_dir=None, now=None, trusted=True, over=collect.DEFAULT_OVER,
-           results_file=collect.DEFAULT_RESULTS_FILE, results_dir=None):
+           results_file=collect.DEFAULT_RESULTS_FILE, results_dir=None, metric=None, mode=None):
     """Everything the report shows, as plain data (`trusted`: see
     collect.collect; `over`, `results_file`, `results_dir`: see
-    collect.aggregate and collect.collect). `runs`: the attempts drawn one
-    by one (at most MAX_BARS), else per lane, outcome and time bucket one
-    standing for `count` (binned)."""
+    collect.aggregate and collect.collect; `metric`, `mode`: the measure of
+    the best runs, see best.choose). `runs`: the attempts drawn one by one
+    (at most MAX_BARS), else per lane, outcome and time bucket one
+    standing for `count` (binned); `learned`: learned.gather's."""
     queue = open_queue(target, state_dir, reader=True, trusted=trusted)
     if not queue.source.in_memory and not os.path.exists(queue.list.path):
         raise UserError("%s: no such list" % queue.list.path)
@@ -459,17 +482,40 @@ def gather(target, state_dir=None, now=None, trusted=True, over=collect.DEFAULT_
     else:
         lane_keys, runs = binned(queue, spans, t0, t1)
     entries = collect.first_entries(queue.list, min(len(queue.list.ids), MAX_TABLE_ROWS))
-    collected, why = _collected(queue, entries, results_file, results_dir)
+    chosen, chosen_mode = best.choose(queue, metric, mode)
+    maximise = [best.base_name(chosen), chosen] if chosen_mode == "max" else ()
+    collected, why = _collected(queue, entries, results_file, results_dir, maximise)
     header, rows, note = runs_table(queue, collected, seen["latest"], entries, now, target)
     if why:
         note = "; ".join(n for n in (note, "no results: " + why) if n)
     more = _more(queue, target, len(entries), " --aggregate")
+    aggregated = (collect.aggregate(collected, over) if collected is not None and collected.rows
+                  else None)
+    ids = queue.list.ids
+    labels = {ids[i]: label(entry) for i, entry in enumerate(entries)}
+    found = learned.gather(queue, collected, aggregated, metric, mode, labels)
+    column = found["column"]
+    # the runs table's pruned rows: by its id column, or a list's index
+    stopped = {r["id"] for r in collected.rows if best.pruned(r)} if collected else set()
+    at = header.index("id") if "id" in header else None
+    behind = ((lambda row: row[at] in stopped) if at is not None else
+              (lambda row: ids[row[0]] in stopped)) if stopped else None
+    if found["missing"] and metric is not None:
+        columns = [c for c in (collected.results if collected else []) if c != "step"]
+        raise UserError("--metric %s: no such result or metric in %s (there are: %s)"
+                        % (metric, target, ", ".join(columns) or "none"))
     return {"target": target, "now": now, "summary": seen["summary"], "runs": runs,
             "attempts": seen["attempts"], "lanes": lane_keys, "t0": t0, "t1": t1,
             "failures": failure_groups(queue, seen["failed"], lambda i: label(
                 entries[i]) if i < len(entries) else queue.list.describe(i)),
-            "labels": queue.list, "table": (header, rows, note),
-            "variations": variations_table(collected, over, more), "over": list(over),
+            "labels": queue.list, "table": best_first((header, rows, note), column, found["mode"],
+                                                      behind),
+            "variations": best_first(variations_table(collected, aggregated, more),
+                                     best.column(aggregated.columns, column, True)
+                                     if aggregated is not None and column else None,
+                                     found["mode"]),
+            "over": list(over), "learned": found, "learned_labels": labels,
+            "metric_given": metric, "params": collected.params if collected is not None else [],
             "progress": seen["parts"],
             "name": os.path.basename(queue.experiment.rstrip("/")) if queue.experiment
             else queue.list.path}
@@ -639,7 +685,8 @@ def _summary(model):
     hosts = ", ".join(sorted({h for h, _, _ in model["lanes"]}))
     parts = model["progress"]
     total = sum(parts.values())
-    notes = {"lost": "lost (their workers died)", "interrupted": "interrupted (pending again)",
+    notes = {"pruned": "pruned (stopped early by a rule: a success)",
+             "lost": "lost (their workers died)", "interrupted": "interrupted (pending again)",
              "timeout": "timed out (stopped at their time limit)",
              "stale": "stale (running on a worker that looks dead)"}
     bar, legend = [], []
@@ -772,6 +819,99 @@ def _tables(model):
                _table(variations, "variations", "No variation.")))
 
 
+def _learned(model):
+    """What was learned: the best runs, the parameter plots, the learning
+    curves, the best so far against time and the decision log (each part
+    only when there is something to show); "" when there is none."""
+    found = model["learned"]
+    parts = []
+    column, mode = found["column"], found["mode"]
+    way = "highest" if mode == "max" else "lowest"
+    if found["best"]:
+        params = model["params"]
+        shown = ["id", "run"] if model["summary"]["experiment"] else ["id", "command"]
+        extra = [c for c in params if c != "command"]
+        head = ["rank"] + shown + [column, "outcome", "step"] + extra
+        rows = [[i + 1] + [r.get(c) for c in head[1:]] for i, r in enumerate(found["best"])]
+        keep = [k for k, h in enumerate(head) if h != "step" or any(r[k] is not None for r in rows)]
+        head = [head[k] for k in keep]
+        rows = [[r[k] for k in keep] for r in rows]
+        rule = found["rule"]
+        source = ("the early-stopping rule's metric" if rule and rule[0] == found["metric"]
+                  and model["metric_given"] is None else "--metric %s" % found["metric"])
+        parts.append('<h3>Best runs</h3><p class="best-note">By <b>%s</b>, %s first (%s%s; '
+                     '--metric NAME --mode min|max to choose); pruned runs are left out (their '
+                     'values are from the step they were stopped at). The tables below are '
+                     'sorted by it too.</p>%s'
+                     % (_e(column), way, _e(source), "" if column == found["metric"] else
+                        ": the value each run reported last", _table((head, rows, ""), "best",
+                                                                      "")))
+    elif found["metric"] is None and (model["params"] or found["slices"]):
+        parts.append('<p class="best-note">Give --metric NAME (and --mode max if higher is '
+                     'better) to see the best runs first.</p>')
+    if found["slices"]:
+        plots = []
+        for plot in found["slices"]:
+            binned = (" (each point a bin of %d variations)" % plot["variations"]
+                      if plot["binned"] else "")
+            plots.append('<figure class="slice-plot" data-x="%s" data-y="%s" data-kind="%s">%s'
+                         '<figcaption>%s against %s%s</figcaption></figure>'
+                         % (_e(plot["x"]), _e(plot["y"]), plot["kind"], learned.slice_svg(plot),
+                            _e(plot["y"]), _e(plot["x"]), _e(binned)))
+        parts.append('<h3>Results against parameters</h3><p>One point per variation (the runs '
+                     'that differ only in %s): the mean, with a bar over one standard deviation '
+                     'either way; the best variation%s is the larger point. Many variations are '
+                     'binned along the parameter (a bin: the mean of its variations, a bar from '
+                     'the lowest to the highest).</p><div class="slices">%s</div>'
+                     % (_e(", ".join(model["over"]) or "nothing"),
+                        " by %s" % _e(column) if column else "", "".join(plots)))
+    if found["curves"]:
+        legend = "".join('<span><i style="background:%s"></i>%s</span>' % (c, k)
+                         for k, c in learned.CURVE_COLOURS.items())
+        charts = []
+        for chart in found["curves"]:
+            rungs = ("; dashed lines: the rungs, with their cut-off as it stands now (hover "
+                     "for the counts)" if chart["rungs"] else "")
+            charts.append('<figure class="curves-plot" data-metric="%s" data-curves="%d" '
+                          'data-of="%d">%s<figcaption>%s against step: %d of %d runs%s%s'
+                          '</figcaption></figure>'
+                          % (_e(chart["metric"]), len(chart["curves"]), chart["of"],
+                             learned.curves_svg(chart), _e(chart["metric"]),
+                             len(chart["curves"]), chart["of"],
+                             " (the best %d, then an even sample of the others)"
+                             % chart["highlighted"] if len(chart["curves"]) < chart["of"] else "",
+                             rungs))
+        parts.append('<h3>Learning curves</h3><div class="legend">%s</div>%s'
+                     % (legend, "".join(charts)))
+    if found["progress"]:
+        chart = found["progress"]
+        shown = len(chart["dots"])
+        parts.append('<h3>Best so far</h3><p>The best %s among the runs that had ended by then '
+                     '(%s is better; pruned runs left out); a dot per run%s.</p><div class="progress-chart">%s</div>'
+                     % (_e(column), way,
+                        "" if shown == chart["runs"] else " (%d of %d: every improvement, "
+                        "then a sample)" % (shown, chart["runs"]),
+                        learned.progress_svg(chart, model["t0"], _clock)))
+    if found["decisions"]:
+        made = found["decisions"]
+        labels = model["learned_labels"]
+        head = ["time", "run", "attempt", "metric", "rung", "step", "value", "rank", "of",
+                "cut-off", "decision"]
+        rows = [[_clock(d["time"]), labels.get(d["id"], d["id"]), d["attempt"], d.get("metric"),
+                 d["rung"], d.get("step"), d.get("value"), d.get("rank"), d.get("of"),
+                 d.get("cutoff"), "kept" if d["keep"] else "pruned"] for d in made]
+        total = found["decisions_total"]
+        note = ("the latest %d of %d decisions" % (len(made), total) if total > len(made)
+                else "")
+        kept = sum(1 for d in made if d["keep"])
+        parts.append('<h3>Early-stopping decisions</h3><p class="decisions-note">%d decision%s '
+                     '(%d kept, %d pruned): each run, at each rung it reached, against the '
+                     'values recorded at that rung before it.</p>%s'
+                     % (total, "" if total == 1 else "s", kept, len(made) - kept,
+                        _table((head, rows, note), "decisions", "")))
+    return "".join(parts)
+
+
 CSS = """
 body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;margin:1.5em;color:#222;
 overflow-wrap:anywhere;word-break:break-word}
@@ -814,6 +954,11 @@ th[data-sort=asc]::after{content:" \\25B2"}th[data-sort=desc]::after{content:" \
 .view-variations,#view-variations:checked~.view-runs{display:none}
 #view-variations:checked~.view-variations{display:block}
 .empty,.note{color:#666}#js-errors:empty{display:none}#js-errors{color:#b00}
+.slices{display:flex;flex-wrap:wrap;gap:10px}.slices figure,figure.curves-plot{margin:0}
+figcaption{font-size:12px;color:#444;max-width:300px}figure.curves-plot figcaption{max-width:720px}
+svg .tick{font-size:10px;fill:#555}svg .label{font-size:11px;fill:#333}
+svg circle.pt{fill:#2f7fe0}svg circle.pt.best{fill:#d9822b;stroke:#000}
+h3{font-size:1.05em;margin:1.2em 0 .4em}
 """
 
 JS = """
@@ -856,6 +1001,7 @@ def render(model, base=None):
     outcome_css = "".join(".outcome-%s{background:%s}" % (o, c) for o, c in COLOURS.items())
     legend = "".join('<span><i class="outcome-%s"></i>%s</span>' % (o, o) for o in OUTCOMES)
     aggregated = model["attempts"] > MAX_BARS
+    answers = _learned(model)
     return "".join((
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
@@ -865,6 +1011,7 @@ def render(model, base=None):
         "<h1>%s</h1>" % _e(model["name"]),
         "<p>Report made %s from %s.</p>" % (_e(_clock(model["now"])), _e(s["state"])),
         "<h2>Summary</h2>", _summary(model),
+        ("<h2>What was learned</h2>" + answers) if answers else "",
         "<h2>Timeline</h2>",
         "<p>One lane per host and worker slot; %s.</p>" % (
             "too many attempts to draw one by one: each bar is a time bucket of a lane, "
@@ -887,7 +1034,7 @@ def build(target, state_dir=None, now=None, base=None, **options):
 def write(target, out, state_dir=None, now=None, trusted=True, **options):
     """Write the report to `out` (its links to logs relative to the folder
     of `out`); returns the model's summary (counts). `options`: gather's
-    over, results_file, results_dir."""
+    over, results_file, results_dir, metric, mode."""
     model = gather(target, state_dir, now, trusted, **options)
     base = os.path.dirname(os.path.abspath(out))
     atomic_write(out, render(model, base).encode("utf-8"), durable=False)

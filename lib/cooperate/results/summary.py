@@ -7,7 +7,8 @@ nothing.
 import time
 
 from cooperate.queue import logs
-from cooperate.queue.state import ABORTED, DONE, FAILED, HELD, PENDING, RUNNING, STATUSES, TIMEOUT
+from cooperate.queue.state import (ABORTED, DONE, FAILED, HELD, PENDING, PRUNED, RUNNING,
+                                   STATUSES, TIMEOUT)
 
 COLUMNS = (PENDING, RUNNING, DONE, FAILED, "stale", ABORTED, HELD)
 # a count only lists with dependencies have ("after")
@@ -41,7 +42,8 @@ def silent_for(queue, worker):
 
 def summarise(queue):
     """What status shows of a queue: counts per status (COLUMNS, and
-    BLOCKED for lists with dependencies), progress, the time left, and per
+    BLOCKED for lists with dependencies), how many of the done entries were
+    pruned (stopped early by a rule), progress, the time left, and per
     running, failed and blocked entry, per worker, the details (a dict, as
     `status --json` prints it). One pass over the list."""
     now = time.time()
@@ -52,6 +54,9 @@ def summarise(queue):
     busy, ended, from_base = 0.0, 0, 0
     state, workers = queue.state, queue.state.workers
     codes, executed, history = state.codes, queue.list.executed, state.history
+    # only entries an early-stopping rule judged (its "s" records) can be pruned
+    judged = {record[1] for record in state.scores}
+    pruned = 0
 
     def add_done(last):
         nonlocal busy, ended
@@ -74,6 +79,9 @@ def summarise(queue):
                 from_base += 1
             else:
                 add_done(state.ended(id_))
+            if judged and id_ in judged:
+                last = state.last(id_)
+                pruned += last is not None and last.outcome == PRUNED
             counts[DONE] += 1
             continue
         a = state.last(id_)
@@ -136,6 +144,8 @@ def summarise(queue):
     comments = sorted((w.get("since", 0), w["comment"]) for w in workers.values() if w.get("comment"))
     report = totals(queue, counts, busy, ended)
     report.update({
+        # done entries whose latest attempt a rule stopped early (counted as done)
+        "pruned": pruned,
         "hosts": sorted(h for h in hosts if h), "drained": sorted(state.drained),
         "comment": comments[-1][1] if comments else None,
         "running": running, "failed": failed, "blocked": blocked,
