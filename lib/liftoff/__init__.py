@@ -1,10 +1,11 @@
 """liftoff's script-side API, as shipped with cooperate, so that scripts
 written for liftoff run unchanged when cooperate launches them.
 
-A run is started as ``python SCRIPT <run folder>/cfg.yaml`` with PYTHONPATH
-holding the toolkit (dist/cooperate.pyz, or lib/ and build/vendor/ of a
-checkout), so ``import liftoff`` and ``import yaml`` find these copies even
-where nothing is installed. The script does, as it did with liftoff::
+A run is started as ``python SCRIPT <run folder>/cfg.yaml`` with the user's
+PYTHONPATH and, after it, a folder that gives this package where no other
+liftoff is installed (see cooperate/grid/runpath/liftoff): ``import liftoff``
+works even where nothing is installed, and the user's own PyYAML is used
+where there is one. The script does, as it did with liftoff::
 
     from liftoff import parse_opts
     opts = parse_opts()
@@ -218,8 +219,9 @@ def _load(path):
         import yaml
     except ImportError as err:
         raise ConfigError(
-            "cannot import yaml (%s): PYTHONPATH must hold the toolkit "
-            "(dist/cooperate.pyz, or lib/ and build/vendor/ of a checkout)" % _one_line(err))
+            "cannot import yaml (%s): install PyYAML, or run the script through the "
+            "toolkit (dist/cooperate.pyz, or lib/ and build/vendor/ of a checkout)"
+            % _one_line(err))
     try:
         with open(path, "rb") as handle:
             data = handle.read()
