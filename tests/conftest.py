@@ -20,7 +20,7 @@ atexit.register(shutil.rmtree, os.environ["XDG_STATE_HOME"], True)
 # first failure), then these.
 SLOW = {
     "test_archive.py", "test_install.py", "test_compaction.py", "test_exactly_once.py", "test_faults.py",
-    "test_first_hour.py", "test_liftoff_launch.py", "test_liftoff_interrupt.py", "test_notify.py", "test_queue.py",
+    "test_first_hour.py", "test_liftoff_launch.py", "test_liftoff_interrupt.py", "test_nfs.py", "test_notify.py", "test_queue.py",
     "test_read_only.py", "test_report.py", "test_run_limits.py", "test_slurm.py",
     "test_spawn.py", "test_trust.py", "test_escape.py", "test_sleep.py", "test_clocks.py",
     "test_output.py", "test_trust_attacks.py",

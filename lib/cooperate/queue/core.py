@@ -209,6 +209,8 @@ class Queue:
             else:
                 try:
                     generation, inode = journal.generation_of(fd), os.fstat(fd).st_ino
+                except OSError as error:
+                    raise journal.fs_error("cannot read %s" % self.journal_path, error)
                 finally:
                     os.close(fd)
             state = State(self.history)
@@ -247,6 +249,8 @@ class Queue:
             return False
         try:
             return journal.generation_of(fd) == generation and os.fstat(fd).st_ino == inode
+        except OSError:
+            return False
         finally:
             os.close(fd)
 

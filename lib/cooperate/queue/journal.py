@@ -63,8 +63,9 @@ class Rotated(Exception):
 
 # errors a network filesystem gives for a while (a server restarting, a
 # stale handle, a disk that was full for a moment): tried again, not failed
+# (EFAULT: what a FUSE NFS client answers for a handle gone stale by a rename)
 TRANSIENT = frozenset((errno.EAGAIN, errno.EIO, errno.ESTALE, errno.ENOSPC, errno.EDQUOT,
-                       errno.ETIMEDOUT, errno.ENOLCK))
+                       errno.ETIMEDOUT, errno.ENOLCK, errno.EFAULT))
 # the first line of every transaction's write: ["o", offset, length]
 HEADER = b'["o",'
 
@@ -288,8 +289,11 @@ def read(path, cursor, generation=None, chunk=1 << 18):
     except OSError as error:
         raise fs_error("cannot read %s" % path, error)
     try:
-        if generation is not None and generation_of(fd) != generation:
-            raise Rotated()
+        try:
+            if generation is not None and generation_of(fd) != generation:
+                raise Rotated()
+        except OSError as error:
+            raise fs_error("cannot read %s" % path, error)
         at = cursor.offset - len(cursor.tail)
         rest, first = b"", True
         while True:

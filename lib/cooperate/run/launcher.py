@@ -292,6 +292,9 @@ def close_logs(run, hooks):
     for fd, path in run.logs:
         try:
             empty = not os.fstat(fd).st_size
+        except OSError:
+            # gone under it (a network filesystem that stats by name): keep the rest
+            empty = False
         finally:
             os.close(fd)
         if not empty:
