@@ -17,7 +17,7 @@ VENDOR := build/vendor/VENDORED.txt
 # removing a file rebuilds the archive too.
 SOURCES := $(shell $(PYTHON) build.py --sources)
 
-.PHONY: all vendor install uninstall test test-fast test-slow testenv man demo bench soak clean distclean help
+.PHONY: all vendor install uninstall test test-fast test-slow testenv man demo bench soak soak-nfs clean distclean help
 
 all: $(ARCHIVE)
 
@@ -107,6 +107,10 @@ bench: all
 soak: all
 	$(PYTHON) bench/soak.py
 
+# the same on the NFS test bed (../shared/nfs): two locking mounts; root, /dev/fuse
+soak-nfs: all
+	$(PYTHON) bench/soak.py --nfs
+
 # keeps build/downloads/, so that the next build needs no network
 clean:
 	rm -rf dist build/vendor build/sources.list
@@ -130,5 +134,6 @@ help:
 	@echo "make demo             build, then sh examples/demo.sh"
 	@echo "make bench            build, then $(PYTHON) bench/run.py"
 	@echo "make soak             build, then $(PYTHON) bench/soak.py (random kills; root)"
+	@echo "make soak-nfs         the same on the NFS test bed (two locking mounts; root, fuse)"
 	@echo "make clean            remove dist/ and build/ but for build/downloads/"
 	@echo "make distclean        remove build/downloads/ too (the next build fetches again)"

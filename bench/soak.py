@@ -12,6 +12,13 @@ it ended as its worker died), entries missing.
 Each simulated host is a process tree under `unshare --uts --pid --fork
 --mount-proc` with its own host name: hosts share only the filesystem, as
 machines sharing NFS do. Needs root (or user namespaces) for unshare.
+
+`--nfs` (`make soak-nfs`): the same on a real NFS, the test bed of
+../shared/nfs (started if it is not; root and /dev/fuse): the list and its
+state on the export, half the hosts working through mount `a` (sizes cached
+for 1 s), half through `b`, both with locks that reach the server; 4 hosts
+x 2 workers over 2,000 entries, compacted every 64 KB, a kill every 2 s,
+for at most 20 minutes. What ran is counted on the local disk.
 """
 
 import json
@@ -37,6 +44,10 @@ HOSTS, WORKERS, ENTRIES, EVERY = 16, 2, 20000, 0.5
 ENV = dict(os.environ, COOPERATE_COMPACT_AT=str(256 << 10))
 WORKER = [PY, PYZ, "run", "l.json", "-q", "--wait", "--poll", "0.5", "--retries", "10",
           "--lease", "3"]
+
+
+TESTBED = os.environ.get("NFS_TESTBED", "/tmp/nfs-testbed")
+SETUP = os.path.join(os.path.dirname(os.path.dirname(HERE)), "shared", "nfs", "setup.sh")
 
 
 def start_host(name, cwd):
@@ -77,15 +88,36 @@ def kill(pids):
             pass
 
 
+def nfs_folders():
+    """Start the NFS test bed if needed; (folder on mount a, on mount b)."""
+    if not all(os.path.ismount(os.path.join(TESTBED, m)) for m in ("a", "b")):
+        subprocess.run(["bash", SETUP], check=True, stdout=subprocess.DEVNULL)
+    name = "soak-%d" % os.getpid()
+    os.makedirs(os.path.join(TESTBED, "a", name))
+    return os.path.join(TESTBED, "a", name), os.path.join(TESTBED, "b", name)
+
+
 def main():
-    cwd = os.path.join(HERE, "out", "soak")
-    shutil.rmtree(cwd, ignore_errors=True)
-    os.makedirs(cwd)
+    global HOSTS, ENTRIES, EVERY
+    nfs = "--nfs" in sys.argv[1:]
+    local = os.path.join(HERE, "out", "soak-nfs" if nfs else "soak")
+    shutil.rmtree(local, ignore_errors=True)
+    os.makedirs(local)
+    limit = None
+    if nfs:
+        HOSTS, ENTRIES, EVERY, limit = 4, 2000, 2.0, 20 * 60
+        ENV["COOPERATE_COMPACT_AT"] = str(64 << 10)
+        folders = nfs_folders()
+    else:
+        folders = (local,)
+    cwd = folders[0]
+    ran = os.path.join(local, "ran.txt")
     keys = [str(i) for i in range(ENTRIES)]
     with open(os.path.join(cwd, "l.json"), "w") as f:
-        json.dump([effect(k, ticks=1) for k in keys], f)
+        json.dump([effect(k, ticks=1, out=ran) for k in keys], f)
     rng = random.Random(1)
-    hosts = {"sim%02d" % i: start_host("sim%02d" % i, cwd) for i in range(HOSTS)}
+    where = {"sim%02d" % i: folders[i % len(folders)] for i in range(HOSTS)}
+    hosts = {name: start_host(name, where[name]) for name in where}
     kills = {"worker": 0, "guard": 0, "both": 0, "host": 0}
     unreadable = 0
     start = time.monotonic()
@@ -100,6 +132,9 @@ def main():
                 "+".join(str(n) for n in kills.values())), end="", flush=True)
             if c["done"] + c["failed"] == ENTRIES:
                 break
+            if limit is not None and time.monotonic() - start > limit:
+                print("\nstopped after %d s: the time bound" % limit)
+                break
             name = rng.choice(sorted(hosts))
             init = children(hosts[name].pid)
             guards = children(init[0]) if init else []
@@ -108,7 +143,7 @@ def main():
                 # the whole machine dies, and comes back
                 kill(init)
                 hosts[name].wait()
-                hosts[name] = start_host(name, cwd)
+                hosts[name] = start_host(name, where[name])
                 kills["host"] += 1
                 continue
             guard = rng.choice(guards)
@@ -117,7 +152,8 @@ def main():
             kills[how] += 1
             # the host's shell no longer waits for that one: start another
             subprocess.Popen(["nsenter", "-t", str(init[0]), "-u", "-p", "-m", "--"] + WORKER,
-                             cwd=cwd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             cwd=where[name], env=ENV, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
     finally:
         for proc in hosts.values():
             kill(children(proc.pid))
@@ -126,11 +162,12 @@ def main():
     print()
     state = os.path.join(cwd, "l.json.cooperate")
     records = effects.records(state)
-    t = tally(os.path.join(cwd, "ran.txt"), records, keys)
+    t = tally(ran, records, keys)
     ends = [r for r in records if r[0] == "e"]
     lost = [r for r in ends if r[5] == "lost"]
     rows = [
         ("entries", ENTRIES),
+        ("filesystem", "NFS test bed, mounts a and b" if nfs else "local disk"),
         ("simulated hosts x workers", "%d x %d" % (HOSTS, WORKERS)),
         ("wall time (s)", "%.0f" % seconds),
         ("kills: worker / guard / both / whole host", " / ".join(str(n) for n in kills.values())),
@@ -145,6 +182,8 @@ def main():
         ("attempts lost / retried", "%d / %d" % (len(lost), sum(1 for r in lost if r[7]))),
         ("unreadable records seen by status", unreadable + report.get("unreadable_records", 0)),
         ("compactions (the journal's generation at the end)", generation(state)),
+        ("filesystem found failing (goal: no)",
+         "yes" if os.path.exists(os.path.join(state, "broken")) else "no"),
     ]
     print("| measure | figure |\n|---|---|")
     for name, value in rows:
