@@ -75,7 +75,7 @@ def test_retries_stop_after_n_plus_1_attempts(tmp_path):
     assert (tmp_path / "tries").read_text().split() == ["try"] * 3
     assert (tmp_path / "own").read_text().split() == ["t"], "the entry's own retries win"
     failed = {f["command"]: f for f in status("l.json", cwd=tmp_path)["failed"]}
-    attempts = failed["sh -c echo try >> tries; exit 3"]["attempts"]
+    attempts = failed["sh -c 'echo try >> tries; exit 3'"]["attempts"]
     assert [(t["attempt"], t["code"]) for t in attempts] == [(1, 3), (2, 3), (3, 3)]
     # they printed nothing: no logs
     assert all(t["err"] is None and t["out"] is None for t in attempts)

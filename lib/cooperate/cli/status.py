@@ -109,7 +109,8 @@ def main(argv, prog):
                 return 0 if all(r["counts"][DONE] == r["total"] for r in reports) else 1
             time.sleep(args.watch or WAIT_EVERY)
     except KeyboardInterrupt:
-        return 130
+        # Ctrl-C is how a watch ends; a wait it cuts short did not see the end
+        return 130 if args.wait else 0
 
 
 def _silent(run):
