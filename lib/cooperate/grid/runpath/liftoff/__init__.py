@@ -49,7 +49,11 @@ def _replace_me():
     # the import that loads this module gives what sys.modules holds once
     # it has run: the module loaded here
     sys.modules[__name__] = module
-    spec.loader.exec_module(module)
+    if hasattr(spec.loader, "exec_module"):
+        spec.loader.exec_module(module)
+    else:
+        # zipimport before Python 3.10: loads into the module sys.modules holds
+        spec.loader.load_module(__name__)
 
 
 _replace_me()
