@@ -23,7 +23,7 @@ SLOW = {
     "test_first_hour.py", "test_liftoff_launch.py", "test_liftoff_interrupt.py", "test_nfs.py", "test_notify.py", "test_queue.py",
     "test_read_only.py", "test_report.py", "test_run_limits.py", "test_slurm.py",
     "test_spawn.py", "test_trust.py", "test_escape.py", "test_sleep.py", "test_clocks.py",
-    "test_output.py", "test_trust_attacks.py",
+    "test_output.py", "test_trust_attacks.py", "test_report_answers.py",
 }
 
 

@@ -27,6 +27,10 @@ SKIP = {
     "cooperate-doe exps.json": "interactive: tests/test_doe.py types into it on a terminal",
     "make -C examples sweep": "tests/test_examples.py runs it on a copy of examples/",
     "make -C examples workers": "tests/test_examples.py runs it on a copy of examples/",
+    "cooperate-collect sweep --sort loss":
+        "needs runs that report a loss: tests/test_report_answers.py sorts a real ASHA sweep",
+    "cooperate-collect sweep --sort acc --mode max --aggregate --over seed":
+        "needs runs that report acc: tests/test_report_answers.py sorts a real ASHA sweep",
     "cooperate-run exps.json --procs-no 8 --memfree 4G --load 16":
         "needs 4 GB free and a load under 16: tests/test_run_limits.py tries both bounds",
     "cooperate-run exps.json --gpus 0,1,2,3 --gpu-memfree 20G":

@@ -520,6 +520,11 @@ def curves_svg(chart):
                        "0.9" if c["kind"] == "kept" else "0.6",
                        " ".join("%.1f,%.1f" % (frame.x(s), frame.y(v)) for s, v in c["points"]),
                        _e(c["label"]), c["kind"], c["steps"]))
+        if c["kind"] != "kept":
+            # where it stopped (or is now): seen even for a run of one point
+            s, v = c["points"][-1]
+            body.append('<circle class="end" cx="%.1f" cy="%.1f" r="2.2" fill="%s"/>'
+                        % (frame.x(s), frame.y(v), CURVE_COLOURS[c["kind"]]))
     body.append("</g>")
     for rung, cut, n, kept, pruned in chart["rungs"]:
         if x_log and rung <= 0:
@@ -539,18 +544,18 @@ def curves_svg(chart):
     return _svg("curves", width, height, body, "%s against step" % chart["metric"])
 
 
-def progress_svg(chart, t0, clock):
-    """The best value so far against time: a dot per run, a step line."""
+def progress_svg(chart, t0, clock, name):
+    """The best value so far against time: a dot per run, a step line
+    (`name`: the measure's)."""
     width, height = 720, 260
     dots, steps = chart["dots"], chart["steps"]
     t_end = max(d["t"] for d in dots)
     low, high, _ = robust_range([d["v"] for d in dots])
     span = max(t_end - t0, 1e-3)
-    hours = span >= 3 * 3600
-    unit = 3600.0 if hours else 60.0
+    unit, what = next((u, w) for u, w in ((3600.0, "hours"), (60.0, "minutes"), (1.0, "seconds"))
+                      if span >= 3 * u or u == 1.0)
     frame = Frame(width, height, ticks(0, span / unit, 6), ticks(low, high, 5))
-    body = frame.axes("%s since the first run started (%s)" % ("hours" if hours else "minutes",
-                                                               clock(t0)), "value")
+    body = frame.axes("%s since the first run started (%s)" % (what, clock(t0)), name)
     for d in dots:
         body.append('<circle class="run%s" cx="%.1f" cy="%.1f" r="2.5" fill="%s" data-t="%.3f" '
                     'data-v="%s"><title>%s: %s</title></circle>'

@@ -891,7 +891,7 @@ def _learned(model):
                      % (_e(column), way,
                         "" if shown == chart["runs"] else " (%d of %d: every improvement, "
                         "then a sample)" % (shown, chart["runs"]),
-                        learned.progress_svg(chart, model["t0"], _clock)))
+                        learned.progress_svg(chart, model["t0"], _clock, column)))
     if found["decisions"]:
         made = found["decisions"]
         labels = model["learned_labels"]
