@@ -71,15 +71,12 @@ DEPENDENCIES = [
 ]
 
 SHEBANG = b"#!/usr/bin/env python3\n"
-MAIN = b"""\
-# Entry point of the zipapp: `python3 cooperate.pyz ...`, or a symlink to it
-# named after a command (cooperate-run -> cooperate.pyz).
-import sys
-
-from cooperate.cli import main
-
-sys.exit(main())
-"""
+# What the archive holds at its top besides the packages: the entry point,
+# and what keeps the modules compiled by other Pythons in the user's cache
+# folder. The entry point's line naming the magic number of the archive's
+# own .pyc files is filled in by the build.
+TOP_FILES = {name: os.path.join(ROOT, "archive", name) for name in ("__main__.py", "__cache__.py")}
+MAIN_MAGIC = b'ARCHIVE_MAGIC = b""'
 DEFAULT_DATE = (2020, 1, 1, 0, 0, 0)  # zip times have no zone; used without SOURCE_DATE_EPOCH
 FILE_MODE = 0o644
 DIR_MODE = 0o755
@@ -354,9 +351,17 @@ def compile_pycs(sources):
 
 
 def archive_entries(vendor_files, pyc=True):
-    """{archive name: bytes}: __main__.py, lib/'s packages, the vendored
+    """{archive name: bytes}: __main__.py and __cache__.py, lib/'s packages, the vendored
     packages and licences; with pyc, a .pyc beside every .py."""
-    entries = {"__main__.py": MAIN}
+    import importlib.util
+
+    entries = {name: read(path) for name, path in TOP_FILES.items()}
+    if entries["__main__.py"].count(MAIN_MAGIC) != 1:
+        raise BuildError("%s has no line %s" % (relative(TOP_FILES["__main__.py"]),
+                                                MAIN_MAGIC.decode()))
+    if pyc:
+        entries["__main__.py"] = entries["__main__.py"].replace(
+            MAIN_MAGIC, b"ARCHIVE_MAGIC = %r" % importlib.util.MAGIC_NUMBER)
     for name, path in source_files().items():
         entries[name] = read(path)
     for name, data in vendor_files.items():
@@ -458,7 +463,8 @@ def main(argv=None):
         print("\n".join(links()))
         return 0
     if args.sources:
-        paths = sorted(os.path.relpath(p, ROOT) for p in source_files().values())
+        paths = sorted([os.path.relpath(p, ROOT) for p in source_files().values()]
+                       + [os.path.relpath(p, ROOT) for p in TOP_FILES.values()])
         write_source_list(paths)
         print("\n".join(paths))
         return 0

@@ -1,0 +1,185 @@
+"""The archive's modules compiled by the Python that runs it, kept in the
+user's cache folder (build.py stores this file as __cache__.py, beside
+__main__.py, which reads the cache).
+
+The archive carries compiled files (.pyc) for the Python that built it
+only; any other Python compiles each module it imports, at every start:
+several times Python's own start-up for a `status`. So the first start of
+an archive on a Python compiles all its modules into one file:
+
+- $XDG_CACHE_HOME/cooperate/ (else ~/.cache/cooperate/), one file per
+  archive and Python, CACHE_TAG-CRC.bytecode (cpython-313-1a2b3c4d...). It
+  starts with the archive's central directory (every entry's name, size,
+  time and CRC-32) and is used only when that matches the archive's byte
+  for byte: an archive rebuilt, replaced or edited is compiled anew;
+- the folder is made with mode 0700, and the cache is read and written
+  only through a descriptor of the folder found to be this user's with no
+  right for anyone else (so nobody else can put or replace a file in it,
+  whatever the folders above it), and only files of this user's. Never on
+  AFS, whose rights are not in the mode bits. Where that fails nothing is
+  cached and the toolkit runs as before, only slower: whoever could write
+  the cache could make this user run their code;
+- `python -B` or PYTHONDONTWRITEBYTECODE reads the cache but writes none;
+  at most KEEP files per Python are kept (the oldest go).
+
+Modules loaded from the cache keep the names and paths they have in the
+archive (__file__, __path__, tracebacks and their source lines), and their
+code comes from memory: a worker whose archive is replaced under it goes
+on with the code it started with.
+"""
+
+import marshal
+import os
+import sys
+
+KEEP = 8
+
+
+def build(archive, folder, name, head):
+    """Compile the archive into the cache file `name` in `folder` and give
+    its modules; None when the folder is not this user's alone or takes no
+    file (read-only, full). Written under another name and renamed: readers
+    see the old file or the whole new one."""
+    try:
+        os.makedirs(folder, 0o700)
+    except OSError:
+        pass
+    try:
+        folder_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(folder_fd)
+        if st.st_uid != os.getuid() or st.st_mode & 0o077 or os.path.realpath(
+                folder).startswith("/afs/"):
+            return None
+        tmp = ".%s.%d.tmp" % (name, os.getpid())
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600,
+                         dir_fd=folder_fd)
+        except OSError:
+            return None
+        try:
+            try:
+                codes = compile_archive(archive)
+                view = memoryview(head + marshal.dumps(codes))
+                while view:
+                    view = view[os.write(fd, view):]
+            finally:
+                os.close(fd)
+            os.replace(tmp, name, src_dir_fd=folder_fd, dst_dir_fd=folder_fd)
+        except OSError:
+            os.unlink(tmp, dir_fd=folder_fd)
+            return None
+        prune(folder_fd, name)
+        return codes
+    finally:
+        os.close(folder_fd)
+
+
+def prune(folder_fd, kept):
+    """Remove this Python's oldest cache files beyond KEEP."""
+    prefix = sys.implementation.cache_tag + "-"
+    found = []
+    for other in os.listdir(folder_fd):
+        if other.startswith(prefix) and other.endswith(".bytecode") and other != kept:
+            try:
+                found.append((os.stat(other, dir_fd=folder_fd, follow_symlinks=False).st_mtime,
+                              other))
+            except OSError:
+                pass
+    for _, other in sorted(found)[:max(0, len(found) + 1 - KEEP)]:
+        try:
+            os.unlink(other, dir_fd=folder_fd)
+        except OSError:
+            pass
+
+
+def compile_archive(archive):
+    """{module: (is package, marshalled code)} of every module of the
+    archive, compiled by this Python under the name it has in the archive
+    (as build.py compiles the archive's own .pyc files). A module this
+    Python cannot compile is left out: importing it fails as it would."""
+    import warnings
+    import zipfile
+
+    codes = {}
+    with zipfile.ZipFile(archive) as z:
+        names = set(z.namelist())
+        for name in sorted(names):
+            if not name.endswith(".py") or name == "__main__.py":
+                continue
+            parts = name[:-3].split("/")
+            package = parts[-1] == "__init__"
+            if package:
+                parts.pop()
+            if not all("/".join(parts[:i]) + "/__init__.py" in names
+                       for i in range(1, len(parts))):
+                continue  # not inside a package: never imported by this name
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    code = compile(z.read(name), name, "exec", dont_inherit=True)
+                except (SyntaxError, ValueError):
+                    continue
+            codes[".".join(parts)] = (package, marshal.dumps(code))
+    return codes
+
+
+class Bytecode:
+    """Finds and loads the archive's modules from their compiled code; each
+    looks as if zipimport had loaded it from the archive."""
+
+    def __init__(self, archive, codes):
+        self.archive = archive
+        self.codes = codes
+        self.sources = None
+
+    def find_spec(self, name, path=None, target=None):
+        entry = self.codes.get(name)
+        if entry is None:
+            return None
+        from importlib.machinery import ModuleSpec
+
+        folder = self.archive + "/" + name.replace(".", "/")
+        spec = ModuleSpec(name, self, origin=folder + ("/__init__.py" if entry[0] else ".py"),
+                          is_package=entry[0])
+        spec.has_location = True
+        if entry[0]:
+            spec.submodule_search_locations = [folder]
+        return spec
+
+    def invalidate_caches(self):
+        pass
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        exec(self.get_code(module.__spec__.name), module.__dict__)
+
+    def get_code(self, name):
+        return marshal.loads(self.codes[name][1])
+
+    def is_package(self, name):
+        return self.codes[name][0]
+
+    def get_source(self, name):
+        if self.sources is None:
+            import zipimport
+
+            self.sources = zipimport.zipimporter(self.archive)
+        return self.sources.get_source(name)
+
+
+def install(archive, codes):
+    """Import the archive's modules from `codes` from now on: ahead of the
+    path finder on sys.meta_path, and as the archive's own entry of
+    sys.path (which spares Python reading the archive's directory when it
+    looks there for modules of the standard library)."""
+    from importlib.machinery import PathFinder
+
+    finder = Bytecode(archive, codes)
+    finders = sys.meta_path
+    finders.insert(finders.index(PathFinder) if PathFinder in finders else 0, finder)
+    sys.path_importer_cache[archive] = finder
