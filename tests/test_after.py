@@ -8,7 +8,6 @@ file's order is the order in which they happened). Nothing here sleeps to
 order events: the tests wait on conditions with deadlines."""
 
 import json
-import os
 import random
 import signal
 
@@ -348,7 +347,7 @@ def test_claims_from_several_queues_respect_a_random_graph(tmp_path, shuffled):
 def test_the_readme_example_reads(tmp_path):
     from cooperate.queue.listfile import scan
 
-    readme = open(os.path.join(util.TOP, "README.md")).read()
+    readme = util.documentation()
     section = readme[readme.index("\n## Dependencies\n"):]
     start = section.index("```text\n") + 8
     text = section[start:section.index("\n```", start)]

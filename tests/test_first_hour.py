@@ -16,7 +16,7 @@ import time
 
 from test_liftoff_launch import (APPEND_BODY, clean_env, lines, one_line_error, prepare,
                                  write_grid, write_script)
-from util import command, journal, run, start, status, tree_digest, wait_for, write_list
+from util import command, documentation, journal, run, start, status, tree_digest, wait_for, write_list
 
 
 def appender(tag):
@@ -399,7 +399,7 @@ def test_an_unknown_key_names_only_documented_keys(tmp_path):
     write_list(tmp_path / "l.json", [{"cmd": ["true"], "cdw": "x"}])
     error = one_line_error(run("run", "l.json", cwd=tmp_path))
     keys = error.rsplit("(an entry's keys: ", 1)[1].rstrip(")\n").split(", ")
-    readme = open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "README.md")).read()
+    readme = documentation()
     for key in keys:
         assert "`%s`" % key in readme or '"%s"' % key in readme, key
     assert json.loads((tmp_path / "l.json").read_text())  # untouched

@@ -12,12 +12,12 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 
 import pytest
 
 from test_archive import PYTHONS, TOP, ok, run, version
+from util import DOCS
 
 # words of prose that look like program names
 NOT_PROGRAMS = {"liftoff-style"}
@@ -27,7 +27,7 @@ NAME = re.compile(r"(?<![-/\w.])((?:cooperate|liftoff)(?:-[a-z]+)?)\b(?![-.\w/])
 def mentioned():
     """{program name: where it is mentioned first}, from the README, the
     examples and the toolkit's sources (its messages and help texts)."""
-    paths = [os.path.join(TOP, "README.md")]
+    paths = [os.path.join(TOP, name) for name in DOCS]
     paths += glob.glob(os.path.join(TOP, "examples", "*"))
     paths += glob.glob(os.path.join(TOP, "lib", "**", "*.py"), recursive=True)
     found = {}

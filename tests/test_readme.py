@@ -1,4 +1,5 @@
-"""The README's commands, read from the README itself and run in its order in
+"""The README's commands (and docs/'s, read after it: util.DOCS), read from
+the documentation itself and run in its order in
 a sandbox (a home of its own, a project folder with the README's YAML grid
 and scripts), so that the README and the toolkit cannot drift apart: an
 option the README names and the toolkit lacks, or a list or grid it shows
@@ -18,9 +19,8 @@ import signal
 import subprocess
 import sys
 
-from util import TOP, wait_for
+from util import TOP, documentation, wait_for
 
-README = os.path.join(TOP, "README.md")
 
 SKIP = {
     "make test": "the test suite itself",
@@ -73,7 +73,7 @@ with open(os.environ["RAN"], "a") as f:
 def blocks():
     """(line number, language, [lines]) of each code block: fenced, or
     indented by four spaces after a blank line."""
-    lines = open(README).read().split("\n")
+    lines = documentation().split("\n")
     i = 0
     while i < len(lines):
         if lines[i].startswith("```"):

@@ -189,3 +189,17 @@ class Host:
             except OSError:
                 pass
             self.process.wait(timeout=30)
+
+
+# the README, then the rest of the documentation, in reading order
+DOCS = ["README.md"] + ["docs/%s.md" % name for name in (
+    "usage", "liftoff", "results", "guarantees", "trust", "internals")]
+
+
+def documentation():
+    """The README and docs/, in reading order, as one text."""
+    texts = []
+    for name in DOCS:
+        with open(os.path.join(TOP, name), encoding="utf-8") as f:
+            texts.append(f.read())
+    return "\n".join(texts)
