@@ -1,4 +1,4 @@
-"""The house as drawn (README, Layout): which part of lib/cooperate may import
+"""The house as drawn (docs/internals.md, Layout): which part of lib/cooperate may import
 which, read from the source with ast (imports inside functions included).
 
 - cooperate/queue/   the shared queue: imports nothing of the toolkit but itself

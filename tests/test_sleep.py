@@ -113,7 +113,7 @@ def test_a_host_frozen_past_its_lease_stops_its_run_before_working_beside_the_ne
     seen = lines(tmp_path)
     first_new = next(i for i, w in enumerate(seen) if w[1] == "2")
     late = [w for w in seen[first_new:] if w[1] == "1"]
-    # the remaining window (README: "A machine that sleeps"): the runs wake
+    # the remaining window (docs/usage.md: "A machine that sleeps"): the runs wake
     # with the guard and may write until it is scheduled; measured, not asserted
     print("ticks of the old attempt after the new one started: %d (frozen after %d lines)"
           % (len(late), frozen_at))

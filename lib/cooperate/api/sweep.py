@@ -42,7 +42,7 @@ class Sweep:
 
     def append(self, *entries):
         """Add entries (an argv list, a command string, or an object with
-        "cmd": see README, The list) that the list does not have yet;
+        "cmd": see docs/usage.md, The list) that the list does not have yet;
         returns how many were added. Workers running on the list take them
         up. Experiments grow by liftoff-prepare --append-to instead."""
         from cooperate.grid.design import merge

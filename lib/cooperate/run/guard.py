@@ -27,7 +27,7 @@ worker, the parent stays as its guard, a child subreaper
   its claims are still its own and kills the runs of the others; only a
   renewal stamped after that resumes the rest. What remains: after a thaw
   of the whole machine, the runs may go on until the guard is scheduled
-  again (README: "A machine that sleeps").
+  again (docs/usage.md: "A machine that sleeps").
 - The worker is a child subreaper too: what a run leaves behind (a
   daemon, `setsid work &`) is adopted by the worker when its parent ends,
   and killed once the run it came from has ended (see runs.py).
