@@ -4,7 +4,6 @@ an experiment folder, or an experiment's name under the results folder),
 runs, .__journal lines), and the hold/release commands (liftoff-lock and
 liftoff-unlock)."""
 
-import datetime
 import os
 
 from cooperate import fmt
@@ -177,6 +176,8 @@ class Journal:
     folder's file, "[timestamp][session] what"."""
 
     def __init__(self, timestamp_fmt):
+        import datetime  # here: `status` starts without it
+
         try:
             stamp = datetime.datetime.now().strftime(timestamp_fmt)
         except ValueError:

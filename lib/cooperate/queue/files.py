@@ -141,15 +141,17 @@ def _open_checked(path, check):
 
 def make_folder(path, mode=FOLDER_MODE):
     """Create a folder (and its parents) with `mode` (never more: the umask
-    may take rights away); an existing one is left as it is."""
+    may take rights away); an existing one is left as it is. True if this
+    made it."""
     try:
         os.mkdir(path, mode)
     except FileExistsError:
-        return
+        return False
     except FileNotFoundError:
         make_folder(os.path.dirname(os.path.abspath(path)), mode)
         return make_folder(path, mode)
     _group_write(path, None, mode)
+    return True
 
 
 def create(path, mode=FILE_MODE):
@@ -172,20 +174,28 @@ def open_own(path, mode=FILE_MODE, append=False):
     link, a file of another user's or one with other hard links is an
     OSError: nothing is written through it."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    flags |= os.O_APPEND if append else 0
     try:
-        fd = os.open(path, flags | (os.O_APPEND if append else 0), mode)
+        try:
+            # made here: a new file of this user's alone, empty (no stat, a
+            # round trip on NFS, for each of the runs' logs)
+            fd = os.open(path, flags | os.O_EXCL, mode)
+            made = True
+        except FileExistsError:
+            fd, made = os.open(path, flags, mode), False
     except OSError as error:
         if error.errno == errno.ELOOP:
             raise OSError(errno.ELOOP, "a symbolic link is there: nothing is written through it",
                           path)
         raise
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid() or st.st_nlink != 1:
-        os.close(fd)
-        raise OSError(errno.EPERM, "not a file of yours alone (another user's, or with other "
-                      "links): nothing is written to it", path)
-    if st.st_size and not append:
-        os.ftruncate(fd, 0)
+    if not made:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid() or st.st_nlink != 1:
+            os.close(fd)
+            raise OSError(errno.EPERM, "not a file of yours alone (another user's, or with other "
+                          "links): nothing is written to it", path)
+        if st.st_size and not append:
+            os.ftruncate(fd, 0)
     _group_write(path, fd, mode)
     return fd
 

@@ -8,7 +8,6 @@ containers, or two machines, may report the same one).
 """
 
 import os
-import signal
 
 _IDENTITY = None
 
@@ -155,6 +154,8 @@ def _environ_has(pid, tag):
 def kill_tagged(name, value):
     """SIGKILL every live process of this user whose environment holds
     NAME=VALUE, and their process groups. Returns how many were found."""
+    import signal
+
     tag = b"\0%s=%s\0" % (name.encode(), value.encode())
     found = [(pid, group) for pid, _, group, state in processes()
              if state != b"Z" and pid != os.getpid() and _environ_has(pid, tag)]

@@ -36,7 +36,7 @@ objects because they parse twice as fast and `status` reads them all.
 Each transaction's write begins with a header, ["o", offset, length]: where
 its writer, holding the lock, found the journal's end, and how many bytes of
 records follow. The writer asks the file server for the size first
-(fresh_size: some clients cache it), and checks where its O_APPEND write
+(fresh_stat: some clients cache it), and checks where its O_APPEND write
 landed. Every reader checks each header against where it finds it, that the
 batches follow each other with nothing between them, and that the last
 batch it read is still there when it reads on (it reads from that batch's
@@ -92,20 +92,31 @@ def _load_statx():
     return call, ctypes.create_string_buffer(256)
 
 
-def fresh_size(fd):
-    """An open file's size as its server has it now: statx with
-    AT_STATX_FORCE_SYNC makes a network filesystem ask, even a client that
-    caches sizes without close-to-open consistency (FUSE ones), so that an
-    O_APPEND write lands at the true end. fstat where there is no statx
-    (glibc before 2.28, kernels before 4.11)."""
+# what fresh_stat asks statx for: STATX_TYPE, MODE, UID, GID, INO, SIZE
+_FRESH = 0x31b
+
+
+def fresh_stat(fd):
+    """An open file's (size, inode, owner, group, mode) as its server has
+    them now: statx with AT_STATX_FORCE_SYNC makes a network filesystem ask,
+    even a client that caches sizes without close-to-open consistency (FUSE
+    ones), so that an O_APPEND write lands at the true end; one round trip
+    for all of them. fstat where there is no statx (glibc before 2.28,
+    kernels before 4.11)."""
     if not _STATX:
         _STATX.append(_load_statx())
     if _STATX[0] is not None:
         call, buf = _STATX[0]
-        # AT_EMPTY_PATH | AT_STATX_FORCE_SYNC, STATX_SIZE; stx_size is at byte 40
-        if call(fd, b"", 0x3000, 0x200, buf) == 0:
-            return int.from_bytes(buf.raw[40:48], sys.byteorder)
-    return os.fstat(fd).st_size
+        # AT_EMPTY_PATH | AT_STATX_FORCE_SYNC; struct statx: stx_mask at byte
+        # 0, stx_uid 20, stx_gid 24, stx_mode 28 (16 bits), stx_ino 32, stx_size 40
+        if call(fd, b"", 0x3000, _FRESH, buf) == 0:
+            raw, order = buf.raw, sys.byteorder
+            if int.from_bytes(raw[0:4], order) & _FRESH == _FRESH:
+                return (int.from_bytes(raw[40:48], order), int.from_bytes(raw[32:40], order),
+                        int.from_bytes(raw[20:24], order), int.from_bytes(raw[24:28], order),
+                        int.from_bytes(raw[28:30], order))
+    st = os.fstat(fd)
+    return st.st_size, st.st_ino, st.st_uid, st.st_gid, st.st_mode
 
 
 def generation_of(fd):
@@ -316,13 +327,15 @@ def read(path, cursor, generation=None, chunk=1 << 18):
         os.close(fd)
 
 
-def sync(path, cursor, payload_fn, durable=True, mode=0o644, generation=0):
+def sync(path, cursor, payload_fn, durable=True, mode=0o644, generation=0, check=None):
     """Under the lock: read what others appended since `cursor`, let
     `payload_fn(records)` decide what to append, append it in one write
     behind its batch header, and if `durable` fsync it. Returns (records
     read, records written); `cursor` is advanced past both. Raises Rotated
     if the journal is not of `generation`. The journal is created with
-    `mode` if missing; a symbolic link in its place is an error."""
+    `mode` if missing; a symbolic link in its place is an error. `check`
+    gets the open journal's (inode, owner, group, mode) before anything is
+    read or written (it raises to refuse it)."""
     try:
         fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
                      mode)
@@ -331,7 +344,9 @@ def sync(path, cursor, payload_fn, durable=True, mode=0o644, generation=0):
     try:
         if generation_of(fd) != generation:
             raise Rotated()
-        size = fresh_size(fd)
+        size, inode, uid, gid, st_mode = fresh_stat(fd)
+        if check is not None:
+            check(inode, uid, gid, st_mode)
         if size < cursor.offset:
             raise UserError("%s is shorter than when it was last read: it was replaced or "
                             "truncated under this worker; stop the workers and check it" % path)

@@ -74,9 +74,19 @@ def entry_id(entry):
     return _digest(entry_key(entry))
 
 
+def sha1_type():
+    """SHA-1: the interpreter's built-in one where there is one (hashlib
+    loads OpenSSL: a few milliseconds of every `status`)."""
+    try:
+        from _sha1 import sha1
+    except ImportError:
+        from hashlib import sha1
+    return sha1
+
+
 def _digest(key, sha1=None):
     if sha1 is None:
-        from hashlib import sha1
+        sha1 = sha1_type()
     try:
         data = key.encode()
     except UnicodeEncodeError:
@@ -314,8 +324,8 @@ def scan(path, text, strict=True):
     resolve_after gives them). A bad entry is an error if `strict`; JSON
     that does not read always is."""
     from array import array
-    from hashlib import sha1
 
+    sha1 = sha1_type()
     parse_int = limits.bounded_int(path) if limits.LONG_NUMBER.search(text) else None
     decode = json.JSONDecoder(parse_int=parse_int).raw_decode
     skip = WHITESPACE.match
@@ -500,6 +510,9 @@ class CommandList:
         self.cache = None if text is not None else cache
         self.check = check
         self.reader = reader
+        # the list file kept open to read entries from, while it is the
+        # version read (see entry)
+        self._fd = None
         # (message, since): the file changed and does not read; the last
         # version that did stays in use
         self.unreadable = None
@@ -533,7 +546,13 @@ class CommandList:
                 if self._stat() == signature or time.monotonic() >= deadline:
                     raise
 
+    def _close(self):
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
+
     def load(self, strict=False):
+        self._close()
         signature = self._stat()
         text = self.text()
         offsets, ids, executed, problems, after = scan(self.path, text, strict)
@@ -552,6 +571,7 @@ class CommandList:
         arrays."""
         from array import array
 
+        self._close()
         try:
             with open(self.cache, "rb") as f:
                 head = json.loads(f.readline())
@@ -652,17 +672,20 @@ class CommandList:
         start = self._offsets[i]
         size = self._offsets[i + 1] - start if i + 1 < len(self._offsets) else -1
         try:
-            # three system calls (each a round trip on NFS), not a file object's seven
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                data = os.pread(fd, size if size >= 0 else os.fstat(fd).st_size - start, start)
-            finally:
-                os.close(fd)
+            # one system call (a round trip on NFS) per entry: the file stays
+            # open while refresh finds it unchanged (a new version is opened
+            # afresh: on NFS only an open is sure to read what another
+            # machine wrote), and what is read must have the entry's id
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = self._fd
+            data = os.pread(fd, size if size >= 0 else os.fstat(fd).st_size - start, start)
             entry = json.JSONDecoder().raw_decode(data.decode())[0]
             if _digest(entry_key(entry)) == self.ids[i].split("-")[0]:
                 return entry
         except (OSError, ValueError, TypeError, RecursionError):
             pass
+        self._close()
         self.refresh(force=True)
         return None
 

@@ -40,29 +40,27 @@ class QueueLock:
         self.path = path
         self.timeout = timeout
         self.mode = mode
-        self.file = None
+        self.fd = None
 
     def __enter__(self):
         import portalocker
 
         try:
-            # never through a symbolic link
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
-                         | os.O_CLOEXEC, self.mode)
-            # unbuffered binary: no seeks or terminal checks (system calls,
-            # round trips on NFS) for a file that is only locked
-            self.file = os.fdopen(fd, "rb", buffering=0)
+            # never through a symbolic link; a bare descriptor: a file object
+            # would cost a stat (a round trip on NFS) for a file only locked
+            self.fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
+                              | os.O_CLOEXEC, self.mode)
         except OSError as error:
             raise fs_error("cannot open the lock file %s" % self.path, error)
         deadline = time.monotonic() + self.timeout
         poll = FIRST_POLL
         while True:
             try:
-                portalocker.lock(self.file, portalocker.LOCK_EX | portalocker.LOCK_NB)
+                portalocker.lock(self.fd, portalocker.LOCK_EX | portalocker.LOCK_NB)
                 return self
             except portalocker.LockException as error:
                 if not _busy(error):
-                    self.file.close()
+                    os.close(self.fd)
                     cause = error.args[0] if error.args else None
                     if getattr(cause, "errno", None) in TRANSIENT:
                         # a lock server restarting: the caller tries again
@@ -70,7 +68,7 @@ class QueueLock:
                     raise UserError("cannot lock %s: %s (is the filesystem mounted with "
                                     "locking enabled?)" % (self.path, error))
                 if time.monotonic() >= deadline:
-                    self.file.close()
+                    os.close(self.fd)
                     raise UserError(
                         "waited %g s for the lock %s: another worker holds it and does not "
                         "let go (a frozen machine or an unreachable NFS server?). Nothing "
@@ -86,6 +84,6 @@ class QueueLock:
 
     def __exit__(self, *exc):
         # closing the descriptor releases the flock
-        self.file.close()
-        self.file = None
+        os.close(self.fd)
+        self.fd = None
 

@@ -52,8 +52,11 @@ def open_log(path, mode, folder_mode, trusted):
 
 def make_shard(shard, mode, trusted):
     """Make (or check) a shard folder, as the docstring says (the metrics
-    files' shards too: cooperate.metrics)."""
-    files.make_folder(shard, mode)
+    files' shards too: cooperate.metrics). One this made needs no check:
+    nobody else can change what is in logs/ (or metrics/)."""
+    if files.make_folder(shard, mode):
+        _CHECKED.add(shard)
+        return
     st = os.lstat(shard)
     if not trusted:
         trust.check_stat(shard, st)

@@ -13,10 +13,12 @@ started at all.
 """
 
 import os
+import time
 
 from cooperate import metrics
 from cooperate.errors import UserError
 from cooperate.queue import logs
+from cooperate.queue.journal import TRANSIENT
 
 
 class EarlyStop:
@@ -56,13 +58,18 @@ class Watch:
         # absolute: a run may start in another folder (an entry's "cwd")
         path = os.path.abspath(metrics.path(queue.dir, claim.id, claim.attempt))
         shard = os.path.dirname(path)
-        if shard not in self.shards:
+        pause, deadline = 0.05, time.monotonic() + queue.lock_timeout
+        while shard not in self.shards:
             try:
                 logs.make_shard(shard, queue.folder_mode, queue.trusted)
+                self.shards.add(shard)
             except OSError as error:
-                raise UserError("cannot create the metrics folder %s: %s" % (
-                    shard, error.strerror))
-            self.shards.add(shard)
+                # a file server restarting: waited for as long as for the lock
+                if error.errno not in TRANSIENT or time.monotonic() >= deadline:
+                    raise UserError("cannot create the metrics folder %s: %s" % (
+                        shard, error.strerror))
+                time.sleep(pause)
+                pause = min(pause * 2, 1.0)
         if self.rule is not None:
             self.readers[claim.id, claim.attempt] = metrics.Reader(path), claim
         return path
