@@ -198,3 +198,27 @@ cd "$2"
     assert len(err.strip().splitlines()) == 1
     assert json.loads((tmp_path / "status.json").read_text())["counts"]["done"] == 1
     assert (tmp_path / "l.json.cooperate" / "journal").read_bytes() == before
+
+
+def test_a_take_back_says_whose_runs_and_why(tmp_path):
+    """A worker and its guard SIGKILLed together: the next worker takes the
+    run back at once (same machine) and says whose it was and why."""
+    write_list(tmp_path / "l.json", [
+        ["sh", "-c", "if [ -e started ]; then exit 0; fi; echo > started; exec sleep 600"]])
+    guard = start("run", "l.json", cwd=tmp_path, stderr=subprocess.DEVNULL)
+    try:
+        worker = worker_pid(guard.pid)
+        wait_for(lambda: (tmp_path / "started").exists(), what="the first attempt")
+        (dead,) = status("l.json", cwd=tmp_path)["running"]
+        os.kill(guard.pid, signal.SIGKILL)
+        os.kill(worker, signal.SIGKILL)
+        guard.wait(timeout=30)
+    finally:
+        if guard.poll() is None:
+            guard.kill()
+    result = run("run", "l.json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    said = [line for line in result.stderr.splitlines() if " took back " in line]
+    assert len(said) == 1, result.stderr
+    assert "took back %s#1 from worker %s: its process and its guard are gone from this " \
+           "machine; it is pending again" % (dead["id"], dead["worker"]) in said[0]

@@ -33,6 +33,7 @@ import errno
 import os
 import time
 
+from cooperate import fmt
 from cooperate.errors import UserError
 from cooperate.queue import files, host, journal, snapshot, trust
 from cooperate.queue.lease import LEASE, Leases, heartbeat_every
@@ -152,6 +153,9 @@ class Queue:
         # the counts, when this worker's last transaction recorded the
         # queue's end (see take's `notify`), else None
         self.finished = None
+        # what the last take took back from dead workers: (id, attempt,
+        # worker, why it looked dead, pending again?), for the user
+        self.taken_back = []
         self._fold(self.state)
 
     @property
@@ -603,8 +607,17 @@ class Queue:
             number = self.state.attempts(id_)
             again = number <= max(self.retries_of(id_, retries), LOST_RETRIES)
             self._record(out, ["e", id_, number, worker, now, LOST, None, again])
+            self.taken_back.append((id_, number, holder, self._why_dead(holder), again))
             again_any = again_any or again
         return again_any
+
+    def _why_dead(self, holder):
+        """Why a worker whose runs are taken back looks dead, in words."""
+        if host.same_machine(self.state.workers.get(holder, {})):
+            return "its process and its guard are gone from this machine"
+        watched = self.leases.watched(holder)
+        return "its heartbeat did not change for %s, its lease, as this worker watched it" % (
+            fmt.duration(watched) if watched else "its lease")
 
     def take(self, worker, ends=(), claim=True, accept=None, retries=0, procs=(), notify=False):
         """Record the processes of running attempts, (id, attempt, pid, start
@@ -625,6 +638,7 @@ class Queue:
         def make():
             out = []
             del taken[:]
+            self.taken_back = []
             now = time.time()
             for id_, attempt, pid, start in procs:
                 self._record(out, ["p", id_, attempt, pid, start])

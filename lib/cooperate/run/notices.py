@@ -74,6 +74,14 @@ class Notices:
             self.report("list", path=self.queue.list.path, problem=problem[0],
                         seconds=time.monotonic() - problem[1])
 
+    def took_back(self):
+        """Say which runs the last claim took back from dead workers, whose
+        and why (one line each)."""
+        for id_, attempt, holder, why, again in self.queue.taken_back:
+            self.report("note", text="took back %s#%d from worker %s: %s; %s" % (
+                id_, attempt, holder, why, "it is pending again" if again else
+                "it had its retries: failed for good"))
+
     def announce(self, base_env):
         """Run --notify if the last transaction recorded the queue's end,
         with the counts and the list in its environment; it gets

@@ -273,6 +273,7 @@ class Worker:
                                     accept=admission.accepting(slot),
                                     retries=self.runs.retries, procs=self.runs.processes(),
                                     notify=self.notices.notify is not None)
+            self.notices.took_back()
             self.notices.announce(self.runs.base_env)
             if claim is None:
                 self.slots.release(slot)
