@@ -63,11 +63,13 @@ KINDS = {"open": ("openat", "open"), "stat": ("newfstatat", "stat", "lstat", "fs
          "utime": ("utimensat",)}
 
 
-def file_operations(n=200):
+def file_operations(n=200, cwd=None, calls=None):
     """{kind: per entry} for the worker process, and how many opens created
     a file, counted by strace over a worker draining n entries (only calls
-    on the list, the state folder and its files)."""
-    cwd = tempfile.mkdtemp(prefix="fileops-", dir=os.path.join(HERE, "out"))
+    on the list, the state folder and its files), in `cwd` (default: a new
+    folder in bench/out). `calls`, a Counter, gets each system call's
+    count per entry."""
+    cwd = cwd or tempfile.mkdtemp(prefix="fileops-", dir=os.path.join(HERE, "out"))
     with open(os.path.join(cwd, "l.json"), "w") as f:
         json.dump([["true", str(i)] for i in range(n)], f)
     subprocess.run(["strace", "-ff", "-qq", "-o", "trace", "-e", "trace=%file,%desc",
@@ -91,6 +93,8 @@ def file_operations(n=200):
         if shared:
             kind = next((k for k, names in KINDS.items() if name in names), "other")
             counts[kind] += 1
+            if calls is not None:
+                calls[name] += 1 / n
     shutil.rmtree(cwd, ignore_errors=True)
     return {kind: count / n for kind, count in counts.items()}
 
