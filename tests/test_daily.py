@@ -109,3 +109,19 @@ def test_spawn_and_submit_run_python3_from_the_remote_path(tmp_path):
     result = run("spawn", "l.json", "--hosts", "node1", "--dry-run", "--python", "python3.11",
                  cwd=str(tmp_path))
     assert shlex.split(shlex.split(result.stdout)[-1])[0] == "python3.11"
+
+
+def test_shell_syntax_in_an_entry_no_shell_runs_is_said(tmp_path):
+    """`|` and `>` in an entry without "shell": true reach the program as
+    arguments: doe says so when it writes such entries, a worker when it
+    starts one (once per entry), and the program gets them as words."""
+    made = run("doe", "l.json", "echo {x} > out.txt", "x=1,2", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert "no shell runs these entries: `>` reaches the program" in made.stderr
+    write_list(tmp_path / "m.json", ["echo a | b", {"cmd": "echo c > d", "shell": True}])
+    ran = run("run", "m.json", "--no-detach", cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    notes = [line for line in ran.stderr.splitlines() if "no shell runs this entry" in line]
+    assert len(notes) == 1 and "`|` reaches the program as argument" in notes[0], ran.stderr
+    assert "a | b\n" in ran.stdout
+    assert (tmp_path / "d").read_text() == "c\n"

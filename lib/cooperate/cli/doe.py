@@ -157,6 +157,14 @@ def interactive(args, prog, existing):
 
 
 def write(out, existing, added):
+    from cooperate.run.launcher import shell_words
+
+    words = sorted({w for entry in added[:1] for w in shell_words(entry)})
+    if words:
+        say("note: no shell runs these entries: %s reach%s the program as argument%s (for "
+            "pipes and redirections, write entries {\"cmd\": \"...\", \"shell\": true})" % (
+                ", ".join("`%s`" % w for w in words), "es" if len(words) == 1 else "",
+                "" if len(words) == 1 else "s"))
     if added or existing is None:
         atomic_write(out, format_list((existing or []) + added))
     tell("%s: %s (%d new)" % (out, fmt.count(len(existing or []) + len(added), "entry", "entries"),

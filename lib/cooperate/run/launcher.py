@@ -16,6 +16,7 @@ a run never outlives its recorded end.
 
 import fcntl
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -259,6 +260,28 @@ def command_of(entry):
         if not entry:
             raise UserError("empty command")
     return entry, cwd, env
+
+
+# words a shell would read as pipes, lists or redirections: in an entry
+# that no shell runs, they reach the program as arguments
+SHELL_WORD = re.compile(r"^(\|\|?|&&?|;;?|\d*[<>]{1,2}(&\d*)?|\d*[<>]{1,2}\S*)$")
+
+
+def shell_words(entry):
+    """The words of an entry's command that a shell would treat as syntax
+    (`|`, `>`, `2>&1`, `;`, `&&`, ...), if no shell runs it; else []."""
+    if isinstance(entry, dict):
+        if entry.get("shell") or "run" in entry:
+            return []
+        entry = entry.get("cmd")
+    if isinstance(entry, str):
+        try:
+            entry = shlex.split(entry)
+        except ValueError:
+            return []
+    if not isinstance(entry, list):
+        return []
+    return [word for word in entry if isinstance(word, str) and SHELL_WORD.match(word)]
 
 
 class Run:

@@ -79,6 +79,8 @@ class Runs:
         self.no_more = None
         # a transient error at a start was said (until a start succeeds)
         self.told_transient = False
+        # entries whose shell-like words (a `|` run by no shell) were said
+        self.told_shell = set()
         # the queue's own transient errors are said as notes too
         queue.say = lambda text: report("note", text=text)
 
@@ -132,6 +134,14 @@ class Runs:
     def _start(self, claim, slot, extra):
         if claim.problem:
             raise UserError(claim.problem)
+        words = launcher.shell_words(claim.entry)
+        if words and claim.id not in self.told_shell:
+            self.told_shell.add(claim.id)
+            self.report("note", text="%s: no shell runs this entry: %s reach%s the program as "
+                        "argument%s (for pipes and redirections: {\"cmd\": \"...\", "
+                        "\"shell\": true})" % (
+                            claim.id, ", ".join("`%s`" % w for w in words),
+                            "es" if len(words) == 1 else "", "" if len(words) == 1 else "s"))
         self.hook("started", claim, self.worker)
         run = launcher.start(claim, slot, self.base_env, extra,
                              self.open_log if self.detach else None,
