@@ -130,8 +130,9 @@ def test_make_builds_with_the_oldest_and_the_newest_python(minor, tmp_path):
     tree.mkdir()
     for name in ("Makefile", "build.py"):
         shutil.copy(os.path.join(TOP, name), str(tree / name))
-    shutil.copytree(os.path.join(TOP, "lib"), str(tree / "lib"),
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    for folder in ("lib", "archive"):
+        shutil.copytree(os.path.join(TOP, folder), str(tree / folder),
+                        ignore=shutil.ignore_patterns("__pycache__"))
     downloads = os.path.join(TOP, "build", "downloads")
     if os.path.isdir(downloads):
         shutil.copytree(downloads, str(tree / "build" / "downloads"),
