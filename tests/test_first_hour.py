@@ -379,9 +379,10 @@ def test_procs_finds_a_worker_of_a_list_outside_results(tmp_path):
     finally:
         (tmp_path / "lists" / "go").touch()
         assert guard.wait(timeout=60) == 0
+    # gone once it ended (workers of other tests' simulated hosts, which a
+    # command run once cannot judge, may still be listed)
     shown = run("procs", "-a", cwd=tmp_path / "elsewhere").stdout
-    assert shown.startswith("no live workers for the experiments under results or the lists "
-                            "your workers joined lately"), shown
+    assert str(tmp_path / "lists" / "l.json") not in shown, shown
 
 
 def test_procs_skips_remembered_lists_that_went_bad(tmp_path):
