@@ -74,7 +74,9 @@ def start(archive):
         space["install"](archive, codes)
 
 
-start(__loader__.archive)
+if sys.version_info >= (3, 6):
+    # an older Python is told which it needs by the package itself
+    start(__loader__.archive)
 
 from cooperate.cli import main  # noqa: E402
 
