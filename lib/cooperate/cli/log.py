@@ -1,7 +1,6 @@
 """cooperate-log: a run's output, from its log in the state folder; -f
 follows it while the run goes on."""
 
-import os
 import sys
 import time
 
