@@ -130,8 +130,9 @@ class Queue:
         self.lock_timeout = lock_timeout
         self.history = history
         self.state = State(history)
-        # where this has read the journal to: its generation, inode, cursor
-        self.generation, self.journal_inode, self.cursor = 0, None, journal.Cursor()
+        # where this has read the journal to: its generation, inode, and its
+        # journal cursor (not the claim order's cursor: order.py)
+        self.generation, self.journal_inode, self.journal_cursor = 0, None, journal.Cursor()
         # (inode, owner, group, mode) of the journal when it was last found
         # changeable by this user alone (see _check_journal)
         self.journal_checked = None
@@ -144,6 +145,8 @@ class Queue:
         self.broken = None
         # say(text): tells the user of a transient filesystem error, once
         self.say = None
+        # a transient error was said and no step has succeeded since
+        self.troubled = False
         self.unreadable = 0
         self.snapshot_size = 0
         self.compact_at = compact_at()
@@ -169,7 +172,7 @@ class Queue:
     @property
     def offset(self):
         """Where this has read the journal to."""
-        return self.cursor.offset
+        return self.journal_cursor.offset
 
     def _fold(self, state):
         """Start over from `state` (folded afresh)."""
@@ -206,7 +209,7 @@ class Queue:
             self.journal_inode = st.st_ino
 
     def _read_journal(self):
-        for records, bad in journal.read(self.journal_path, self.cursor, self.generation):
+        for records, bad in journal.read(self.journal_path, self.journal_cursor, self.generation):
             self.unreadable += bad
             self._apply(records)
 
@@ -246,7 +249,7 @@ class Queue:
                 self.unreadable, self.snapshot_size = snap.head["unreadable"], snap.size
             self.generation, self.journal_inode = generation, inode
             # x records before this read are not news (see _watch)
-            self.cursor, self.marks = journal.Cursor(), 0
+            self.journal_cursor, self.marks = journal.Cursor(), 0
             self._fold(state)
             if self.source.records:
                 self._apply(self.source.records)
@@ -273,7 +276,7 @@ class Queue:
     def _apply(self, records):
         self.state.apply(records)
         self.order.applied(records)
-        if self.cursor.marks != self.marks and self.marked is None:
+        if self.journal_cursor.marks != self.marks and self.marked is None:
             # another worker found the filesystem failing (see _watch): its words
             self.marked = next((r[3] for r in reversed(records)
                                 if r[0] == "x" and len(r) > 3), None)
@@ -291,7 +294,7 @@ class Queue:
         (status) only show it (trouble)."""
         if self.worker is None or self.broken is not None:
             return
-        cursor = self.cursor
+        cursor = self.journal_cursor
         if cursor.anomaly is None and cursor.marks == self.marks:
             return
         what = cursor.anomaly
@@ -321,7 +324,7 @@ class Queue:
                 return f.read(4096).decode("utf-8", "replace").strip() or self.mark_path
         except OSError:
             pass
-        what = self.cursor.anomaly or self.lost_record()
+        what = self.journal_cursor.anomaly or self.lost_record()
         return untrusted(what, self.mark_path) if what else None
 
     def lost_record(self):
@@ -337,18 +340,23 @@ class Queue:
         """step(), tried again while the filesystem gives a transient error
         (journal.TRANSIENT: a server restarting, a stale handle, a disk full
         for a while), with a growing pause, for up to lock_timeout seconds;
-        said once (say). Other errors, or one that lasts, are raised."""
+        said once (say) until a step succeeds again, however many steps fail
+        meanwhile (a worker's last records after a failure, say). Other
+        errors, or one that lasts, are raised."""
         deadline, pause = None, 0.05
         while True:
             try:
-                return step()
+                result = step()
+                self.troubled = False
+                return result
             except (OSError, UserError) as error:
                 if getattr(error, "errno", None) not in journal.TRANSIENT:
                     raise
                 now = time.monotonic()
                 if deadline is None:
                     deadline = now + self.lock_timeout
-                    if self.say is not None:
+                    if self.say is not None and not self.troubled:
+                        self.troubled = True
                         self.say("%s; trying again for up to %g s" % (
                             error if isinstance(error, UserError) else
                             "%s: %s" % (error.filename or self.dir, error.strerror),
@@ -492,11 +500,11 @@ class Queue:
             durable = self.flush_every is None or now - self.flushed >= self.flush_every
             try:
                 with QueueLock(os.path.join(self.dir, "lock"), self.lock_timeout, self.file_mode):
-                    _, written = journal.sync(self.journal_path, self.cursor, payload, durable,
-                                              self.file_mode, self.generation,
+                    _, written = journal.sync(self.journal_path, self.journal_cursor, payload,
+                                              durable, self.file_mode, self.generation,
                                               None if self.trusted else self._check_journal)
                     if self.offset >= max(self.compact_at, self.snapshot_size) and \
-                            self.cursor.anomaly is None:
+                            self.journal_cursor.anomaly is None:
                         self._compact()
             except journal.Rotated:
                 # compacted since this read it: read it afresh, then decide
@@ -531,7 +539,7 @@ class Queue:
         try:
             self.generation, first, self.journal_inode = snapshot.compact(
                 self.dir, self.generation, State, self.file_mode, self.trusted)
-            self.cursor = journal.Cursor(len(first), first)
+            self.journal_cursor = journal.Cursor(len(first), first)
             self.marks = 0
             self.snapshot_size = os.stat(snapshot.path(self.dir, self.generation)).st_size
         except (UserError, OSError):
@@ -575,7 +583,7 @@ class Queue:
         except OSError as error:
             raise UserError("cannot write %s: %s" % (path, error.strerror))
         self.transaction(lambda: [["w", worker, info]])
-        self.worker, self.marks, self.marked = worker, self.cursor.marks, None
+        self.worker, self.marks, self.marked = worker, self.journal_cursor.marks, None
         self._watch()
 
     def sync(self):
@@ -600,7 +608,7 @@ class Queue:
                 continue
             if holder not in self.state.workers:
                 # its start record was lost: never judged dead for that
-                self.cursor.notice(self.lost_record())
+                self.journal_cursor.notice(self.lost_record())
                 continue
             if not self.leases.dead(holder, verdicts):
                 continue
