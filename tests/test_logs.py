@@ -163,15 +163,19 @@ def test_a_shard_folder_others_could_change_fails_its_run_and_the_worker_goes_on
     assert "Traceback" not in result.stderr
     for reason in reasons:
         assert reason in result.stderr
-    # the refused runs never started, nothing went through the link; the
-    # others ran and have their logs
+    # every run ran (its output goes to its log through the worker, which
+    # makes the log with the first byte); nothing went through the link or
+    # into a refused folder, and the runs whose output was dropped failed
     assert os.listdir(str(victim)) == []
-    assert os.listdir(str(tmp_path / "ran")) == ["2"]
+    assert sorted(os.listdir(str(tmp_path / "ran"))) == [str(i) for i in range(len(ids))]
+    assert os.listdir(str(logs / ids[1][:3])) == []
+    if root:
+        assert os.listdir(str(logs / ids[3][:3])) == []
     assert (logs / ids[2][:3] / ("%s.1.out" % ids[2])).read_text() == "hi-2\n"
+    assert result.stderr.count("its output was dropped") == len(ids) - 1
     report = status("l.json", cwd=tmp_path)
     assert report["counts"]["done"] == 1
     assert sorted(f["id"] for f in report["failed"]) == sorted(ids[:2] + ids[3:])
-    assert {f["code"] for f in report["failed"]} == {127}
 
 
 def test_shard_folders_of_a_shared_queue_are_group_writable(tmp_path):
@@ -253,3 +257,25 @@ def test_experiment_run_folders_keep_out_and_err_without_dangling_links(tmp_path
     assert {os.path.realpath(os.path.join(d, n)) for d, _, names in os.walk(logs)
             for n in names} == kept
     assert len(kept) == 4, kept
+
+
+def test_a_log_holds_every_byte_the_run_wrote_in_order(tmp_path):
+    # far more than a pipe holds, on both streams at once, written in pieces
+    # of every size; and a run that writes to a log only after a long silence
+    program = ("import os, sys\n"
+               "for i in range(20000):\n"
+               "    os.write(1, b'%d:' % i + b'o' * (i % 300) + b'\\n')\n"
+               "    if i % 7 == 0: os.write(2, b'%d\\n' % i)\n")
+    write_list(tmp_path / "l.json", [["python3", "-c", program],
+                                     ["sh", "-c", "sleep 1; echo late >&2; exit 5"]])
+    result = run("run", "l.json", "--procs-no", "2", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    big, late = ids_of(tmp_path / "l.json")
+    logs = tmp_path / "l.json.cooperate" / "logs"
+    out = (logs / big[:3] / ("%s.1.out" % big)).read_bytes()
+    assert out == b"".join(b"%d:" % i + b"o" * (i % 300) + b"\n" for i in range(20000))
+    err = (logs / big[:3] / ("%s.1.err" % big)).read_bytes()
+    assert err == b"".join(b"%d\n" % i for i in range(0, 20000, 7))
+    assert logs_on_disk(logs) == {"%s/%s.1.out" % (big[:3], big), "%s/%s.1.err" % (big[:3], big),
+                                  "%s/%s.1.err" % (late[:3], late)}
+    assert (logs / late[:3] / ("%s.1.err" % late)).read_text() == "late\n"

@@ -60,6 +60,9 @@ class ExperimentHooks:
     (None: not known yet; a run then fails with a line saying how to give
     it)."""
 
+    # liftoff's run folders have `out` and `err` from the start: links to the logs
+    logs_at_start = True
+
     def __init__(self, folder, script=None, optimize=False):
         self.folder = folder
         self.script = script

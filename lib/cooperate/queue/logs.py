@@ -15,10 +15,13 @@ wherever it leads. A worker checks each shard once: logs/ itself is
 refused if others can write it (trust.check_state), so no one else can
 replace a shard folder afterwards.
 
-A run that printed nothing leaves no file: an empty log is unlinked when the
-run ends (launcher.close_logs; most runs of a large queue print nothing, and
-each file is a name slot and a round trip to the file server). So an absent
-log of a worker that detached its runs means "no output".
+A run that printed nothing leaves no file: its worker makes each log with
+the first byte the run writes to it (cooperate.run.output; an experiment's
+logs, linked from its run folders, are made as the run starts and unlinked
+at its end if left empty: launcher.close_logs). Most runs of a large queue
+print nothing, and each file is a name slot and round trips to the file
+server. So an absent log of a worker that detached its runs means "no
+output".
 
 State folders made before the shards have their logs directly in logs/:
 find() looks there too for the attempts of workers of that time.

@@ -10,6 +10,10 @@ OSError from a hook is never the run's failure: the worker ignores it.
 
 
 class Hooks:
+    # the runs' log files made as each starts (for links to them), rather
+    # than with the first byte to each (see output.py)
+    logs_at_start = False
+
     def command(self, entry, worker):
         """(argv, cwd, env) for an entry this layer runs its own way, or
         None (the entry is a command: see launcher.command_of)."""

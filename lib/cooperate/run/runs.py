@@ -20,6 +20,7 @@ from cooperate.queue.journal import TRANSIENT
 from cooperate.queue.core import (ABORTED, DONE, FAILED, INTERRUPTED, LOST, PRUNED, RUNNING,
                                   TIMEOUT)
 from cooperate.run import launcher
+from cooperate.run.output import Copier
 
 # how long a start that fails with a transient error is tried again
 START_PATIENCE = 10.0
@@ -83,6 +84,9 @@ class Runs:
         self.told_shell = set()
         # the queue's own transient errors are said as notes too
         queue.say = lambda text: report("note", text=text)
+        # runs write to pipes copied into their logs (see output.py), unless
+        # the hooks want the logs there from the start
+        self.output = None if hooks.logs_at_start or not detach else Copier(self.open_log)
 
     def __len__(self):
         return len(self.running)
@@ -143,10 +147,17 @@ class Runs:
                             claim.id, ", ".join("`%s`" % w for w in words),
                             "es" if len(words) == 1 else "", "" if len(words) == 1 else "s"))
         self.hook("started", claim, self.worker)
+        output = self.output
         run = launcher.start(claim, slot, self.base_env, extra,
-                             self.open_log if self.detach else None,
+                             output.pipe if output else self.open_log if self.detach else None,
                              self.hooks.command(claim.entry, self.worker))
-        self.hook("logs", claim, [p for _, p in run.logs])
+        if output:
+            # the run holds the pipes now
+            for fd, _ in run.logs:
+                os.close(fd)
+            run.logs = [(None, path) for _, path in run.logs]
+        else:
+            self.hook("logs", claim, [p for _, p in run.logs])
         return run
 
     def _cannot_start(self, claim, slot, error):
@@ -209,16 +220,30 @@ class Runs:
             # before its end is recorded (another attempt may start then)
             self.end_leftovers(run)
             self.tell_guard()
-            launcher.close_logs(run, self.hooks)
+            dropped = self.close_logs(run)
             self.slots.release(run.slot)
             if run.stopped_as == LOST:
                 # taken back by another worker: said when it was stopped, never recorded
                 continue
             outcome = run.stopped_as or (DONE if code == 0 else INTERRUPTED
                                          if stopping(code) else FAILED)
-            self.ended(run.claim, outcome, code, time.monotonic() - run.started,
-                       "stopped at its time limit of %g s" % run.limit
-                       if outcome == TIMEOUT else run.why if outcome == PRUNED else None)
+            message = ("stopped at its time limit of %g s" % run.limit if outcome == TIMEOUT
+                       else run.why if outcome == PRUNED else None)
+            if dropped:
+                # its output is part of what it gives: a run that lost it did not succeed
+                message = "its output was dropped: cannot write %s" % "; ".join(dropped)
+                outcome = FAILED if outcome == DONE else outcome
+            self.ended(run.claim, outcome, code, time.monotonic() - run.started, message)
+
+    def close_logs(self, run):
+        """Before an end is recorded: the run's logs complete. Why each
+        log its output was dropped from could not be written."""
+        if self.output is None:
+            launcher.close_logs(run, self.hooks)
+            return []
+        dropped = self.output.finish([path for _, path in run.logs])
+        run.logs = []
+        return dropped
 
     def tell_guard(self):
         """The guard stops the runs' groups first when it suspends them."""
