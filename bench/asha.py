@@ -21,9 +21,17 @@ reports loss(t) = f(lr) + 1 / t^0.7 + noise(0.03 / sqrt(t)) at steps 1..27.
    random search's budget (182 steps, new configurations drawn until it is
    spent) against random search's best of 27 full runs (729 steps).
 
-    python3 bench/asha.py [FOLDER]     (default bench/out/asha)
+   Then the remedies tried for the quarter budget (a first rung past the
+   noisiest steps, no new configuration the budget left cannot finish,
+   Hyperband's brackets), the settings a user can choose (the rule,
+   --min-step, --eta, how many configurations), hyperband against ASHA at
+   each budget, and the best settings found checked on 100 other seeds.
+
+    python3 bench/asha.py [FOLDER] [--simulation]   (default bench/out/asha;
+                                                     --simulation: part 3 only)
 """
 
+import hashlib
 import json
 import math
 import os
@@ -172,49 +180,67 @@ def crash_sweep(folder, rows):
         "-"))
 
 
-def simulate(seed, budget, asha_on, workers=4):
+def simulate(seed, budget, asha_on, workers=4, min_step=1, eta=ETA, hyperband=False, fit=None,
+             samples=None):
     """The best true final loss among the configurations that reached the
     last step, running configurations drawn with `seed` on `workers`
     asynchronous workers until `budget` steps are spent (random search
-    with asha_on False: every run to the end)."""
+    with asha_on False: every run to the end). The remedies tried:
+    min_step and eta (--min-step, --eta); hyperband, the rule's brackets
+    (--early-stop hyperband --max-step 27), each configuration in the one
+    its id draws; fit, no new configuration unless the budget left could
+    bring it to the last step ("alone") or it and every running one
+    ("all"); samples, at most that many configurations (a sweep of a
+    list that long)."""
     rng = random.Random(seed)
+    rule = asha.Hyperband("loss", "min", min_step, eta, STEPS) if hyperband else None
+    rungs = [min_step * eta ** j for j in range(8)]
     rung_values = {}
-    running = []  # [lr, step, noise rng]
+    running = []  # [lr, step, noise rng, bracket, its rungs]
     spent, finished = 0, []
     n = 0
     while spent < budget:
-        while len(running) < workers:
-            running.append([10 ** rng.uniform(-5, -1), 0, random.Random(seed * 1000 + n)])
+        while len(running) < workers and (samples is None or n < samples):
+            left = budget - spent
+            if fit == "alone" and left < STEPS or fit == "all" and left - sum(
+                    STEPS - r[1] for r in running) < STEPS:
+                break
+            bracket, ladder = None, rungs
+            if rule is not None:
+                # an id as the queue's (12 hex digits)
+                id_ = hashlib.sha1(("%d %d" % (seed, n)).encode()).hexdigest()[:12]
+                bracket, ladder = rule.bracket(id_), [r for r, _ in rule.ladder(id_)]
+            running.append([10 ** rng.uniform(-5, -1), 0, random.Random(seed * 1000 + n),
+                            bracket, ladder])
             n += 1
+        if not running:
+            break
         # the run whose next step comes first (all steps take one unit: round robin)
         run = running.pop(0)
-        lr, step, noise = run
+        lr, step, noise, bracket, ladder = run
         step += 1
         spent += 1
         loss = final_loss(lr) + 1 / step ** 0.7 + noise.gauss(0, 0.03) / math.sqrt(step)
         keep = True
-        rung = 1
-        while asha_on and rung <= step:
-            if rung == step:
-                values = rung_values.setdefault(rung, [])
-                keep = asha.decide(list(values), loss, ETA, "min")[0]
-                values.append(loss)
-            rung *= ETA
+        if asha_on and step in ladder:
+            values = rung_values.setdefault((bracket, step), [])
+            keep = asha.decide(list(values), loss, eta, "min")[0]
+            values.append(loss)
         if not keep:
             continue
         if step == STEPS:
             finished.append(final_loss(lr))
             continue
-        running.append([lr, step, noise])
-    return min(finished) if finished else float("inf")
+        running.append([lr, step, noise, bracket, ladder])
+    return min(finished) if finished else float("inf"), spent
 
 
 def budget_sweeps(rows):
     full = STEPS * CONFIGS
     wins, pairs = 0, []
     for seed in range(1, 11):
-        rs = simulate(seed, full, False)
-        ash = simulate(seed, full // 4, True)
+        rs = simulate(seed, full, False)[0]
+        ash = simulate(seed, full // 4, True)[0]
         pairs.append((ash, rs))
         wins += ash <= rs
     mean_rs = sum(r for _, r in pairs) / len(pairs)
@@ -224,17 +250,108 @@ def budget_sweeps(rows):
                  % (mean_asha, mean_rs, wins), "optimum 0.1",
                  "ASHA <= random search: " + ("met" if mean_asha <= mean_rs else "missed")))
     for share in (2, 1):
-        found = [simulate(seed, full // share, True) for seed in range(1, 11)]
+        found = [simulate(seed, full // share, True)[0] for seed in range(1, 11)]
         rows.append(("the same, ASHA at %d steps" % (full // share), "%.4f (as good or better "
                      "in %d of 10)" % (sum(found) / 10, sum(a <= r for a, (_, r) in
                                                           zip(found, pairs))), "-", "-"))
+    remedies(rows, [r for _, r in pairs])
+
+
+def trial(budget, random_search, seeds=range(1, 11), **options):
+    """(mean best true final loss over the seeds, how many seeds as good as
+    random search, mean steps spent, most steps spent)."""
+    found = [simulate(seed, budget, True, **options) for seed in seeds]
+    return (sum(f for f, _ in found) / len(found),
+            sum(f <= r for (f, _), r in zip(found, random_search)),
+            sum(s for _, s in found) / float(len(found)), max(s for _, s in found))
+
+
+def verdict(value, against):
+    return "met" if value <= against else "missed by %.4f" % (value - against)
+
+
+def remedies(rows, random_search):
+    """The quarter budget's remedies (RESULTS.md: a first rung past the
+    noisiest steps, no configuration the budget left cannot finish,
+    Hyperband's brackets), each alone, then the best setting a user can
+    choose, checked on 100 other seeds."""
+    full, quarter = STEPS * CONFIGS, STEPS * CONFIGS // 4
+    mean_rs = sum(random_search) / len(random_search)
+
+    def add(what, result, against=mean_rs, of=10):
+        rows.append((what, "%.4f (as good or better in %d of %d; steps spent: mean %.0f, at "
+                     "most %d)" % (result[0], result[1], of, result[2], result[3]),
+                     "random search %.4f" % against, verdict(result[0], against)))
+
+    for what, options in (
+            ("--min-step 3", {"min_step": 3}),
+            ("--min-step 2", {"min_step": 2}),
+            ("--eta 2", {"eta": 2}),
+            ("--eta 4", {"eta": 4}),
+            ("no new configuration unless 27 steps are left", {"fit": "alone"}),
+            ("no new configuration unless the steps left bring it and every running one to "
+             "step 27", {"fit": "all"}),
+            ("--early-stop hyperband --max-step 27 (4 brackets)", {"hyperband": True}),
+            ("hyperband, no new configuration unless the steps left bring it and every "
+             "running one to step 27", {"hyperband": True, "fit": "all"})):
+        add("at 182 steps, " + what, trial(quarter, random_search, **options))
+    for budget in (quarter, full // 2, full):
+        a = trial(budget, random_search)
+        h = trial(budget, random_search, hyperband=True)
+        rows.append(("hyperband against ASHA (the same simulation, --min-step 1 --eta 3) at %d "
+                     "steps" % budget, "%.4f against %.4f (as good as random search in %d and "
+                     "%d of 10)" % (h[0], a[0], h[1], a[1]), "-", "-"))
+    # what a user can set: the rule, R and K, and how many configurations
+    # the list holds (a sweep of N runs to its end, costing what its
+    # pruning leaves: the mean over the seeds must stay within 182 steps)
+    settings = [dict(hyperband=h, min_step=r, eta=k) for h in (False, True) for r in (1, 2, 3)
+                for k in (2, 3, 4)]
+    capped = min((trial(quarter, random_search, **o), o) for o in settings)
+    add("the best of asha/hyperband x --min-step 1, 2, 3 x --eta 2, 3, 4 at 182 steps: %s"
+        % name(capped[1]), capped[0])
+    listed = []
+    for o in settings:
+        for samples in range(9, 82, 3):
+            result = trial(full * 10, random_search, samples=samples, **o)
+            if result[2] > quarter:
+                break
+            listed.append((result, dict(o, samples=samples)))
+    best = min(listed)
+    add("the best of the same with a list of N configurations run to its end, at most 182 "
+        "steps on average: %s" % name(best[1]), best[0])
+    fitted = min((trial(quarter, random_search, fit="all", **o), o) for o in settings)
+    add("the best of the same settings at 182 steps, no new configuration unless the steps "
+        "left bring it and every running one to step 27: %s" % name(fitted[1]), fitted[0])
+    # chosen on these 10 seeds, they are flattered: the same on seeds 11-110
+    others = range(11, 111)
+    rs = [simulate(seed, full, False)[0] for seed in others]
+    mean_others = sum(rs) / len(rs)
+    add("on seeds 11-110: ASHA --min-step 1 --eta 3 at 182 steps",
+        trial(quarter, rs, others), mean_others, 100)
+    add("on seeds 11-110: %s at 182 steps" % name(capped[1]), trial(quarter, rs, others,
+                                                                     **capped[1]),
+        mean_others, 100)
+    add("on seeds 11-110: %s, run to its end" % name(best[1]),
+        trial(full * 10, rs, others, **best[1]), mean_others, 100)
+    add("on seeds 11-110: %s at 182 steps, no new configuration unless the steps left bring "
+        "it and every running one to step 27" % name(fitted[1]),
+        trial(quarter, rs, others, fit="all", **fitted[1]), mean_others, 100)
+
+
+def name(options):
+    return "%s --min-step %s --eta %s%s" % (
+        "hyperband" if options.get("hyperband") else "asha", options.get("min_step", 1),
+        options.get("eta", ETA), ", %d configurations" % options["samples"]
+        if "samples" in options else "")
 
 
 def main():
-    folder = sys.argv[1] if len(sys.argv) > 1 else os.path.join(TOP, "bench", "out", "asha")
+    given = [a for a in sys.argv[1:] if a != "--simulation"]
+    folder = given[0] if given else os.path.join(TOP, "bench", "out", "asha")
     rows = []
-    real_sweep(os.path.join(folder, "sweep"), rows)
-    crash_sweep(os.path.join(folder, "crash"), rows)
+    if "--simulation" not in sys.argv:
+        real_sweep(os.path.join(folder, "sweep"), rows)
+        crash_sweep(os.path.join(folder, "crash"), rows)
     budget_sweeps(rows)
     print()
     print("| measure | cooperate | against | goal |")

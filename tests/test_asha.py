@@ -21,8 +21,10 @@ RUNGS = (1, 3, 9)
 QUALITIES = [0.5, 0.1, 0.9, 0.3, 0.7, 0.2, 0.8, 0.4, 0.6]
 
 # a run whose loss is q + 1/step; at each rung it waits for its worker's
-# decision to be in the journal (so that a pruned run is stopped right
-# there, however slow the machine), and it notes every step it made
+# decision to be in the journal and, pruned, for the worker to stop it (so
+# that a pruned run is stopped right there, however slow the machine: going
+# on at once, it made one more step before the TERM came about once in ten
+# runs), and it notes every step it made
 TRAIN = """\
 import json, os, sys, time
 from cooperate import report
@@ -33,14 +35,15 @@ state = os.path.dirname(os.path.dirname(os.path.dirname(os.environ["COOPERATE_ME
 
 
 def decided(step):
+    # None until the rung's decision is in the journal, then whether to go on
     key = "asha:min:loss:%d" % step
     with open(os.path.join(state, "journal")) as f:
         for line in f:
             if line.startswith('["s"') and line.endswith("\\n"):
                 r = json.loads(line)
                 if r[1] == me and r[5] == key:
-                    return True
-    return False
+                    return r[6]["keep"]
+    return None
 
 
 for step in range(1, {steps} + 1):
@@ -49,10 +52,13 @@ for step in range(1, {steps} + 1):
         f.write("%s %s %d\\n" % (me, attempt, step))
     if step in {rungs}:
         deadline = time.monotonic() + 120
-        while not decided(step):
+        while decided(step) is None:
             if time.monotonic() > deadline:
                 sys.exit(3)
             time.sleep(0.01)
+        if not decided(step):
+            time.sleep(120)
+            sys.exit(3)
 """.format(steps=STEPS, rungs=RUNGS)
 
 OPTIONS = ("--early-stop", "asha", "--metric", "loss", "--mode", "min", "--min-step", "1",
@@ -172,7 +178,8 @@ def test_bad_options_are_refused_before_anything_runs(tmp_path):
     make_sweep(tmp_path)
     for options, message in (
             (("--early-stop", "asha"), "--early-stop asha needs --metric NAME"),
-            (("--metric", "loss"), "--metric and --min-step go with --early-stop asha"),
+            (("--metric", "loss"),
+             "--metric, --min-step and --max-step go with --early-stop asha or hyperband"),
             (("--early-stop", "asha", "--metric", "loss", "--eta", "1"), "--eta must be 2")):
         result = run("run", "q.json", *options, cwd=tmp_path)
         assert result.returncode == 2 and message in result.stderr, result.stderr

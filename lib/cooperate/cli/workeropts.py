@@ -76,10 +76,13 @@ def add_early_stop(p):
         "early stopping", "runs report metrics ({\"step\": N, \"NAME\": value} lines in "
         "$COOPERATE_METRICS, or `from cooperate import report`); with --early-stop asha, a run "
         "whose METRIC at a rung (steps R, R*K, R*K^2, ...) is not in the top 1/K of the values "
-        "recorded there so far is stopped and recorded as pruned (a success, never retried). "
-        "Give every worker the same options")
-    g.add_argument("--early-stop", choices=("asha",), metavar="asha",
-                   help="stop runs early by asynchronous successive halving")
+        "recorded there so far is stopped and recorded as pruned (a success, never retried); "
+        "with --early-stop hyperband, the same in brackets s = 0, 1, ... whose rungs start at "
+        "R*K^s (below --max-step M, the runs' last step), each entry in one bracket drawn from "
+        "its id and judged against its bracket's values. Give every worker the same options")
+    g.add_argument("--early-stop", choices=("asha", "hyperband"), metavar="asha|hyperband",
+                   help="stop runs early by asynchronous successive halving, or by "
+                        "asynchronous Hyperband (several brackets of it)")
     g.add_argument("--metric", metavar="NAME", help="the metric the rule compares")
     g.add_argument("--mode", choices=("min", "max"), default="min",
                    help="whether lower (min, the default) or higher values are better")
@@ -87,21 +90,34 @@ def add_early_stop(p):
                    help="the first rung's step (default 1)")
     g.add_argument("--eta", type=positive_int, default=3, metavar="K",
                    help="keep the top 1/K at each rung; rungs K times apart (default 3)")
+    g.add_argument("--max-step", type=positive_number, metavar="M",
+                   help="hyperband: the runs' last step (brackets' first rungs R*K^s <= M; "
+                        "no rung at or past M)")
 
 
 def early_stop(args):
     """The early-stopping rule the options ask for, or None."""
     if args.early_stop is None:
-        if args.metric or args.min_step:
-            raise UserError("--metric and --min-step go with --early-stop asha")
+        if args.metric or args.min_step or args.max_step:
+            raise UserError("--metric, --min-step and --max-step go with --early-stop asha or "
+                            "hyperband")
         return None
     if not args.metric:
-        raise UserError("--early-stop asha needs --metric NAME (what the runs report)")
+        raise UserError("--early-stop %s needs --metric NAME (what the runs report)"
+                        % args.early_stop)
     if args.eta < 2:
         raise UserError("--eta must be 2 or more (each rung keeps the top 1/K)")
-    from cooperate.search.asha import Asha
+    from cooperate.search.asha import Asha, Hyperband
 
-    return Asha(args.metric, args.mode, args.min_step or 1, args.eta)
+    if args.early_stop == "asha":
+        if args.max_step:
+            raise UserError("--max-step goes with --early-stop hyperband")
+        return Asha(args.metric, args.mode, args.min_step or 1, args.eta)
+    if not args.max_step:
+        raise UserError("--early-stop hyperband needs --max-step M (the runs' last step)")
+    if args.max_step < (args.min_step or 1):
+        raise UserError("--max-step must be at least --min-step (the first rung)")
+    return Hyperband(args.metric, args.mode, args.min_step or 1, args.eta, args.max_step)
 
 
 def slots(args):

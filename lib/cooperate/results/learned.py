@@ -19,7 +19,9 @@ table of the entries it shows (the first 10,000 of a larger list).
 
 The rule's records are read as journal data (["s", id, attempt, worker,
 time, key, data], data holding metric, mode, eta, rung, step, value, rank,
-of, cutoff, keep, reason): a record with a rung and a keep is a decision.
+of, cutoff, keep, reason, and Hyperband's bracket): a record with a rung
+and a keep is a decision; Hyperband's are judged, and their cut-offs
+drawn, per bracket and rung.
 """
 
 import html
@@ -63,24 +65,26 @@ def decisions(queue):
 
 
 def cutoffs(made, metric):
-    """Per rung of `metric`'s decisions, as they stand now: (rung, the
-    cut-off a new value would face, how many values, how many kept, how
-    many pruned), lowest rung first."""
+    """Per rung (and Hyperband's bracket) of `metric`'s decisions, as they
+    stand now: (rung, the cut-off a new value would face, how many values,
+    how many kept, how many pruned, the bracket or None), lowest rung
+    first."""
     rungs = {}
     for d in made:
         if d.get("metric") != metric:
             continue
-        r = rungs.setdefault(d["rung"], {"values": [], "kept": 0, "pruned": 0,
-                                         "eta": d.get("eta") or 3, "mode": d.get("mode")})
+        r = rungs.setdefault((d["rung"], d.get("bracket")), {
+            "values": [], "kept": 0, "pruned": 0, "eta": d.get("eta") or 3,
+            "mode": d.get("mode")})
         if finite(d.get("value")):
             r["values"].append(d["value"])
         r["kept" if d["keep"] else "pruned"] += 1
     out = []
-    for rung in sorted(rungs):
-        r = rungs[rung]
+    for rung, bracket in sorted(rungs, key=lambda k: (k[0], -1 if k[1] is None else k[1])):
+        r = rungs[rung, bracket]
         values = sorted(r["values"], reverse=r["mode"] == "max")
         cut = values[max(len(values) // r["eta"] - 1, 0)] if values else None
-        out.append((rung, cut, len(values), r["kept"], r["pruned"]))
+        out.append((rung, cut, len(values), r["kept"], r["pruned"], bracket))
     return out
 
 
@@ -498,7 +502,7 @@ def curves_svg(chart):
     width, height = 720, 300
     steps = [s for c in curves_ for s, _ in c["points"]]
     values = [v for c in curves_ for _, v in c["points"]]
-    values += [cut for _, cut, _, _, _ in chart["rungs"] if cut is not None]
+    values += [r[1] for r in chart["rungs"] if r[1] is not None]
     low, high, _ = robust_range(values)
     x_low, x_high = min(steps), max(steps + [r[0] for r in chart["rungs"]])
     x_log = x_low > 0 and x_high / x_low >= 20
@@ -526,21 +530,24 @@ def curves_svg(chart):
             body.append('<circle class="end" cx="%.1f" cy="%.1f" r="2.2" fill="%s"/>'
                         % (frame.x(s), frame.y(v), CURVE_COLOURS[c["kind"]]))
     body.append("</g>")
-    for rung, cut, n, kept, pruned in chart["rungs"]:
+    for rung, cut, n, kept, pruned, bracket in chart["rungs"]:
         if x_log and rung <= 0:
             continue
         x = frame.x(rung)
-        body.append('<g class="rung" data-rung="%s" data-cutoff="%s" data-values="%d">'
+        body.append('<g class="rung" data-rung="%s"%s data-cutoff="%s" data-values="%d">'
                     '<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" stroke="#555" '
-                    'stroke-dasharray="3,3"/>' % (short(rung), "" if cut is None else short(cut),
-                                                  n, x, x, frame.top, height - frame.bottom))
+                    'stroke-dasharray="3,3"/>' % (
+                        short(rung), "" if bracket is None else ' data-bracket="%d"' % bracket,
+                        "" if cut is None else short(cut), n, x, x, frame.top,
+                        height - frame.bottom))
         if cut is not None:
             y = frame.clip_y(cut)
             body.append('<line class="cutoff" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" '
                         'stroke="#000" stroke-width="2.5"/>' % (x - 9, x + 9, y, y))
-        body.append('<title>rung %s: cut-off %s over %d value%s (%d kept, %d pruned)</title></g>'
-                    % (short(rung), "-" if cut is None else short(cut), n,
-                       "" if n == 1 else "s", kept, pruned))
+        body.append('<title>%srung %s: cut-off %s over %d value%s (%d kept, %d pruned)'
+                    '</title></g>' % ("" if bracket is None else "bracket %d, " % bracket,
+                                      short(rung), "-" if cut is None else short(cut), n,
+                                      "" if n == 1 else "s", kept, pruned))
     return _svg("curves", width, height, body, "%s against step" % chart["metric"])
 
 

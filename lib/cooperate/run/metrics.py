@@ -3,13 +3,13 @@ attempt gets COOPERATE_METRICS, and with an early-stopping rule the worker
 reads each running run's new lines at every look and lets the rule judge
 them.
 
-The rule (EarlyStop, given by a layer above: cooperate.search.asha) records
-its values and decisions in the journal itself, under the lock, only when a
-run reaches one of its points (a rung), never for each step; the worker
-stops the runs it says to stop (TERM, the grace period, KILL), and the run
-ends with the outcome pruned: a success, never retried. An attempt of an
-entry the rule pruned before (its end was lost with its worker) is not
-started at all.
+The rule (EarlyStop, given by a layer above: cooperate.search.asha's ASHA
+or Hyperband) records its values and decisions in the journal itself,
+under the lock, only when a run reaches one of its points (a rung of its
+bracket), never for each step; the worker stops the runs it says to stop
+(TERM, the grace period, KILL), and the run ends with the outcome pruned:
+a success, never retried. An attempt of an entry the rule pruned before
+(its end was lost with its worker) is not started at all.
 """
 
 import os

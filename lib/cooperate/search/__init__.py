@@ -1,6 +1,7 @@
 """Early stopping: rules that read what runs report (cooperate.metrics) and
 decide, from the queue's journal alone, which runs go on (asha.py:
-asynchronous successive halving).
+asynchronous successive halving, and asynchronous Hyperband, the same rule
+in brackets).
 
 Promises: a rule records each value it compares, and its decision, in the
 journal under the queue's lock, once per run and rung (an "s" record, kept

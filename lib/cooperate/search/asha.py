@@ -21,10 +21,12 @@ decision from the records before it, as a fresh process would.
 
 import math
 import time
+import zlib
 
 from cooperate.queue.state import RUNNING, State
 
 PREFIX = "asha"
+HYPERBAND = "hyperband"
 # rungs looked at, at most (R * K**64 is past any run's steps)
 MAX_RUNGS = 64
 
@@ -62,10 +64,18 @@ class Asha:
     def key(self, rung):
         return "%s:%s:%s:%s" % (PREFIX, self.mode, self.metric, show(rung))
 
+    def bracket(self, id_):
+        """The entry's bracket (Hyperband's), None for ASHA's one."""
+        return None
+
+    def ladder(self, id_):
+        """(rung, key) of the entry's rungs, lowest first."""
+        return [(rung, self.key(rung)) for rung in self.rungs]
+
     def pruned(self, state, claim):
         """Why the entry was pruned by an earlier attempt, or None."""
-        for rung in self.rungs:
-            record = state.scored.get((claim.id, self.key(rung)))
+        for _, key in self.ladder(claim.id):
+            record = state.scored.get((claim.id, key))
             if record is None:
                 return None
             if not record[6]["keep"]:
@@ -76,8 +86,7 @@ class Asha:
         """(rung, key, step, value) of each rung the points reached that
         has no record for this entry, lowest first."""
         out = []
-        for rung in self.rungs:
-            key = self.key(rung)
+        for rung, key in self.ladder(id_):
             if (id_, key) in state.scored:
                 continue
             found = next(((p["step"], p[self.metric]) for p in points
@@ -103,7 +112,8 @@ class Asha:
             for rung, key, step, value in self.due(state, claim.id, points):
                 record = state.scored.get((claim.id, key))
                 if record is None:
-                    data = self.decision(state.by_key.get(key, ()), rung, step, value)
+                    data = self.decision(state.by_key.get(key, ()), rung, step, value,
+                                         self.bracket(claim.id))
                     record = ["s", claim.id, claim.attempt, worker, time.time(), key, data]
                     state.apply([record])
                     out.append(record)
@@ -115,40 +125,82 @@ class Asha:
         queue.transaction(make)
         return why[0] if why else None
 
-    def decision(self, records, rung, step, value):
+    def decision(self, records, rung, step, value, bracket=None):
         """The data of a new record: the value at `rung` (reached at `step`)
-        judged against the `records` made at that rung before it."""
+        judged against the `records` made at that rung (of that bracket)
+        before it."""
         data = {"metric": self.metric, "mode": self.mode, "eta": self.eta, "rung": rung,
                 "step": step}
+        where = "rung %s" % show(rung)
+        if bracket is not None:
+            data["bracket"] = bracket
+            where = "bracket %d, %s" % (bracket, where)
         if math.isnan(value):
             data.update(value=None, keep=False, rank=None, of=None, cutoff=None,
-                        reason="rung %s: %s is NaN" % (show(rung), self.metric))
+                        reason="%s: %s is NaN" % (where, self.metric))
             return data
         values = [r[6]["value"] for r in records if r[6]["value"] is not None]
         keep, rank, n, cutoff = decide(values, value, self.eta, self.mode)
         data.update(value=value, keep=keep, rank=rank, of=n, cutoff=cutoff,
-                    reason="rung %s: %s %s, rank %d of %d, cut-off %s" % (
-                        show(rung), self.metric, show(value), rank, n, show(cutoff)))
+                    reason="%s: %s %s, rank %d of %d, cut-off %s" % (
+                        where, self.metric, show(value), rank, n, show(cutoff)))
         return data
+
+
+class Hyperband(Asha):
+    """Asynchronous Hyperband: ASHA in brackets (see the module's doc)."""
+
+    def __init__(self, metric, mode="min", min_step=1, eta=3, max_step=None):
+        Asha.__init__(self, metric, mode, min_step, eta)
+        self.max_step = max_step
+        # the brackets' first rungs: those at or below the last step
+        count = max(sum(1 for rung in self.rungs if rung <= max_step), 1)
+        top = count - 1
+        self.weights = [-(-count * eta ** (top - s) // (count - s)) for s in range(count)]
+
+    def key_in(self, bracket, rung):
+        return "%s:%s:%s:%d:%s" % (HYPERBAND, self.mode, self.metric, bracket, show(rung))
+
+    def bracket(self, id_):
+        # crc32: the same number for an id in every process and Python
+        draw = zlib.crc32(id_.encode("utf-8")) % sum(self.weights)
+        for bracket, weight in enumerate(self.weights):
+            if draw < weight:
+                return bracket
+            draw -= weight
+        raise AssertionError("a draw past the weights")
+
+    def ladder(self, id_):
+        bracket = self.bracket(id_)
+        return [(rung, self.key_in(bracket, rung)) for rung in self.rungs[bracket:]
+                if rung < self.max_step]
+
+
 
 
 def number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def ours(key):
+    """Is a record's key an ASHA or Hyperband decision's?"""
+    return key.startswith(PREFIX + ":") or key.startswith(HYPERBAND + ":")
+
+
 def replay(scores):
-    """Recompute every ASHA decision of a journal's records (state.scores,
-    in journal order) from those before it: the records whose recorded
-    decision differs ([] when every one is the same)."""
+    """Recompute every ASHA and Hyperband decision of a journal's records
+    (state.scores, in journal order) from those before it with the same
+    key (bracket and rung): the records whose recorded decision differs
+    ([] when every one is the same)."""
     seen, wrong = {}, []
     for record in scores:
         key, data = record[5], record[6]
-        if not key.startswith(PREFIX + ":"):
+        if not ours(key):
             continue
         rule = Asha(data["metric"], data["mode"], 1, data["eta"])
         before = seen.setdefault(key, [])
         value = float("nan") if data["value"] is None else data["value"]
-        again = rule.decision(before, data["rung"], data["step"], value)
+        again = rule.decision(before, data["rung"], data["step"], value, data.get("bracket"))
         if again["keep"] != data["keep"] or again["cutoff"] != data["cutoff"]:
             wrong.append(record)
         before.append(record)
@@ -156,8 +208,9 @@ def replay(scores):
 
 
 def decisions(scores):
-    """The ASHA records of a journal (state.scores), as dicts: id, attempt,
-    worker, time, and the data (rung, step, value, keep, rank, of, cutoff,
-    reason...), in journal order (the decision log)."""
+    """The ASHA and Hyperband records of a journal (state.scores), as dicts:
+    id, attempt, worker, time, and the data (rung, step, value, keep, rank,
+    of, cutoff, reason, and Hyperband's bracket), in journal order (the
+    decision log)."""
     return [dict(record[6], id=record[1], attempt=record[2], worker=record[3], time=record[4])
-            for record in scores if record[5].startswith(PREFIX + ":")]
+            for record in scores if ours(record[5])]
