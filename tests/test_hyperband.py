@@ -10,6 +10,7 @@ of 17; the rungs are those below the last step: bracket 0 judges at steps 1
 and 3, bracket 1 at step 3, bracket 2 never. This is written out here
 (BRACKET_OF) independently of the rule's code."""
 
+import html
 import json
 import math
 import os
@@ -262,6 +263,15 @@ def test_one_worker_prunes_what_hyperband_prunes_and_the_report_shows_it(tmp_pat
         assert math.isclose(rungs[key][1], mine[key][1], rel_tol=1e-5)
     assert "%d decisions (%d kept, %d pruned)" % (
         len(scores), len(scores) - len(pruned_at), len(pruned_at)) in page
+    start = page.index('<table class="sortable" id="decisions">')
+    table = page[start:page.index("</table>", start)]
+    head = re.findall(r'<th data-col="\d+">([^<]*)</th>', table)
+    cells = [[html.unescape(re.sub(r"<[^>]+>", "", c)) for c in re.findall(r"<td[^>]*>.*?</td>", r)]
+             for r in re.findall(r"<tr>(.*?)</tr>", table)[1:]]
+    log = [dict(zip(head, row)) for row in cells]
+    assert [(d["bracket"], d["rung"], d["decision"]) for d in log] == [
+        (str(r[6]["bracket"]), "%g" % r[6]["rung"], "kept" if r[6]["keep"] else "pruned")
+        for r in scores]
     # the Python API's decision log has the brackets
     made = open_sweep(str(tmp_path / "q.json")).decisions()
     assert [(d["id"], d["bracket"], d["rung"], d["keep"]) for d in made] == [

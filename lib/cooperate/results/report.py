@@ -895,19 +895,23 @@ def _learned(model):
     if found["decisions"]:
         made = found["decisions"]
         labels = model["learned_labels"]
-        head = ["time", "run", "attempt", "metric", "rung", "step", "value", "rank", "of",
-                "cut-off", "decision"]
-        rows = [[_clock(d["time"]), labels.get(d["id"], d["id"]), d["attempt"], d.get("metric"),
-                 d["rung"], d.get("step"), d.get("value"), d.get("rank"), d.get("of"),
-                 d.get("cutoff"), "kept" if d["keep"] else "pruned"] for d in made]
+        # Hyperband's: judged within a bracket
+        bracketed = any(d.get("bracket") is not None for d in made)
+        head = ["time", "run", "attempt", "metric"] + ["bracket"] * bracketed + [
+            "rung", "step", "value", "rank", "of", "cut-off", "decision"]
+        rows = [[_clock(d["time"]), labels.get(d["id"], d["id"]), d["attempt"], d.get("metric")]
+                + [d.get("bracket")] * bracketed + [
+                    d["rung"], d.get("step"), d.get("value"), d.get("rank"), d.get("of"),
+                    d.get("cutoff"), "kept" if d["keep"] else "pruned"] for d in made]
         total = found["decisions_total"]
         note = ("the latest %d of %d decisions" % (len(made), total) if total > len(made)
                 else "")
         kept = sum(1 for d in made if d["keep"])
         parts.append('<h3>Early-stopping decisions</h3><p class="decisions-note">%d decision%s '
                      '(%d kept, %d pruned): each run, at each rung it reached, against the '
-                     'values recorded at that rung before it.</p>%s'
+                     'values recorded at that rung%s before it.</p>%s'
                      % (total, "" if total == 1 else "s", kept, len(made) - kept,
+                        " (and bracket)" if bracketed else "",
                         _table((head, rows, note), "decisions", "")))
     return "".join(parts)
 
