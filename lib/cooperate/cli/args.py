@@ -34,6 +34,10 @@ class Parser(argparse.ArgumentParser):
     def __init__(self, prog, description, epilog=None):
         super().__init__(prog=prog, description=description, epilog=epilog,
                          formatter_class=Formatter)
+        # the shared types by name too (type="interval"): options.Options
+        # declares options without importing this module
+        for name in NAMED_TYPES:
+            self.register("type", name, globals()[name])
         add_version(self)
 
     def parse_known_args(self, args=None, namespace=None):
@@ -85,6 +89,8 @@ interval = _within(float, 0.01, MAX_SECONDS, "seconds")
 # --lease: renewed every lease/4 at most (a shorter one would make every
 # short stall look like a death)
 lease_seconds = _within(float, 1, MAX_SECONDS, "seconds")
+
+NAMED_TYPES = ("interval",)
 
 
 def limit_seconds(text):

@@ -7,10 +7,10 @@ import sys
 import time
 
 from cooperate import fmt
-from cooperate.cli.args import Parser, interval
 from cooperate.queue.core import ABORTED, DONE, FAILED, HELD, PENDING, RUNNING, TIMEOUT
 from cooperate.grid.source import open_queue
 from cooperate.results.summary import BLOCKED, COLUMNS, summarise
+from cooperate.cli.options import Options
 from cooperate.cli.targets import add_timestamp_fmt, add_trust, called_as, is_path, parse_mixed
 
 DESCRIPTION = """\
@@ -57,7 +57,7 @@ WAIT_EVERY = 2.0
 
 def main(argv, prog):
     liftoff = called_as(prog, "liftoff-status")
-    p = Parser(prog, LIFTOFF_DESCRIPTION if liftoff else DESCRIPTION)
+    p = Options(prog, LIFTOFF_DESCRIPTION if liftoff else DESCRIPTION)
     p.add_argument("target", nargs="?", metavar="EXPERIMENT" if liftoff else "TARGET",
                    help="a list file, an experiment folder, or part of experiments' names")
     p.add_argument("-a", "--all", action="store_true", help="every matching experiment")
@@ -76,14 +76,14 @@ def main(argv, prog):
     p.add_argument("--entries", action="store_true",
                    help="also list every pending, held and blocked entry with its id (--all "
                         "does too, given one list or experiment)")
-    p.add_argument("--watch", type=interval, nargs="?", const=2.0, metavar="S",
+    p.add_argument("--watch", type="interval", nargs="?", const=2.0, metavar="S",
                    help="show it again every S seconds (default 2) until the list is finished "
                         "(nothing pending or running), then exit as --wait does")
     p.add_argument("--wait", action="store_true",
                    help="wait until nothing is pending or running (on any machine), then show "
                         "the status and exit 0 if every entry is done, 1 if not (failed, "
                         "aborted, held or blocked ones)")
-    args = parse_mixed(p, argv)
+    args = p.plain(argv) or parse_mixed(p.parser(), argv)
     args.liftoff_table = liftoff and not args.details
     args.list_entries = args.entries or (
         args.all and args.target is not None and is_path(args.target, args.results_path))
