@@ -645,6 +645,162 @@ def test_single_yaml_runs_in_process(tmp_path):
     assert status(exp2)["counts"]["done"] == 1
 
 
+# a module whose run(opts) reports loss = q + 1/step (q by run_id: odd runs
+# through liftoff's report, even ones through cooperate's) and notes every
+# step it made in opts.log; at a rung it waits for its worker's decision to
+# be in the journal, so that a pruned run is stopped right there
+ASHA_MODULE = """\
+import json, os, sys, time
+from liftoff import report as liftoff_report
+from cooperate import report as cooperate_report
+
+QUALITIES, STEPS, RUNGS = {qualities!r}, {steps!r}, {rungs!r}
+
+
+def decided(journal, me, step):
+    key = "asha:min:loss:%d" % step
+    with open(journal) as f:
+        for line in f:
+            if line.startswith('["s"') and line.endswith("\\n"):
+                record = json.loads(line)
+                if record[1] == me and record[5] == key:
+                    return True
+    return False
+
+
+def run(opts):
+    me = os.environ["COOPERATE_ENTRY"]
+    state = os.path.dirname(os.path.dirname(os.path.dirname(os.environ["COOPERATE_METRICS"])))
+    report = liftoff_report if opts.run_id % 2 else cooperate_report
+    q = QUALITIES[opts.run_id]
+    for step in range(1, STEPS + 1):
+        report(step=step, loss=q + 1.0 / step)
+        with open(opts.log, "a") as f:
+            f.write("%d %d %s\\n" % (opts.run_id, step, sys.argv[0]))
+        if step in RUNGS:
+            deadline = time.monotonic() + 120
+            while not decided(os.path.join(state, "journal"), me, step):
+                if time.monotonic() > deadline:
+                    sys.exit(3)
+                time.sleep(0.01)
+"""
+
+
+def module_package(folder):
+    """An empty package `pkg` in folder."""
+    os.makedirs(os.path.join(str(folder), "pkg"))
+    with open(os.path.join(str(folder), "pkg", "__init__.py"), "w"):
+        pass
+
+
+def test_a_module_path_with_early_stopping_runs_as_processes_that_are_pruned(tmp_path):
+    from test_asha import QUALITIES, RUNGS, STEPS, expected_sequential
+
+    module_package(tmp_path)
+    (tmp_path / "pkg" / "train.py").write_text(ASHA_MODULE.format(
+        qualities=QUALITIES, steps=STEPS, rungs=RUNGS))
+    log = tmp_path / "steps.txt"
+    (tmp_path / "base.yaml").write_text("log: %s\n" % json.dumps(str(log)))
+    result = subprocess.run(launch_argv(
+        "pkg.train.py", "base.yaml", "--runs-no", len(QUALITIES), "--early-stop", "asha",
+        "--metric", "loss", "--mode", "min", "--min-step", "1", "--eta", "3", "--poll", "0.1"),
+        cwd=str(tmp_path), capture_output=True, text=True, timeout=300, env=clean_env())
+    assert result.returncode == 0, result.stderr
+    (exp,) = [line.split(": ", 1)[1] for line in result.stderr.splitlines()
+              if line.startswith("experiment: ")]
+    # the steps each run made, from what it wrote: as a process of its own,
+    # which saw the module's name as its argv[0]
+    made = {}
+    for line in lines(log):
+        run_id, step, argv0 = line.split()
+        assert argv0 == "pkg.train"
+        made[int(run_id)] = max(made.get(int(run_id), 0), int(step))
+    # the decisions, from the journal: one per run and rung
+    state = os.path.join(exp, ".cooperate", "queue.json.cooperate")
+    scores = [r for r in util.journal(state) if r[0] == "s"]
+    assert len({(r[1], r[5]) for r in scores}) == len(scores)
+    queue = read_queue(exp)
+    run_of = {entry_id: int(entry["run"].split("/")[1])
+              for entry_id, entry in zip(queue.list.ids, queue.list.entries())}
+    pruned_at = {run_of[r[1]]: r[6]["rung"] for r in scores if not r[6]["keep"]}
+    # one launcher, one run at a time, in order: what successive halving
+    # prunes; a pruned run really stopped at its rung, the others ran on
+    assert pruned_at == expected_sequential()
+    for run_id in range(len(QUALITIES)):
+        assert made[run_id] == pruned_at.get(run_id, STEPS), (run_id, made, pruned_at)
+    assert sorted(queue.state.last(i).outcome for i in queue.list.ids) == sorted(
+        ["pruned"] * len(pruned_at) + ["done"] * (len(QUALITIES) - len(pruned_at)))
+    c = counts(exp)
+    assert (c["done"], c["failed"]) == (len(QUALITIES), 0), c
+
+
+def read_queue(exp):
+    """An experiment's queue, read by the toolkit's own code."""
+    lib = os.path.join(TOP, "lib")
+    if lib not in sys.path:
+        sys.path.insert(0, lib)
+    from cooperate.queue.core import Queue
+
+    queue = Queue(os.path.join(exp, ".cooperate", "queue.json"), reader=True)
+    queue.read()
+    return queue
+
+
+# calls `slow`: notes its pid and GPU in opts.log, then waits for a file
+# that never comes (at most 120 s) and notes that it finished
+SLOW_MODULE = """\
+import os, sys, time
+
+
+def slow(opts):
+    with open(opts.log, "a") as f:
+        f.write("started %d %s\\n" % (os.getpid(), os.environ.get("CUDA_VISIBLE_DEVICES")))
+    print("slow started")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not os.path.exists(opts.log + ".go"):
+        time.sleep(0.05)
+    with open(opts.log, "a") as f:
+        f.write("finished\\n")
+"""
+
+
+def test_a_module_path_with_a_timeout_and_gpus_runs_as_a_process_that_is_stopped(tmp_path):
+    module_package(tmp_path)
+    (tmp_path / "pkg" / "work.py").write_text(SLOW_MODULE)
+    log = tmp_path / "slow.txt"
+    (tmp_path / "base.yaml").write_text("log: %s\n" % json.dumps(str(log)))
+    result = subprocess.run(launch_argv("pkg.work.slow", "base.yaml", "--timeout", "2",
+                                        "--gpus", "3", "--grace", "300", "--poll", "0.1"),
+                            cwd=str(tmp_path), capture_output=True, text=True,
+                            timeout=LAUNCH_TIMEOUT, env=clean_env())
+    assert result.returncode == 1, result.stderr
+    assert "reached its time limit of 2 s" in result.stderr
+    # it started, on the GPU it was given, and never finished: stopped
+    (started,) = lines(log)
+    word, pid, gpu = started.split()
+    assert (word, gpu) == ("started", "3")
+    wait_for(lambda: not alive(int(pid)), timeout=60, what="the stopped run's process")
+    (exp,) = [line.split(": ", 1)[1] for line in result.stderr.splitlines()
+              if line.startswith("experiment: ")]
+    (run,) = run_folders(exp)
+    assert os.path.exists(os.path.join(exp, run, ".__crash"))
+    # its output went to its log, not to the launcher's terminal
+    with open(os.path.join(exp, run, "out")) as f:
+        assert f.read() == "slow started\n"
+    assert "slow started" not in result.stdout
+    queue = read_queue(exp)
+    (entry_id,) = queue.list.ids
+    assert queue.state.last(entry_id).outcome == "timeout"
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 # ---------------------------------------------------------------- 8. bad input
 
 

@@ -33,7 +33,12 @@ so is a module path instead of a file: `pkg.sub.train.py` calls run(opts)
 of the module pkg.sub.train, `train.main` calls train.main(opts) (modules
 are looked for in the current folder). Runs called in this process get
 liftoff's marks in their folder (.__lock, .__start, then .__end or
-.__crash) and print to this terminal.
+.__crash) and print to this terminal. With --gpus, --timeout, --early-stop,
+--memfree, --load or --gpu-memfree (a script's also with --procs-no or
+--runs-no above 1), runs are processes of their own, which can be stopped,
+held back and given a GPU: a module path's run is a Python that imports the
+module from the current folder and calls the function, its output in the
+run's logs.
 
 Options come before, between or after SCRIPT and CONFIG_PATH.
 
@@ -59,7 +64,7 @@ examples:
   liftoff train.py --end-by 3600 --filters optim.lr=0.1 results/2026Nov22-101500_sweep
   liftoff train.py results/2026Nov22-101500_sweep --gpus 0 1 --timeout 7200 --gpu-memfree 10G"""
 
-# a module path for the in-process mode: pkg.sub.train.py, train.main
+# a module path, given one yaml config: pkg.sub.train.py, train.main
 MODULE_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")
 
 
@@ -116,20 +121,13 @@ def main(argv, prog):
     if kind == "experiment" and settings:
         raise UserError("--args changes one yaml config before it is prepared; %s is an "
                         "experiment (liftoff-prepare made it)" % args.config_path)
-    script, module = script_for(args.script, in_process=kind != "experiment",
+    script, module = script_for(args.script, modules=kind != "experiment",
                                 trusted=args.trust_writable)
-    if module is not None and args.gpus:
-        raise UserError("--gpus: a module path (%s) runs in this process, on no GPU of its own"
-                        % args.script)
-    # a run called in this process cannot be stopped at a time limit or held
-    # back for resources: these need runs as processes
-    own_process = [option for option, value in (
-        ("--timeout", args.timeout), ("--memfree", args.memfree), ("--load", args.load),
-        ("--gpu-memfree", args.gpu_memfree), ("--early-stop", args.early_stop))
-        if value is not None]
-    if module is not None and own_process:
-        raise UserError("%s: a module path (%s) runs in this process, which cannot be stopped "
-                        "or held back as a run of its own" % (own_process[0], args.script))
+    # a run called in this process cannot be stopped (a time limit, early
+    # stopping), held back for resources or given a GPU: these need runs as
+    # processes, a module path's too
+    own_process = args.gpus or any(value is not None for value in (
+        args.timeout, args.memfree, args.load, args.gpu_memfree, args.early_stop))
     if script is not None and not args.trust_writable:
         from cooperate.queue.trust import check_script
 
@@ -142,9 +140,12 @@ def main(argv, prog):
         exp, run = where, None
     queue = open_queue(exp, args.state, args.lock_timeout, history=False,
                        trusted=args.trust_writable, change=True)
-    in_process = module is not None or (kind != "experiment" and defines_run(script) and not (
-        args.gpus or args.procs_no > 1 or (kind == "yaml" and args.runs_no > 1) or own_process))
-    if not in_process:
+    if module is not None:
+        in_process = not own_process
+    else:
+        in_process = kind != "experiment" and defines_run(script) and not (
+            own_process or args.procs_no > 1 or (kind == "yaml" and args.runs_no > 1))
+    if not in_process and module is None:
         from cooperate.grid.experiment import load_meta, set_script
 
         recorded = load_meta(exp).get("script")
@@ -175,12 +176,16 @@ def main(argv, prog):
     limits = Limits(max_runs=args.max_runs, start_by=args.start_by, end_by=args.end_by,
                     stop_file=os.path.join(exp, ".STOP"))
     # the runs start here, and get the script as it was given, as liftoff's
-    # did (the experiment records its absolute path, for other machines)
+    # did (the experiment records its absolute path, for other machines); a
+    # module path's runs import it from here, as the runs in this process do
+    if module is not None:
+        hooks = ExperimentHooks(exp, optimize=args.optimize, module=(os.getcwd(),) + module)
+    else:
+        hooks = ExperimentHooks(exp, args.script if os.path.isfile(args.script) else script,
+                                args.optimize)
     worker = Worker(queue, slots, report, limits, poll=args.poll,
                     detach=not args.no_detach, grace=args.grace, accept=accept,
-                    hooks=ExperimentHooks(
-                        exp, args.script if os.path.isfile(args.script) else script,
-                        args.optimize),
+                    hooks=hooks,
                     comment=args.comment, retries=args.retries, lease=args.lease,
                     timeout=args.timeout, resources=host_limits, notify=args.notify,
                     early_stop=early_stop, finish_on_interrupt=True,
@@ -281,14 +286,16 @@ def run_of_config(path):
     return exp, os.path.relpath(folder, exp).replace(os.sep, "/")
 
 
-def script_for(name, in_process, trusted=False):
+def script_for(name, modules, trusted=False):
     """(absolute path of the script file, None), or (None, (module, function))
-    for a module path that runs in this process. Unless `trusted`, a module
+    for a module path, if `modules` allows them (given one yaml config: its
+    runs are called in this process, or run as processes that import it
+    from the current folder). Unless `trusted`, a module
     path is refused before anything is imported if others can write the
     current folder it is imported from."""
     if os.path.isfile(name):
         return os.path.abspath(name), None
-    if in_process and MODULE_PATH.match(name):
+    if modules and MODULE_PATH.match(name):
         if name.endswith(".py"):
             module, function = name[:-3], "run"
         else:

@@ -4,7 +4,9 @@ folders, done by the worker through its hooks (cooperate.run.hooks).
 A run of an experiment runs the experiment's script on the run's cfg.yaml,
 as liftoff ran it (`python -u [-OO] SCRIPT CFG --session-id SESSION`, SESSION
 a uuid4 per worker), with `liftoff` importable after the user's own
-PYTHONPATH (see run_pythonpath); its folder gets liftoff's marks
+PYTHONPATH (see run_pythonpath); or, for a module path that runs as
+processes, a Python that calls the module's function (module_command); its
+folder gets liftoff's marks
 (.__lock, .__start, .__end or .__crash), and `out` and `err` links to the
 attempt's logs; the experiment gets the launcher's .__SESSION mark.
 """
@@ -25,6 +27,38 @@ def script_command(script, session, optimize=False):
         return ([sys.executable, "-u"] + (["-OO"] if optimize else []) + [script],
                 ["--session-id", session])
     return [script], []
+
+
+# What a run of a module path runs (`python -c`), given the folder the module
+# is imported from, the module and the function, then the cfg.yaml and
+# liftoff's options: the function called as the launcher calls it in its own
+# process (cooperate.cli.launch), on parse_opts of the cfg.yaml, with the
+# folder at the end of sys.path (not -c's current folder at the start); the
+# function sees sys.argv as a script's run has it: [module, cfg, options].
+# Self-contained: `liftoff` may be the user's own, without the toolkit.
+MODULE_PROGRAM = """\
+import importlib, sys
+folder, name, attribute = sys.argv[1:4]
+if sys.path and sys.path[0] == "":
+    del sys.path[0]
+sys.path.append(folder)
+sys.argv[:4] = [name]
+from liftoff import parse_opts
+function = getattr(importlib.import_module(name), attribute, None)
+if not callable(function):
+    sys.exit("%s has no function %s(opts)" % (name, attribute))
+function(parse_opts(sys.argv[1:2]))
+"""
+
+
+def module_command(module, session, optimize=False):
+    """How a run of an experiment calls a module path's function in a
+    process of its own: (argv before the cfg's path, argv after it), as
+    script_command gives them. `module`: (the folder it is imported from,
+    the module's name, the function's name)."""
+    folder, name, function = module
+    return ([sys.executable, "-u"] + (["-OO"] if optimize else [])
+            + ["-c", MODULE_PROGRAM, folder, name, function], ["--session-id", session])
 
 
 # the folder that holds only a `liftoff` package for the runs (see
@@ -56,16 +90,17 @@ def put(path, target):
 
 class ExperimentHooks:
     """The hooks (cooperate.run.hooks) of the experiment in `folder`, whose
-    runs run `script`
-    (None: not known yet; a run then fails with a line saying how to give
+    runs run `script`, or call the function of `module` (module_command)
+    (neither: not known yet; a run then fails with a line saying how to give
     it)."""
 
     # liftoff's run folders have `out` and `err` from the start: links to the logs
     logs_at_start = True
 
-    def __init__(self, folder, script=None, optimize=False):
+    def __init__(self, folder, script=None, optimize=False, module=None):
         self.folder = folder
         self.script = script
+        self.module = module
         self.optimize = optimize
         self.sessions = {}
 
@@ -84,9 +119,12 @@ class ExperimentHooks:
         return os.path.join(self.folder, claim.entry["run"])
 
     def command(self, entry, worker):
-        if not (isinstance(entry, dict) and "run" in entry) or not self.script:
+        if not (isinstance(entry, dict) and "run" in entry) or not (self.script or self.module):
             return None
-        before, after = script_command(self.script, self.session(worker), self.optimize)
+        if self.module:
+            before, after = module_command(self.module, self.session(worker), self.optimize)
+        else:
+            before, after = script_command(self.script, self.session(worker), self.optimize)
         argv = before + [os.path.join(self.folder, entry["run"], exp.CFG_FILE)] + after
         return argv, entry.get("cwd"), entry.get("env", {})
 
