@@ -235,12 +235,14 @@ def main():
     import nfs
     import prepare
     import report
+    import report_metrics
     import scale
     import workers
 
     prepare.measure(rows)
     collect.measure(rows)
     report.measure(rows)
+    report_metrics.measure(rows)
     liftoff_status(rows)
     liftoff_launch(rows)
     scale.measure(rows)

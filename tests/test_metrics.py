@@ -89,3 +89,71 @@ def test_readers_take_complete_lines_only(tmp_path):
     assert reader.read() == []
     assert [p["step"] for p in reader.points] == [1, 2]
     assert metrics.read(path) == reader.points
+
+
+# files collect and report summarise (results/curves.py): those of one form
+# throughout, which it reads without parsing each line, and every other
+# kind, which it reads line by line; the summary must be metrics.summary's
+# of metrics.read's points, values of the same types in the same order
+SUMMARISED = {
+    "report()'s lines": b'{"step":1,"loss":0.5,"acc":0.1}\n{"step":2,"loss":0.25,"acc":0.3}\n'
+                        b'{"step":3,"loss":0.75,"acc":0.2}\n',
+    "json.dumps's spacing, ints and floats": b'{"step": 1, "loss": 3}\n{"step": 2, "loss": 1.0}\n'
+                                            b'{"step": 3, "loss": 1}\n',
+    "a tie: the first best": b'{"step":1,"x":-0}\n{"step":2,"x":0.0}\n{"step":3,"x":2}\n',
+    "NaN: no value": b'{"step":1,"loss":NaN,"acc":0.5}\n{"step":2,"loss":0.5,"acc":NaN}\n',
+    "only NaN": b'{"step":1,"loss":NaN}\n{"step":2,"loss":NaN}\n',
+    "Infinity": b'{"step":1,"loss":Infinity}\n{"step":2,"loss":-Infinity}\n{"step":3,"loss":1}\n',
+    "a NaN step": b'{"step":NaN,"loss":1}\n{"step":2,"loss":0.5}\n',
+    "steps back and forth": b'{"step":5,"loss":1}\n{"step":2.0,"loss":2}\n{"step":5.0,"loss":0}\n',
+    "step last, a big int": b'{"loss":1,"step":1}\n{"loss":12345678901234567890123,"step":2}\n',
+    "a partial last line": b'{"step":1,"loss":1}\n{"step":2,"loss":0',
+    "CRLF and blanks": b'  {"step":1,"loss":2}  \r\n  {"step":2,"loss":1}  \r\n',
+    "a blank line": b'{"step":1,"loss":2}\n\n{"step":2,"loss":1}\n',
+    "an eval line now and then": b'{"step":1,"loss":2}\n{"step":1,"val":3}\n{"step":2,"loss":1}\n',
+    "a broken line": b'{"step":1,"loss":2}\n{"step":2,"loss":1,}\n{"step":3,"loss":0.5}\n',
+    "a number JSON refuses": b'{"step":1,"loss":2}\n{"step":2,"loss":01}\n',
+    "a name twice": b'{"step":1,"loss":2,"loss":0}\n{"step":2,"loss":1,"loss":3}\n',
+    "true is no number": b'{"step":1,"ok":true}\n{"step":2,"ok":false}\n',
+    "strings and lists": b'{"step":1,"tag":"a,\\"b\\"","v":[1]}\n{"step":2,"tag":"c","v":[2]}\n',
+    "no step": b'{"loss":1}\n{"loss":2}\n',
+    "not UTF-8": b'{"step":1,"loss":2}\n{"step":2,"lo\xffss":1}\n',
+    "empty": b'',
+    "two lines in one": b'{"step":1,"loss":2},{"step":2,"loss":1}\n',
+}
+
+
+def test_collect_summarises_metrics_files_as_the_worker_reads_them(tmp_path):
+    from cooperate.results import curves
+
+    for name, data in SUMMARISED.items():
+        path = str(tmp_path / "m.jsonl")
+        with open(path, "wb") as f:
+            f.write(data)
+        for maximise in ((), ("loss", "x")):
+            want = metrics.summary(metrics.read(path), maximise)
+            got = curves.summarise(path, maximise)
+            # equal, with the same names in the same order and the same types
+            assert repr(got) == repr(want), (name, maximise, got, want)
+    assert curves.summarise(str(tmp_path / "none.jsonl")) == {}
+
+
+def test_a_summary_of_a_long_file_of_one_form(tmp_path):
+    """Thousands of report() lines with NaN and ties among them: the same
+    summary by either way of reading."""
+    import random
+
+    from cooperate.results import curves
+
+    rng = random.Random(7)
+    lines = []
+    for step in range(1, 5001):
+        loss = rng.choice([float("nan"), 0.5, rng.random(), rng.randint(0, 3)])
+        lines.append(json.dumps({"step": step, "loss": loss, "acc": rng.random()},
+                                separators=(",", ":")))
+    path = str(tmp_path / "m.jsonl")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    for maximise in ((), ("acc",)):
+        assert repr(curves.summarise(path, maximise)) == repr(
+            metrics.summary(metrics.read(path), maximise))
