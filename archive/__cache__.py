@@ -8,7 +8,7 @@ several times Python's own start-up for a `status`. So the first start of
 an archive on a Python compiles all its modules into one file:
 
 - $XDG_CACHE_HOME/cooperate/ (else ~/.cache/cooperate/), one file per
-  archive and Python, CACHE_TAG-CRC.bytecode (cpython-313-1a2b3c4d...). It
+  archive and Python, CACHE_TAG-HASH.bytecode (cpython-313-1a2b3c4d...). It
   starts with the archive's central directory (every entry's name, size,
   time and CRC-32) and is used only when that matches the archive's byte
   for byte: an archive rebuilt, replaced or edited is compiled anew;
@@ -21,6 +21,12 @@ an archive on a Python compiles all its modules into one file:
   the cache could make this user run their code;
 - `python -B` or PYTHONDONTWRITEBYTECODE reads the cache but writes none;
   at most KEEP files per Python are kept (the oldest go).
+
+The file holds that head (the archive's central directory, as said
+above), the sizes of an index and of the code, the index ({module: (is
+package, start, end)}) and every module's code, marshalled one after the
+other: a start reads the file once and unmarshals only the modules it
+imports.
 
 Modules loaded from the cache keep the names and paths they have in the
 archive (__file__, __path__, tracebacks and their source lines), and their
@@ -37,7 +43,7 @@ KEEP = 8
 
 def build(archive, folder, name, head):
     """Compile the archive into the cache file `name` in `folder` and give
-    its modules; None when the folder is not this user's alone or takes no
+    its modules (their index and code); None when the folder is not this user's alone or takes no
     file (read-only, full). Written under another name and renamed: readers
     see the old file or the whole new one."""
     try:
@@ -61,8 +67,8 @@ def build(archive, folder, name, head):
             return None
         try:
             try:
-                codes = compile_archive(archive)
-                view = memoryview(head + marshal.dumps(codes))
+                data = pack(head, compile_archive(archive))
+                view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view):]
             finally:
@@ -72,9 +78,24 @@ def build(archive, folder, name, head):
             os.unlink(tmp, dir_fd=folder_fd)
             return None
         prune(folder_fd, name)
-        return codes
+        view = memoryview(data)[len(head):]
+        size = int.from_bytes(view[:4], "little") + 8
+        return marshal.loads(view[8:size]), view[size:]
     finally:
         os.close(folder_fd)
+
+
+def pack(head, codes):
+    """The cache file's bytes: head, then the modules of `codes` ({module:
+    (is package, marshalled code)}) behind their index."""
+    index, parts, at = {}, [], 0
+    for module, (package, code) in sorted(codes.items()):
+        index[module] = (package, at, at + len(code))
+        parts.append(code)
+        at += len(code)
+    index = marshal.dumps(index)
+    return b"".join([head, len(index).to_bytes(4, "little"), at.to_bytes(4, "little"), index]
+                    + parts)
 
 
 def prune(folder_fd, kept):
@@ -130,13 +151,14 @@ class Bytecode:
     """Finds and loads the archive's modules from their compiled code; each
     looks as if zipimport had loaded it from the archive."""
 
-    def __init__(self, archive, codes):
+    def __init__(self, archive, index, code):
         self.archive = archive
-        self.codes = codes
+        self.index = index
+        self.code = code
         self.sources = None
 
     def find_spec(self, name, path=None, target=None):
-        entry = self.codes.get(name)
+        entry = self.index.get(name)
         if entry is None:
             return None
         from importlib.machinery import ModuleSpec
@@ -159,10 +181,11 @@ class Bytecode:
         exec(self.get_code(module.__spec__.name), module.__dict__)
 
     def get_code(self, name):
-        return marshal.loads(self.codes[name][1])
+        _, start, end = self.index[name]
+        return marshal.loads(self.code[start:end])
 
     def is_package(self, name):
-        return self.codes[name][0]
+        return self.index[name][0]
 
     def get_source(self, name):
         if self.sources is None:
@@ -172,14 +195,14 @@ class Bytecode:
         return self.sources.get_source(name)
 
 
-def install(archive, codes):
-    """Import the archive's modules from `codes` from now on: ahead of the
+def install(archive, index, code):
+    """Import the archive's modules from their `code` from now on: ahead of the
     path finder on sys.meta_path, and as the archive's own entry of
     sys.path (which spares Python reading the archive's directory when it
     looks there for modules of the standard library)."""
     from importlib.machinery import PathFinder
 
-    finder = Bytecode(archive, codes)
+    finder = Bytecode(archive, index, code)
     finders = sys.meta_path
     finders.insert(finders.index(PathFinder) if PathFinder in finders else 0, finder)
     sys.path_importer_cache[archive] = finder

@@ -7,13 +7,14 @@
 import sys
 
 ARCHIVE_MAGIC = b""  # the magic number of the archive's own .pyc files (build.py)
+FORMAT = b"cooperate bytecode 2\n"
 
 
 def cached(archive):
-    """(the cached modules or None, where they go or None when nowhere)."""
+    """(the cached modules: their index and code, or None; where they go,
+    or None when nowhere)."""
     import marshal
     import os
-    import zlib
 
     magic = sys.modules["_frozen_importlib_external"].MAGIC_NUMBER
     if magic == ARCHIVE_MAGIC or not sys.implementation.cache_tag:
@@ -31,8 +32,11 @@ def cached(archive):
         os.close(fd)
     base = os.environ.get("XDG_CACHE_HOME", "")
     folder = (base if base.startswith("/") else os.path.expanduser("~/.cache")) + "/cooperate"
-    name = "%s-%08x.bytecode" % (sys.implementation.cache_tag, zlib.crc32(tail[-n:]))
-    head = b"cooperate bytecode 1\n" + magic + n.to_bytes(4, "little") + tail[-n:]
+    # named after the central directory (by a remainder: zlib's crc32 costs
+    # loading a library); the head holds it whole and is what is checked
+    name = "%s-%08x.bytecode" % (sys.implementation.cache_tag,
+                                 int.from_bytes(tail[-n:], "little") % 4294967291)
+    head = FORMAT + magic + n.to_bytes(4, "little") + tail[-n:]
     try:
         folder_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     except OSError:
@@ -49,7 +53,11 @@ def cached(archive):
         finally:
             os.close(fd)
         if st.st_uid == os.getuid() and data.startswith(head) and len(data) == st.st_size:
-            return marshal.loads(data[len(head):]), None
+            # the sizes of the index and of the code, the index, the code
+            view = memoryview(data)[len(head):]
+            size = int.from_bytes(view[:4], "little") + 8
+            if len(view) == size + int.from_bytes(view[4:8], "little"):
+                return (marshal.loads(view[8:size]), view[size:]), None
     except (OSError, EOFError, ValueError, TypeError):
         pass
     finally:
@@ -69,9 +77,10 @@ def start(archive):
     if codes:
         import marshal
 
+        index, code = codes
         space = {"__name__": "__cache__"}
-        exec(marshal.loads(codes["__cache__"][1]), space)
-        space["install"](archive, codes)
+        exec(marshal.loads(code[index["__cache__"][1]:index["__cache__"][2]]), space)
+        space["install"](archive, index, code)
 
 
 if sys.version_info >= (3, 6):

@@ -18,7 +18,7 @@ from test_archive import PYTHON_PARAMS
 from util import TOP
 
 BUILD = os.path.join(TOP, "build.py")
-FORMAT = b"cooperate bytecode 1\n"
+FORMAT = b"cooperate bytecode 2\n"
 SAY = "\nimport sys as _s; _s.stderr.write('from the cache: %s\\n' % __file__)\n"
 
 
@@ -66,12 +66,24 @@ def plant(folder, name):
         data = f.read()
     start = len(FORMAT) + 4
     end = start + 4 + int.from_bytes(data[start:start + 4], "little")
-    codes = marshal.loads(data[end:])
+    size = end + 8 + int.from_bytes(data[end:end + 4], "little")
+    index = marshal.loads(data[end + 8:size])
+    codes = {module: (package, data[size + a:size + b]) for module, (package, a, b) in index.items()}
     source = open(os.path.join(TOP, "lib", "cooperate", "cli", "stdio.py")).read() + SAY
     codes["cooperate.cli.stdio"] = (False, marshal.dumps(
         compile(source, "cooperate/cli/stdio.py", "exec", dont_inherit=True)))
     with open(path, "wb") as f:
-        f.write(data[:end] + marshal.dumps(codes))
+        f.write(cache_module().pack(data[:end], codes))
+
+
+def cache_module():
+    """archive/__cache__.py, which writes the cache files."""
+    sys.path.insert(0, os.path.join(TOP, "archive"))
+    try:
+        import __cache__
+    finally:
+        sys.path.pop(0)
+    return __cache__
 
 
 def test_the_first_start_writes_the_cache_and_the_next_one_uses_it(archive, box):

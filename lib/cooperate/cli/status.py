@@ -1,7 +1,6 @@
 """cooperate-status / liftoff-status: how far lists and experiments are,
 read from their shared state."""
 
-import json
 import os
 import sys
 import time
@@ -180,6 +179,8 @@ def show(args, reports=None):
             if args.list_entries:
                 entries.append(waiting_entries(queue))
     if args.json:
+        import json
+
         json.dump(reports[0] if len(reports) == 1 else reports, sys.stdout, indent=1)
         sys.stdout.write("\n")
     elif args.liftoff_table:

@@ -24,7 +24,6 @@ recorded for its runs).
 """
 
 import os
-import signal
 import time
 
 from cooperate.queue import host
@@ -189,6 +188,8 @@ class Leases:
         state = self.state
         if not host.same_machine(state.workers.get(holder, {})):
             return True
+        import signal
+
         groups = [process for id_, process in state.processes.items()
                   if state.holders.get(id_) == holder]
         # a recorded group whose first process now has another start time

@@ -53,7 +53,6 @@ import json
 import os
 import sys
 import time
-import zlib
 from array import array
 from itertools import accumulate, chain
 
@@ -128,6 +127,8 @@ class Snapshot:
 def _section(f, size, sums, what):
     """The next `size` bytes of the snapshot, checked against the next of
     `sums` (the head's checksums; none in a snapshot of version 1)."""
+    import zlib
+
     data = f.read(size)
     if len(data) != size:
         raise ValueError("it ends early, in its %s" % what)
@@ -149,6 +150,8 @@ def _read_array(f, kind, count, swap, sums, what):
 def load(folder, generation, history=True, trusted=False):
     """Snapshot `generation` of the state in `folder`. FileNotFoundError if
     it is gone (compacted again since the journal was read)."""
+    import zlib
+
     name = path(folder, generation)
     try:
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -203,6 +206,8 @@ def load(folder, generation, history=True, trusted=False):
 def write(folder, snap_head, ids, codes, counts, columns, mode):
     """Write a snapshot file in full and fsync it (not yet named by the
     journal: see the module's docstring)."""
+    import zlib
+
     width = max((len(i) for i in ids), default=0) + 1
     padded = "".join(i.ljust(width) for i in ids).encode("ascii")
     arrays = [codes, counts] + [columns[key] for key, _ in COLUMNS]

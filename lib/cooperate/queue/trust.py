@@ -39,7 +39,6 @@ then make the workers run any command as you.
 import errno
 import os
 import stat
-import struct
 
 from cooperate.errors import UserError
 
@@ -174,6 +173,8 @@ def parse_posix_acl(data):
     """[(tag, permissions, id)] from a system.posix_acl_* attribute: a
     little-endian version (2), then 8 bytes an entry. ValueError if it is
     not one."""
+    import struct
+
     if len(data) < 4 or (len(data) - 4) % 8 or struct.unpack_from("<I", data)[0] != 2:
         raise ValueError("not a POSIX access list")
     return [struct.unpack_from("<HHI", data, offset) for offset in range(4, len(data), 8)]
@@ -245,6 +246,8 @@ def parse_nfs4_acl(data):
     """[(type, flags, mask, who)] from a system.nfs4_acl attribute (XDR: a
     count, then per entry type, flags, access mask and who, a padded
     string). ValueError if it is not one."""
+    import struct
+
     def u32(offset):
         if offset + 4 > len(data):
             raise ValueError("cut short")
