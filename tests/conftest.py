@@ -22,6 +22,7 @@ atexit.register(shutil.rmtree, os.environ["XDG_STATE_HOME"], True)
 # its first failure), then these.
 SLOW = {
     # kills, namespaces, users, services, every Python
+    "test_asha_hosts.py",
     "test_archive.py", "test_clocks.py", "test_compaction.py", "test_escape.py",
     "test_exactly_once.py", "test_faults.py", "test_first_hour.py", "test_install.py",
     "test_liftoff_interrupt.py", "test_liftoff_launch.py", "test_nfs.py", "test_notify.py",
