@@ -3,7 +3,8 @@
 # Kept short: every Python but the one that built the archive compiles it at
 # every start. It loads the archive's modules compiled by this Python from
 # the user's cache folder, or has __cache__.py compile them there once (see
-# there: what is cached where, and why it is safe).
+# there: what is cached where, and why it is safe); the Python that built it
+# reads the archive's own .pyc files (__cache__.Own).
 import sys
 
 ARCHIVE_MAGIC = b""  # the magic number of the archive's own .pyc files (build.py)
@@ -17,7 +18,7 @@ def cached(archive):
     import os
 
     magic = sys.modules["_frozen_importlib_external"].MAGIC_NUMBER
-    if magic == ARCHIVE_MAGIC or not sys.implementation.cache_tag:
+    if not sys.implementation.cache_tag:
         return None, None
     fd = os.open(archive, os.O_RDONLY)
     try:
@@ -67,6 +68,11 @@ def cached(archive):
 
 def start(archive):
     try:
+        if sys.modules["_frozen_importlib_external"].MAGIC_NUMBER == ARCHIVE_MAGIC:
+            # its own .pyc files, read more cheaply than by zipimport
+            import __cache__
+
+            return __cache__.install_own(archive)
         codes, where = cached(archive)
     except OSError:
         return

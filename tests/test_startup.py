@@ -181,3 +181,30 @@ def test_every_python_gets_a_cache_of_its_own(python, box):
         assert names == []
     else:
         assert len(names) == 1 and names[0].startswith(tag + "-"), names
+
+
+def test_the_building_python_reads_the_archive_it_started_from(tmp_path, box):
+    """Its own .pyc files are read from the archive it started with: a
+    module imported after the archive was replaced (here by a file that is
+    no archive at all) comes from the old one."""
+    cwd, env, folder = box
+    archive = str(tmp_path / "cooperate.pyz")
+    subprocess.run([sys.executable, BUILD, "-o", archive], cwd=TOP, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
+    proc = subprocess.Popen([sys.executable, "-u", "-i", archive, "--version"], cwd=cwd,
+                            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, universal_newlines=True)
+    try:
+        # printed: it runs, and waits at the prompt -i gives
+        assert proc.stdout.readline().startswith("cooperate ")
+        replacement = str(tmp_path / "new.pyz")
+        with open(replacement, "w") as f:
+            f.write("not an archive\n")
+        os.replace(replacement, archive)
+        out, err = proc.communicate("import cooperate.grid.hello as h; print(h.__file__)\n",
+                                    timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert out == archive + "/cooperate/grid/hello.py\n", err
+    assert cache_files(folder) == []
