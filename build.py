@@ -72,10 +72,12 @@ DEPENDENCIES = [
 
 SHEBANG = b"#!/usr/bin/env python3\n"
 # What the archive holds at its top besides the packages: the entry point,
-# and what keeps the modules compiled by other Pythons in the user's cache
-# folder. The entry point's line naming the magic number of the archive's
-# own .pyc files is filled in by the build.
-TOP_FILES = {name: os.path.join(ROOT, "archive", name) for name in ("__main__.py", "__cache__.py")}
+# the start on other Pythons than the building one, and what keeps the
+# modules they compiled in the user's cache folder. The entry point's line
+# naming the magic number of the archive's own .pyc files is filled in by
+# the build.
+TOP_FILES = {name: os.path.join(ROOT, "archive", name)
+             for name in ("__main__.py", "__start__.py", "__cache__.py")}
 MAIN_MAGIC = b'ARCHIVE_MAGIC = b""'
 DEFAULT_DATE = (2020, 1, 1, 0, 0, 0)  # zip times have no zone; used without SOURCE_DATE_EPOCH
 FILE_MODE = 0o644
@@ -351,7 +353,7 @@ def compile_pycs(sources):
 
 
 def archive_entries(vendor_files, pyc=True):
-    """{archive name: bytes}: __main__.py and __cache__.py, lib/'s packages, the vendored
+    """{archive name: bytes}: archive/'s files, lib/'s packages, the vendored
     packages and licences; with pyc, a .pyc beside every .py."""
     import importlib.util
 
