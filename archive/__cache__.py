@@ -1,6 +1,6 @@
 """The archive's modules compiled by the Python that runs it, kept in the
 user's cache folder (build.py stores this file as __cache__.py, beside
-__main__.py, which reads the cache).
+__main__.py and __start__.py, which reads the cache).
 
 The archive carries compiled files (.pyc) for the Python that built it
 only; any other Python compiles each module it imports, at every start:
@@ -131,7 +131,7 @@ def compile_archive(archive):
     with zipfile.ZipFile(archive) as z:
         names = set(z.namelist())
         for name in sorted(names):
-            if not name.endswith(".py") or name == "__main__.py":
+            if not name.endswith(".py") or name in ("__main__.py", "__start__.py"):
                 continue
             parts = name[:-3].split("/")
             package = parts[-1] == "__init__"
