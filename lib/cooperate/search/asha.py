@@ -84,10 +84,14 @@ class Asha:
 
     def due(self, state, id_, points):
         """(rung, key, step, value) of each rung the points reached that
-        has no record for this entry, lowest first."""
+        has no record for this entry, lowest first; none past a rung that
+        pruned it (what a pruned run reports as it stops is not judged)."""
         out = []
         for rung, key in self.ladder(id_):
-            if (id_, key) in state.scored:
+            record = state.scored.get((id_, key))
+            if record is not None:
+                if not record[6]["keep"]:
+                    break
                 continue
             found = next(((p["step"], p[self.metric]) for p in points
                           if p["step"] >= rung and number(p.get(self.metric))), None)
