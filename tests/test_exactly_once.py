@@ -315,3 +315,55 @@ def test_a_run_s_process_is_recorded_in_the_state(tmp_path):
         (tmp_path / "go").touch()
         worker.wait(timeout=60)
     assert worker.returncode == 0
+
+
+def gated(key, gate, out="ran.txt"):
+    """An entry that records its execution as effect() does, waiting for
+    the file `gate` before its end line."""
+    script = ('e() { echo "$1 %s $COOPERATE_ENTRY $COOPERATE_ATTEMPT $COOPERATE_WORKER $$" >> %s; }; '
+              'e start; while [ ! -e %s ]; do sleep 0.01; done; e end' % (key, out, gate))
+    return ["sh", "-c", script, key]
+
+
+def test_ends_a_killed_worker_noted_are_recorded_and_never_run_again(tmp_path):
+    """Runs this short are claimed in batches, and their ends recorded with
+    the next batch's claims: until then each is noted in the worker's
+    heartbeat file. A worker SIGKILLed then: the next one records the
+    noted ends as they were (done, by the dead worker) and runs only what
+    had not ended."""
+    keys = [str(i) for i in range(40)]
+    write_list(tmp_path / "l.json", [effect(k) if int(k) < 10 else gated(k, "gate")
+                                     for k in keys])
+    guard = start("run", "l.json", "-q", cwd=tmp_path, stderr=subprocess.DEVNULL)
+    state = tmp_path / "l.json.cooperate"
+    try:
+        def noted():
+            beats = [p for p in (state / "workers").iterdir()] if (state / "workers").is_dir() else []
+            return [json.loads(line) for p in beats for line in p.read_text().splitlines()]
+
+        # the first gated run holds the slot, with ends noted before it and
+        # entries of its batch still to start
+        wait_for(lambda: any(e.key == "10" for e in executions(tmp_path / "ran.txt"))
+                 and noted(), timeout=120, what="the gated run, after noted ends")
+        worker = worker_pid(guard.pid)
+        os.kill(worker, signal.SIGKILL)
+        assert guard.wait(timeout=60) == 128 + signal.SIGKILL
+    finally:
+        if guard.poll() is None:
+            guard.kill()
+    notes = noted()
+    recorded = {(r[1], r[2]) for r in journal(state) if r[0] == "e"}
+    assert notes and not {(n[0], n[1]) for n in notes} & recorded
+    assert {n[2] for n in notes} == {"done"}
+    (tmp_path / "gate").write_text("")
+    assert run("run", "l.json", "-q", cwd=tmp_path).returncode == 0
+    runs, repeats = check_ran_once(tmp_path / "ran.txt", state, keys)
+    # the run killed with its worker never ended: nothing ran to its end twice
+    assert repeats == 0
+    records = journal(state)
+    dead = next(r[1] for r in records if r[0] == "w" and r[2]["pid"] == worker)
+    ends = {(r[1], r[2]): r for r in records if r[0] == "e"}
+    for id_, attempt, outcome, code, again, when, began in notes:
+        # the entries after the batch's first started later than their claim
+        assert ends[id_, attempt] == ["e", id_, attempt, dead, when, outcome, code, again] + (
+            [began] if began is not None else [])

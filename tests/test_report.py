@@ -83,11 +83,13 @@ def intervals(state_dir):
             r = json.loads(line)
             if r[0] == "c":
                 claims[(r[1], r[2])] = (r[3], r[4])
-            elif r[0] == "e":
-                ends.setdefault((r[1], r[2]), r[4])
+            elif r[0] == "e" and (r[1], r[2]) not in ends:
+                # a run claimed in a batch says when it started (r[8])
+                ends[(r[1], r[2])] = (r[4], r[8] if len(r) > 8 else None)
     out = collections.defaultdict(list)
-    for key, (worker, begun) in claims.items():
-        out[worker].append((begun, ends[key]))
+    for key, (worker, claimed) in claims.items():
+        end, begun = ends[key]
+        out[worker].append((claimed if begun is None else begun, end))
     return out
 
 

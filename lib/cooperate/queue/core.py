@@ -73,6 +73,9 @@ class Claim:
     """An entry this worker holds: what to run and which attempt it is;
     `problem`: why it cannot be started (a bad entry appended to the list)."""
 
+    # claimed in a batch (see Queue.take), to be started later
+    batched = False
+
     def __init__(self, queue, id_, attempt, entry, problem=None):
         self.id = id_
         self.attempt = attempt
@@ -159,6 +162,10 @@ class Queue:
         # what the last take took back from dead workers: (id, attempt,
         # worker, why it looked dead, pending again?), for the user
         self.taken_back = []
+        # the claims the last take made beyond its first (see take's `batch`)
+        self.batched = []
+        # ends noted in the heartbeat file and not recorded yet (note_ends)
+        self.noted = False
         self._fold(self.state)
 
     @property
@@ -602,7 +609,7 @@ class Queue:
         machine: its process and its guard are gone; elsewhere: this process
         watched it silent for its lease). Returns True if one of them is
         pending again."""
-        verdicts, again_any = {}, False
+        verdicts, noted, again_any = {}, {}, False
         for id_, holder in list(self.state.holders.items()):
             if holder == worker:
                 continue
@@ -613,11 +620,37 @@ class Queue:
             if not self.leases.dead(holder, verdicts):
                 continue
             number = self.state.attempts(id_)
+            end = self._noted_end(holder, id_, number, noted)
+            if end is not None:
+                self._record(out, end)
+                continue
             again = number <= max(self.retries_of(id_, retries), LOST_RETRIES)
             self._record(out, ["e", id_, number, worker, now, LOST, None, again])
             self.taken_back.append((id_, number, holder, self._why_dead(holder), again))
             again_any = again_any or again
         return again_any
+
+    def note_ends(self, ends):
+        """Note the ends of this worker's runs (as take has them) in its
+        heartbeat file, to be recorded with its next transaction (see
+        lease.py); False if that failed."""
+        now = time.time()
+        self.noted = self.leases.note(self.worker, [
+            tuple(end) if len(end) > 5 else tuple(end) + (now, None) for end in ends])
+        return self.noted
+
+    def _noted_end(self, holder, id_, number, noted):
+        """The end record of attempt `number` of a dead holder's running
+        entry if the holder noted it (see note_ends), else None. `noted`
+        keeps each holder's notes for one transaction."""
+        if holder not in noted:
+            noted[holder] = self.leases.noted(holder)
+        end = noted[holder].get((id_, number))
+        if end is None:
+            return None
+        outcome, code, again, when, began = end
+        return ["e", id_, number, holder, when, outcome, code, again] + (
+            [began] if began is not None else [])
 
     def _why_dead(self, holder):
         """Why a worker whose runs are taken back looks dead, in words."""
@@ -627,20 +660,25 @@ class Queue:
         return "its heartbeat did not change for %s, its lease, as this worker watched it" % (
             fmt.duration(watched) if watched else "its lease")
 
-    def take(self, worker, ends=(), claim=True, accept=None, retries=0, procs=(), notify=False):
+    def take(self, worker, ends=(), claim=True, accept=None, retries=0, procs=(), notify=False,
+             batch=1):
         """Record the processes of running attempts, (id, attempt, pid, start
         time), the ends of finished attempts, (id, attempt, outcome, code,
-        again), and if `claim` claim the next pending entry that
+        again[, when it ended, when it started if not at its claim, else
+        None]), and if `claim` claim the next pending entry that
         `accept(entry)` (if given) accepts (True; False: never, LATER: not
         now), in one transaction; when nothing is pending, first take back
         entries held by dead workers. Nothing is claimed while the list
-        does not read. Returns a Claim or None.
+        does not read. Returns a Claim or None; with `batch` > 1, up to
+        batch - 1 more entries are claimed with it, in `batched` (Claims,
+        in order: the worker starts them later, without a transaction).
         With `notify`, an end that leaves nothing pending, held or running
         is recorded as the queue's end (["n", worker, time]) unless it was
         already, and `finished` gets the counts: the lock makes this worker
         the only one to see it, on whatever machine."""
         taken = []
         self.finished = None
+        self.batched = []
         order = self.order
 
         def make():
@@ -650,8 +688,12 @@ class Queue:
             now = time.time()
             for id_, attempt, pid, start in procs:
                 self._record(out, ["p", id_, attempt, pid, start])
-            for id_, attempt, outcome, code, again in ends:
-                self._record(out, ["e", id_, attempt, worker, now, outcome, code, again])
+            for end in ends:
+                id_, attempt, outcome, code, again = end[:5]
+                # a run started later than its claim (a batch's) says when
+                when, began = end[5:7] if len(end) > 5 else (now, None)
+                self._record(out, ["e", id_, attempt, worker, when, outcome, code, again] + (
+                    [began] if began is not None else []))
             later = None
             order.undefer()
             # a drained host takes nothing new (checked after catching up)
@@ -677,7 +719,8 @@ class Queue:
                 attempt = self.state.attempts(id_) + 1
                 self._record(out, ["c", id_, attempt, worker, now])
                 taken.append(Claim(self, id_, attempt, entry, problem))
-                break
+                if len(taken) >= batch:
+                    break
             if later is not None:
                 # back to the first entry left for later: still pending
                 order.cursor = min(order.cursor, later)
@@ -687,6 +730,10 @@ class Queue:
             return out
 
         self.transaction(make)
+        self.batched = taken[1:]
+        if self.noted and ends:
+            self.leases.forget()
+            self.noted = False
         return taken[0] if taken else None
 
     def _finished(self):
@@ -740,15 +787,17 @@ class Queue:
 
     def abort(self, ids, by):
         """Stop these entries: a running one by a request its worker carries
-        out (or at once if that worker looks dead), one not started now.
-        Needs `history`. Returns the ids that changed."""
-        verdicts = {}
+        out (or at once if that worker looks dead: as it ended, if it noted
+        that), one not started now. Needs `history`. Returns the ids that
+        changed."""
+        verdicts, noted = {}, {}
 
         def decide(id_, status, now):
             if status == RUNNING:
                 a = self.state.last(id_)
                 if self.leases.dead(a.worker, verdicts):
-                    return ["e", id_, a.number, by, now, ABORTED, None]
+                    return self._noted_end(a.worker, id_, a.number, noted) or [
+                        "e", id_, a.number, by, now, ABORTED, None]
             elif status not in (PENDING, HELD):
                 return None
             return ["a", id_, now]
@@ -762,14 +811,16 @@ class Queue:
 
     def take_back(self, ids, by):
         """Record running entries whose worker is dead as lost, which makes
-        them pending again. Needs `history`."""
-        verdicts = {}
+        them pending again (or as they ended, if their worker noted that).
+        Needs `history`."""
+        verdicts, noted = {}, {}
 
         def decide(id_, status, now):
             if status == RUNNING:
                 a = self.state.last(id_)
                 if self.leases.dead(a.worker, verdicts):
-                    return ["e", id_, a.number, by, now, LOST, None, True]
+                    return self._noted_end(a.worker, id_, a.number, noted) or [
+                        "e", id_, a.number, by, now, LOST, None, True]
             return None
 
         return self._change(ids, decide)

@@ -21,6 +21,12 @@ A worker found dead on this machine may have left processes of its runs
 behind, if its guard was killed with it: `dead` kills them first (every
 process whose environment names that worker, and the process groups
 recorded for its runs).
+
+While its runs are short, a worker records their ends in the journal a
+batch at a time (with its next claims): until then each end is noted in its
+heartbeat file, one line per end, written as the run is collected. Whoever
+finds the worker dead records the ends noted there (`noted`) rather than
+taking those runs back as lost: they ran once, and do not run again.
 """
 
 import os
@@ -72,6 +78,8 @@ class Leases:
     def __init__(self, state_dir):
         self.dir = state_dir
         self.state = None
+        # this worker's heartbeat file, open to note ends in (see note)
+        self.noting = None
 
     def heartbeat_path(self, worker):
         return os.path.join(self.dir, "workers", worker)
@@ -166,6 +174,50 @@ class Leases:
     def is_stale(self, attempt):
         """Does the worker holding this running attempt look dead?"""
         return not self.worker_alive(attempt.worker)
+
+    def note(self, worker, ends):
+        """Note these ends of the worker's runs, (id, attempt, outcome, code,
+        again, time, when it started or None), in its heartbeat file, in one
+        write; False if that
+        failed (then they must be recorded now)."""
+        import json
+
+        lines = "".join(json.dumps(list(end)) + "\n" for end in ends).encode()
+        try:
+            if self.noting is None:
+                self.noting = os.open(self.heartbeat_path(worker),
+                                      os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC)
+            return os.write(self.noting, lines) == len(lines)
+        except OSError:
+            return False
+
+    def forget(self):
+        """The noted ends are in the journal now: the file is emptied."""
+        try:
+            os.ftruncate(self.noting, 0)
+        except OSError:
+            pass  # what is noted there is recorded already: taken as such by readers
+
+    def noted(self, worker):
+        """{(id, attempt): (outcome, code, again, time, when it started or
+        None)} of the ends the worker noted and may not have recorded."""
+        import json
+
+        found = {}
+        try:
+            fd = os.open(self.heartbeat_path(worker),
+                         os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+            with os.fdopen(fd, "rb") as f:
+                data = f.read()
+        except OSError:
+            return found
+        for line in data.splitlines():
+            try:
+                id_, attempt, outcome, code, again, when, began = json.loads(line.decode())
+            except (ValueError, TypeError, UnicodeDecodeError):
+                continue  # a line cut short as the worker died
+            found[id_, attempt] = outcome, code, again, when, began
+        return found
 
     def heartbeat(self, worker):
         """Renew the worker's lease; False if that failed."""

@@ -206,6 +206,9 @@ class State:
                 if history is not None:
                     a = self._latest(id_)
                     a.end, a.outcome, a.code = r[4], self._names.setdefault(outcome, outcome), r[6]
+                    if len(r) > 8:
+                        # claimed in a batch, it started later
+                        a.start = r[8]
             elif kind == "r" or kind == "u":
                 # retry (anything not running) or release (held only)
                 code = codes.get(r[1])

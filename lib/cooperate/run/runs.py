@@ -70,10 +70,16 @@ class Runs:
         self.base_env = dict(os.environ)
         hooks.environment(self.base_env)
         self.running = []
-        # ends not recorded yet: (id, attempt, outcome, code, again)
+        # ends not recorded yet: (id, attempt, outcome, code, again, when it
+        # ended, when it started if not at its claim, else None); how many
+        # of them the worker noted in its heartbeat file (see _note)
         self.ends = []
+        self.noted = 0
         # how many of the runs this worker ended had each outcome
         self.outcomes = {}
+        # how long its runs take, lately (seconds, a moving average; None
+        # until one ended)
+        self.typical = None
         # a run failed for good
         self.failed = False
         # why nothing more may start, once a failure stops the worker (or None)
@@ -184,7 +190,9 @@ class Runs:
 
     def ended(self, claim, outcome, code, seconds, message=None):
         """Keep an attempt's end for the next transaction, deciding (by the
-        retry policy) whether a failure gets another attempt."""
+        retry policy) whether a failure gets another attempt. A run of a
+        batch's claim (claim.batched) started later than its claim: the
+        end says when."""
         again = False
         if outcome in (FAILED, TIMEOUT):
             retries = claim.entry.get("retries", self.retries) if isinstance(
@@ -194,15 +202,18 @@ class Runs:
                 self.failed = True
                 if self.stop_on_error and not self.no_more:
                     self.no_more = "a run failed, and --stop-on-error"
-        self.ends.append((claim.id, claim.attempt, outcome, code, again))
+        now = time.time()
+        began = now - seconds if claim.batched and seconds else None
+        self.ends.append((claim.id, claim.attempt, outcome, code, again, now, began))
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+        self.typical = seconds if self.typical is None else 0.75 * self.typical + 0.25 * seconds
         if not claim.problem:
             self.hook("ended", claim, outcome)
         self.report("end", claim=claim, outcome=outcome, code=code, seconds=seconds,
                     message=message, again=again)
 
     def take_ends(self):
-        ends, self.ends = self.ends, []
+        ends, self.ends, self.noted = self.ends, [], 0
         return ends
 
     def collect(self, stopping):

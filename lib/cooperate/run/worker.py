@@ -27,7 +27,7 @@ import time
 from cooperate import fmt, metrics
 from cooperate.errors import UserError
 from cooperate.queue import host
-from cooperate.queue.core import INTERRUPTED, LEASE, PRUNED
+from cooperate.queue.core import ABORTED, INTERRUPTED, LEASE, PRUNED, RUNNING
 from cooperate.run import guard, recent
 from cooperate.run import resources as res
 from cooperate.run.admission import Admission
@@ -41,6 +41,13 @@ from cooperate.run.runs import SIGNAL_LAG, Runs
 # transaction, or after this many seconds at the latest (a short run that
 # has ended by then costs no transaction of its own)
 RECORD_PROCESS_AFTER = 1.0
+# While runs are short, a claim takes a batch: what the next of them will
+# run, without a transaction (a lock and a journal write) each. A batch
+# holds about HOLD seconds of runs beyond the free slots, at most
+# MAX_BATCH entries: at the queue's end, others wait no longer than that for
+# what one worker holds.
+HOLD = 0.5
+MAX_BATCH = 16
 
 
 def new_worker_id():
@@ -119,6 +126,8 @@ class Worker:
         self.told_watching = False
         # why this worker starts nothing more (a sentence), or None
         self.no_more = None
+        # entries claimed in a batch and not started yet (Claims, in order)
+        self.batched = []
 
     def info(self):
         pid = os.getpid()
@@ -269,12 +278,18 @@ class Worker:
             slot, waiting = admission.slot(len(self.runs))
             if slot is None:
                 return waiting
-            claim = self.queue.take(self.id, self.runs.take_ends(),
-                                    accept=admission.accepting(slot),
-                                    retries=self.runs.retries, procs=self.runs.processes(),
-                                    notify=self.notices.notify is not None)
-            self.notices.took_back()
-            self.notices.announce(self.runs.base_env)
+            claim = self._batched()
+            if claim is None:
+                claim = self.queue.take(self.id, self.runs.take_ends(),
+                                        accept=admission.accepting(slot),
+                                        retries=self.runs.retries, procs=self.runs.processes(),
+                                        notify=self.notices.notify is not None,
+                                        batch=self._batch())
+                self.batched = self.queue.batched
+                for extra in self.batched:
+                    extra.batched = True
+                self.notices.took_back()
+                self.notices.announce(self.runs.base_env)
             if claim is None:
                 self.slots.release(slot)
                 here = host.hostname()
@@ -302,7 +317,49 @@ class Worker:
     def _no_more(self):
         """Why nothing more may start (and remember it), or None."""
         self.no_more = self.no_more or self.runs.no_more or self.limits.reached(self.claimed)
+        if self.no_more:
+            self._give_back()
         return self.no_more
+
+    def _batch(self):
+        """How many entries the next claim takes: one, or while runs are
+        short, a batch (see HOLD), never past --max-runs. Not with GPUs or
+        host limits: whether an entry may start depends on them then."""
+        typical = self.runs.typical
+        if (typical is None or typical * 2 >= HOLD or self.slots.gpus
+                or self.admission.resources is not None):
+            return 1
+        batch = min(MAX_BATCH, int(HOLD / max(typical, HOLD / MAX_BATCH)))
+        if self.limits.max_runs is not None:
+            batch = min(batch, self.limits.max_runs - self.claimed)
+        return max(batch, 1)
+
+    def _batched(self):
+        """The next entry claimed in a batch that is still this worker's
+        to start, or None. One taken back meanwhile is dropped (the worker
+        looked dead: keep() has caught up with the journal since); one
+        aborted meanwhile ends without running."""
+        state, running = self.queue.state, self.queue.state.code_of(RUNNING)
+        if host.hostname() in state.drained:
+            self._give_back()
+        while self.batched:
+            claim = self.batched.pop(0)
+            if state.codes.get(claim.id) != claim.attempt << 3 | running:
+                continue
+            if claim.id in state.aborting:
+                self.runs.ended(claim, ABORTED, None, 0.0, "aborted before it started")
+                continue
+            return claim
+        return None
+
+    def _give_back(self):
+        """The entries claimed in a batch and not started are pending again
+        (recorded with the next transaction: an attempt that was interrupted
+        before it started)."""
+        for claim in self.batched:
+            self.runs.ends.append((claim.id, claim.attempt, INTERRUPTED, None, True, time.time(),
+                                   None))
+        self.batched = []
 
     def _watching(self):
         """Before a worker with nothing to do exits: do workers on other
@@ -319,10 +376,26 @@ class Worker:
         return bool(undecided)
 
     def _record(self, procs=()):
-        if self.runs.ends or procs:
-            self.queue.take(self.id, self.runs.take_ends(), claim=False, procs=procs,
-                            notify=self.notices.notify is not None)
-            self.notices.announce(self.runs.base_env)
+        if not (self.runs.ends or procs) or not procs and self._note():
+            return
+        self.queue.take(self.id, self.runs.take_ends(), claim=False, procs=procs,
+                        notify=self.notices.notify is not None)
+        self.notices.announce(self.runs.base_env)
+
+    def _note(self):
+        """While entries claimed in a batch wait to start, the ends of the
+        runs before them wait for the next claim's transaction: each is
+        noted at once in the heartbeat file instead (one write), so that a
+        worker that finds this one dead records them as they ended (see
+        queue/lease.py). True if the ends may wait."""
+        runs = self.runs
+        if not self.batched or self.notices.notify is not None:
+            return False
+        if runs.noted < len(runs.ends):
+            if not self.queue.note_ends(runs.ends[runs.noted:]):
+                return False
+            runs.noted = len(runs.ends)
+        return True
 
     # -- the loop ----------------------------------------------------------
     def run(self):
@@ -357,6 +430,7 @@ class Worker:
                         self.report("note", text="stopping now: SIGKILL to %d run%s" % (
                             len(runs), "" if len(runs) == 1 else "s"))
                     self.stop_again = False
+                    self._give_back()
                     stopping = runs.stop_all(INTERRUPTED)
                     if stopping:
                         self.report("stopping", signum=self.signum, runs=stopping,
@@ -405,6 +479,7 @@ class Worker:
             stopped = self.signum or self.interrupted
             code = 128 + stopped if stopped else (1 if runs.failed else 0)
             try:
+                self._give_back()
                 # with the handlers still in place: the same stop signal, sent
                 # to the whole job, may reach this worker twice
                 self._record()
