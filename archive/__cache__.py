@@ -25,8 +25,8 @@ an archive on a Python compiles all its modules into one file:
 The file holds that head (the archive's central directory, as said
 above), the sizes of an index and of the code, the index ({module: (is
 package, start, end)}) and every module's code, marshalled one after the
-other: a start reads the file once and unmarshals only the modules it
-imports.
+other: a start reads the head and the index, and the code of the modules
+it imports only, from a descriptor of the file kept open.
 
 The Python that built the archive needs no cache: it reads the archive's
 own .pyc files (Own), more cheaply than zipimport does.
@@ -46,7 +46,7 @@ KEEP = 8
 
 def build(archive, folder, name, head):
     """Compile the archive into the cache file `name` in `folder` and give
-    its modules (their index and code); None when the folder is not this user's alone or takes no
+    its modules as __start__.cached does; None when the folder is not this user's alone or takes no
     file (read-only, full). Written under another name and renamed: readers
     see the old file or the whole new one."""
     try:
@@ -81,9 +81,13 @@ def build(archive, folder, name, head):
             os.unlink(tmp, dir_fd=folder_fd)
             return None
         prune(folder_fd, name)
-        view = memoryview(data)[len(head):]
-        size = int.from_bytes(view[:4], "little") + 8
-        return marshal.loads(view[8:size]), view[size:]
+        size = int.from_bytes(data[len(head):len(head) + 4], "little")
+        base = len(head) + 8
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=folder_fd)
+        except OSError:
+            return None
+        return marshal.loads(data[base:base + size]), fd, base + size
     finally:
         os.close(folder_fd)
 
@@ -151,13 +155,15 @@ def compile_archive(archive):
 
 
 class Bytecode:
-    """Finds and loads the archive's modules from their compiled code; each
-    looks as if zipimport had loaded it from the archive."""
+    """Finds and loads the archive's modules from their compiled code, read
+    from `fd` (the cache file's code starts at `base`); each looks as if
+    zipimport had loaded it from the archive."""
 
-    def __init__(self, archive, index, code):
+    def __init__(self, archive, index, fd, base):
         self.archive = archive
         self.index = index
-        self.code = code
+        self.fd = above_standard(fd)
+        self.base = base
         self.sources = None
 
     def find_spec(self, name, path=None, target=None):
@@ -189,7 +195,11 @@ class Bytecode:
 
     def get_code(self, name):
         _, start, end = self.index[name]
-        return marshal.loads(self.code[start:end])
+        data = os.pread(self.fd, end - start, self.base + start)
+        if len(data) != end - start:
+            raise ImportError("%s: cut short in the cache of %s" % (name, self.archive),
+                              name=name)
+        return marshal.loads(data)
 
     def is_package(self, name):
         return self.entry(name)[0]
@@ -211,8 +221,7 @@ class Own(Bytecode):
     worker would be read at the old one's offsets."""
 
     def __init__(self, archive, fd, directory, shift):
-        super().__init__(archive, None, None)
-        self.fd = fd
+        super().__init__(archive, None, fd, 0)
         self.directory = directory
         # where the zip starts in the file (after the #! line), as zipimport finds it
         self.shift = shift
@@ -262,14 +271,6 @@ def install_own(archive):
     """Import the archive's modules from its own .pyc files (see Own) from
     now on, as install does."""
     fd = os.open(archive, os.O_RDONLY | os.O_CLOEXEC)
-    # not 0, 1 or 2: a standard stream closed at start is opened on
-    # /dev/null later (cli/stdio.py), and must not become the archive
-    low = []
-    while fd < 3:
-        low.append(fd)
-        fd = os.dup(fd)
-    for other in low:
-        os.close(other)
     size = os.fstat(fd).st_size
     tail = os.pread(fd, min(size, 65536), max(0, size - 65536))
     n = int.from_bytes(tail[-10:-6], "little")
@@ -280,12 +281,25 @@ def install_own(archive):
     activate(archive, Own(archive, fd, tail[-22 - n:-22], shift))
 
 
-def install(archive, index, code):
-    """Import the archive's modules from their `code` from now on: ahead of the
-    path finder on sys.meta_path, and as the archive's own entry of
-    sys.path (which spares Python reading the archive's directory when it
-    looks there for modules of the standard library)."""
-    activate(archive, Bytecode(archive, index, code))
+def install(archive, index, fd, base):
+    """Import the archive's modules from the cache file open on `fd` from
+    now on: ahead of the path finder on sys.meta_path, and as the archive's
+    own entry of sys.path (which spares Python reading the archive's
+    directory when it looks there for modules of the standard library)."""
+    activate(archive, Bytecode(archive, index, fd, base))
+
+
+def above_standard(fd):
+    """`fd`, moved above 0, 1 and 2 if it is one of them: a standard stream
+    closed at start is opened on /dev/null later (cli/stdio.py), and must
+    not become a file this process reads its code from."""
+    low = []
+    while fd < 3:
+        low.append(fd)
+        fd = os.dup(fd)
+    for other in low:
+        os.close(other)
+    return fd
 
 
 def activate(archive, finder):

@@ -10,8 +10,9 @@ FORMAT = b"cooperate bytecode 2\n"
 
 
 def cached(archive):
-    """(the cached modules: their index and code, or None; where they go,
-    or None when nowhere)."""
+    """(the cached modules: their index, a descriptor of the cache file and
+    where their code starts in it, or None; where they go, or None when
+    nowhere)."""
     import marshal
     import os
 
@@ -48,15 +49,18 @@ def cached(archive):
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=folder_fd)
         try:
             st = os.fstat(fd)
-            data = os.read(fd, st.st_size + 1)
+            # the head, the sizes of the index and of the code, the index;
+            # a module's code is read when it is imported
+            data = os.pread(fd, len(head) + 8, 0)
+            size = int.from_bytes(data[-8:-4], "little")
+            if (st.st_uid == os.getuid() and data[:-8] == head
+                    and st.st_size == len(data) + size + int.from_bytes(data[-4:], "little")):
+                index = marshal.loads(os.pread(fd, size, len(data)))
+                fd, kept = -1, fd
+                return (index, kept, len(data) + size), None
         finally:
-            os.close(fd)
-        if st.st_uid == os.getuid() and data.startswith(head) and len(data) == st.st_size:
-            # the sizes of the index and of the code, the index, the code
-            view = memoryview(data)[len(head):]
-            size = int.from_bytes(view[:4], "little") + 8
-            if len(view) == size + int.from_bytes(view[4:8], "little"):
-                return (marshal.loads(view[8:size]), view[size:]), None
+            if fd >= 0:
+                os.close(fd)
     except (OSError, EOFError, ValueError, TypeError):
         pass
     finally:
@@ -75,11 +79,13 @@ def start(archive):
         codes = __cache__.build(archive, *where)
     if codes:
         import marshal
+        import os
 
-        index, code = codes
+        index, fd, base = codes
+        _, begin, end = index["__cache__"]
         space = {"__name__": "__cache__"}
-        exec(marshal.loads(code[index["__cache__"][1]:index["__cache__"][2]]), space)
-        space["install"](archive, index, code)
+        exec(marshal.loads(os.pread(fd, end - begin, base + begin)), space)
+        space["install"](archive, index, fd, base)
 
 
 start(__loader__.archive)

@@ -208,3 +208,19 @@ def test_the_building_python_reads_the_archive_it_started_from(tmp_path, box):
         proc.wait()
     assert out == archive + "/cooperate/grid/hello.py\n", err
     assert cache_files(folder) == []
+
+
+def test_closed_standard_streams_do_not_take_the_files_code_is_read_from(archive, box):
+    """With stdin and stdout closed at start, the descriptor the modules are
+    read from (the cache file's, or the building Python's archive's) is not
+    0 or 1: those are opened on /dev/null (printing to a file open for
+    reading would fail), and an error still reaches stderr."""
+    cwd, env, folder = box
+    for path in (archive, os.path.join(TOP, "dist", "cooperate.pyz")):
+        status(sys.executable, path, cwd, env)
+        for target, code, said in (("l.json", 0, ""), ("missing.json", 2, (
+                "cooperate status: error: missing.json: no such list file\n"))):
+            result = subprocess.run([sys.executable, path, "status", target], cwd=cwd, env=env,
+                                    stderr=subprocess.PIPE, universal_newlines=True,
+                                    preexec_fn=lambda: (os.close(0), os.close(1)), timeout=120)
+            assert (result.returncode, result.stderr) == (code, said)
