@@ -367,3 +367,34 @@ def test_ends_a_killed_worker_noted_are_recorded_and_never_run_again(tmp_path):
         # the entries after the batch's first started later than their claim
         assert ends[id_, attempt] == ["e", id_, attempt, dead, when, outcome, code, again] + (
             [began] if began is not None else [])
+
+
+def test_a_stopped_worker_gives_back_what_it_claimed_and_did_not_start(tmp_path):
+    """SIGTERM to a worker that claimed a batch of short runs: the run going
+    on is interrupted, the entries of its batch not started are pending
+    again, and the next worker runs each of them once."""
+    keys = [str(i) for i in range(60)]
+    write_list(tmp_path / "l.json", [gated(k, "gate") if k == "20" else effect(k) for k in keys])
+    guard = start("run", "l.json", "-q", cwd=tmp_path, stderr=subprocess.DEVNULL)
+    state = tmp_path / "l.json.cooperate"
+    try:
+        wait_for(lambda: any(e.key == "20" for e in executions(tmp_path / "ran.txt")),
+                 timeout=120, what="the gated run")
+        claimed = {(r[1], r[2]) for r in journal(state) if r[0] == "c"}
+        guard.send_signal(signal.SIGTERM)
+        assert guard.wait(timeout=60) == 128 + signal.SIGTERM
+    finally:
+        if guard.poll() is None:
+            guard.kill()
+    started = {(e.id, e.attempt) for e in executions(tmp_path / "ran.txt")}
+    report = status("l.json", cwd=tmp_path)
+    assert report["counts"]["running"] == 0
+    given_back = claimed - started
+    # the batch that held the gated run had more entries than that one
+    assert given_back
+    ends = {(r[1], r[2]): r[5] for r in journal(state) if r[0] == "e"}
+    assert {ends[c] for c in given_back} == {"interrupted"}
+    (tmp_path / "gate").write_text("")
+    assert run("run", "l.json", "-q", cwd=tmp_path).returncode == 0
+    runs, repeats = check_ran_once(tmp_path / "ran.txt", state, keys)
+    assert repeats == 0
