@@ -732,6 +732,11 @@ def test_a_module_path_with_early_stopping_runs_as_processes_that_are_pruned(tmp
         ["pruned"] * len(pruned_at) + ["done"] * (len(QUALITIES) - len(pruned_at)))
     c = counts(exp)
     assert (c["done"], c["failed"]) == (len(QUALITIES), 0), c
+    # liftoff's marks: a pruned run ended well, as a done one did
+    for entry in queue.list.entries():
+        folder = os.path.join(exp, entry["run"])
+        assert sorted(n for n in os.listdir(folder) if n.startswith(".__")) == [
+            ".__end", ".__leaf", ".__start"], folder
 
 
 def read_queue(exp):

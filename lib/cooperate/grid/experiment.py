@@ -1008,11 +1008,12 @@ def mark_started(exp_dir, run, session):
 
 
 def mark_ended(exp_dir, run, outcome):
-    """liftoff's marks as a run ends: .__end when it is done, .__crash when it
+    """liftoff's marks as a run ends: .__end when it is done (or pruned:
+    stopped early, a success that is not run again), .__crash when it
     failed, timed out or was aborted; a run that is pending again
     (interrupted, lost) loses its .__start. The .__lock goes."""
     folder = _run_dir(exp_dir, run)
-    if outcome == "done":
+    if outcome in ("done", "pruned"):
         _stamp_file(os.path.join(folder, ".__end"))
     elif outcome in ("failed", "timeout", "aborted"):
         _stamp_file(os.path.join(folder, ".__crash"))
