@@ -731,6 +731,8 @@ class Queue:
 
         self.transaction(make)
         self.batched = taken[1:]
+        for later in self.batched:
+            later.batched = True
         if self.noted and ends:
             self.leases.forget()
             self.noted = False

@@ -286,8 +286,6 @@ class Worker:
                                         notify=self.notices.notify is not None,
                                         batch=self._batch())
                 self.batched = self.queue.batched
-                for extra in self.batched:
-                    extra.batched = True
                 self.notices.took_back()
                 self.notices.announce(self.runs.base_env)
             if claim is None:
@@ -376,8 +374,10 @@ class Worker:
         return bool(undecided)
 
     def _record(self, procs=()):
-        if not (self.runs.ends or procs) or not procs and self._note():
+        if not (self.runs.ends or procs):
             return
+        if not procs and self._note():
+            return  # with the next claim's transaction
         self.queue.take(self.id, self.runs.take_ends(), claim=False, procs=procs,
                         notify=self.notices.notify is not None)
         self.notices.announce(self.runs.base_env)
