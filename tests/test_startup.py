@@ -68,7 +68,8 @@ def plant(folder, name):
     end = start + 4 + int.from_bytes(data[start:start + 4], "little")
     size = end + 8 + int.from_bytes(data[end:end + 4], "little")
     index = marshal.loads(data[end + 8:size])
-    codes = {module: (package, data[size + a:size + b]) for module, (package, a, b) in index.items()}
+    codes = {module: (package, data[size + a:size + b])
+             for module, (package, a, b) in index.items()}
     source = open(os.path.join(TOP, "lib", "cooperate", "cli", "stdio.py")).read() + SAY
     codes["cooperate.cli.stdio"] = (False, marshal.dumps(
         compile(source, "cooperate/cli/stdio.py", "exec", dont_inherit=True)))
