@@ -452,23 +452,36 @@ def alone(path):
 # ---------------------------------------------------------------- AFS
 
 
-def on_afs(path):
+def _mounts():
+    try:
+        with open("/proc/self/mountinfo", "rb") as f:
+            data = f.read().decode("utf-8", "surrogateescape")
+    except OSError:
+        return None
+    out = []
+    try:
+        for line in data.splitlines():
+            fields = line.split()
+            rest = fields[fields.index("-") + 1:]
+            out.append((fields[4], rest[0] if rest else None))
+    except (ValueError, IndexError):
+        return None
+    return out
+
+
+def on_afs(path, mounts=None):
     """Is `path` on AFS? (Under /afs, or on a mount of type afs.)"""
     real = os.path.realpath(path)
     if real == "/afs" or real.startswith("/afs/"):
         return True
-    best, kind = "", None
-    try:
-        with open("/proc/self/mountinfo") as f:
-            for line in f:
-                fields = line.split()
-                point = fields[4]
-                rest = fields[fields.index("-") + 1:]
-                if (real == point or real.startswith(point.rstrip("/") + "/")) and \
-                        len(point) >= len(best):
-                    best, kind = point, rest[0] if rest else None
-    except (OSError, ValueError, IndexError):
+    if mounts is None:
+        mounts = _mounts()
+    if mounts is None:
         return False
+    best, kind = "", None
+    for point, k in mounts:
+        if (real == point or real.startswith(point.rstrip("/") + "/")) and len(point) >= len(best):
+            best, kind = point, k
     return kind in ("afs", "openafs", "auristorfs")
 
 
@@ -499,7 +512,8 @@ def check_afs(folders):
     system:administrators) change what is in them, or whose list cannot be
     read (no `fs` command, or it fails or leaves a folder out): rights
     that exist but cannot be read are not taken to be safe."""
-    folders = [f for f in folders if on_afs(f)]
+    mounts = _mounts()
+    folders = [f for f in folders if on_afs(f, mounts)]
     if not folders:
         return
     import shutil
