@@ -38,7 +38,6 @@ from cooperate.errors import UserError
 from cooperate.queue import files, host, journal, snapshot, trust
 from cooperate.queue.lease import LEASE, Leases, heartbeat_every
 from cooperate.queue.listfile import CommandList, label
-from cooperate.queue.lock import QueueLock
 from cooperate.queue.order import ClaimOrder
 from cooperate.queue.source import Source, default_state_dir
 from cooperate.queue.state import (ABORTED, DONE, FAILED, HELD, INTERRUPTED, LATER, LOST, PENDING,
@@ -497,6 +496,9 @@ class Queue:
         return written
 
     def _transaction(self, payload):
+        # here, not at the top: readers (status) take no lock
+        from cooperate.queue.lock import QueueLock
+
         while True:
             # Catching up before the lock keeps it short when many others
             # wrote; with few, what they wrote is read under the lock, where
