@@ -578,16 +578,26 @@ class CommandList:
                 if head["version"] != CACHE_VERSION or head["signature"] != signature:
                     return False
                 count = head["count"]
-                packed = f.read(count * ID_LENGTH).decode("ascii")
+                # a few thousand ids at a time, and the arrays read straight
+                # into place: a large block read and dropped makes the C
+                # library keep later ones in its heap (see snapshot._read_array)
+                parts, left = [], count * ID_LENGTH
+                while left:
+                    part = f.read(min(left, 1 << 16)).decode("ascii")
+                    if not part:
+                        return False
+                    parts.append(part)
+                    left -= len(part)
+                packed = "".join(parts)
+                del parts
                 arrays = []
                 for length, code in ((count if head["copies"] else 0, "i"), (head["after"], "i"),
                                      (count if head["offsets"] and not self.reader else 0, "q")):
                     if not length:
                         arrays.append(None)
                         continue
-                    values = array(code)
-                    values.frombytes(f.read(length * values.itemsize))
-                    if len(values) != length:
+                    values = array(code, [0]) * length
+                    if f.readinto(memoryview(values).cast("B")) != length * values.itemsize:
                         return False
                     if head["byteorder"] != sys.byteorder:
                         values.byteswap()

@@ -71,6 +71,9 @@ NO_NAME = -1
 # per attempt: (column, array type)
 COLUMNS = (("number", "i"), ("worker", "i"), ("start", "d"), ("end", "d"), ("outcome", "i"),
            ("code", "q"))
+# the bytes read at a time of a section not kept as read (ids, a worker's
+# attempts)
+PIECE = 1 << 16
 # records that name an entry (their second item)
 _ENTRY_RECORDS = frozenset("cephuas")
 
@@ -81,7 +84,10 @@ def path(folder, generation):
 
 class Snapshot:
     """A snapshot as read: `ids` (sorted), `codes` and `counts` per entry;
-    with history, the attempts' `columns` and each entry's `first` attempt."""
+    with history, the attempts' `columns` and each entry's `first` attempt;
+    `by_id`: each id's code, a dict, if load made it (see load)."""
+
+    by_id = None
 
     def __init__(self, head, ids, codes, counts, columns):
         self.head = head
@@ -124,32 +130,75 @@ class Snapshot:
         return out
 
 
-def _section(f, size, sums, what):
-    """The next `size` bytes of the snapshot, checked against the next of
-    `sums` (the head's checksums; none in a snapshot of version 1)."""
+def _read_ids(f, n, width, sums):
+    """The ids section, read and split a few thousand rows at a time: the
+    whole section as bytes and as text beside its split (two copies of a
+    million entries' ids) would raise a reader's peak for nothing."""
     import zlib
 
-    data = f.read(size)
-    if len(data) != size:
+    # made at its size: a list grown by appends leaves its old blocks behind
+    ids, at, crc, left = [None] * n, 0, 0, n * width
+    step = max(width, PIECE // max(width, 1) * width)
+    while left:
+        data = f.read(min(step, left))
+        if not data:
+            raise ValueError("it ends early, in its ids")
+        left -= len(data)
+        crc = zlib.crc32(data, crc)
+        part = data.decode("ascii").split()
+        ids[at:at + len(part)] = part
+        at += len(part)
+    expected = next(sums, None)
+    if expected is not None and crc != expected:
+        raise ValueError("the checksum of its ids does not match")
+    if at != n:
+        raise ValueError("ids")
+    return ids
+
+
+def _check(f, size, sums, what):
+    """Read the next `size` bytes a piece at a time, only to check them."""
+    import zlib
+
+    crc, left = 0, size
+    while left:
+        data = f.read(min(left, PIECE))
+        if not data:
+            raise ValueError("it ends early, in its %s" % what)
+        left -= len(data)
+        crc = zlib.crc32(data, crc)
+    expected = next(sums, None)
+    if expected is not None and crc != expected:
+        raise ValueError("the checksum of its %s does not match" % what)
+
+
+def _read_array(f, kind, count, swap, sums, what):
+    """The next `count` values of type `kind`, read straight into their
+    array: no copy of them as bytes is made and dropped (a dropped large
+    block makes the C library keep later ones in its heap, where freed
+    memory is seldom given back: see bench/RESULTS.md)."""
+    import zlib
+
+    values = array(kind, [0]) * count if count else array(kind)
+    data = memoryview(values).cast("B")
+    if f.readinto(data) != len(data):
         raise ValueError("it ends early, in its %s" % what)
     expected = next(sums, None)
     if expected is not None and zlib.crc32(data) != expected:
         raise ValueError("the checksum of its %s does not match" % what)
-    return data
-
-
-def _read_array(f, kind, count, swap, sums, what):
-    values = array(kind)
-    data = _section(f, count * values.itemsize, sums, what)
-    values.frombytes(data)
+    data.release()
     if swap:
         values.byteswap()
     return values
 
 
-def load(folder, generation, history=True, trusted=False):
+def load(folder, generation, history=True, trusted=False, by_id=True):
     """Snapshot `generation` of the state in `folder`. FileNotFoundError if
-    it is gone (compacted again since the journal was read)."""
+    it is gone (compacted again since the journal was read). With `by_id`,
+    the dict of each id's code that a State starts from is made as soon as
+    the codes are read: the blocks the dict leaves behind as it grows are
+    then filled by the arrays read after it, where once they stayed empty
+    (a million entries' reader peaked 12 MB higher)."""
     import zlib
 
     name = path(folder, generation)
@@ -177,28 +226,32 @@ def load(folder, generation, history=True, trusted=False):
                 raise ValueError("its first line has no checksum")
             sums = iter(head.get("crc") or ())
             n, m, width = head["rows"], head["attempts"], head["width"]
-            ids = _section(f, n * width, sums, "ids")
-            # one expression: neither the bytes nor the text outlives the split
-            ids = ids.decode("ascii").split()
-            if len(ids) != n:
-                raise ValueError("ids")
+            if not all(type(v) is int and v >= 0 for v in (n, m, width)):
+                raise ValueError("its sizes")
+            # nothing is made larger than what the file holds (a version 1
+            # head has no checksum)
+            if n * (width + 8) + m * sum(array(kind).itemsize for _, kind in COLUMNS) > \
+                    st.st_size - f.tell():
+                raise ValueError("it ends early")
+            ids = _read_ids(f, n, width, sums)
             swap = head["byteorder"] != sys.byteorder
             codes = _read_array(f, "i", n, swap, sums, "codes")
+            table = dict(zip(ids, codes)) if by_id else None
             counts = _read_array(f, "i", n, swap, sums, "counts")
-            columns = {}
+            columns = {} if history else None
             for key, kind in COLUMNS:
-                # read and checked even when not kept: damage anywhere is said
-                columns[key] = _read_array(f, kind, m, swap, sums, key)
-                if not history:
-                    columns[key] = None
-            if not history:
-                columns = None
+                if history:
+                    columns[key] = _read_array(f, kind, m, swap, sums, key)
+                else:
+                    # checked even when not kept: damage anywhere is said
+                    _check(f, m * array(kind).itemsize, sums, key)
         except (ValueError, KeyError, TypeError, AttributeError, IndexError, OverflowError,
                 UnicodeDecodeError, RecursionError) as error:
             raise UserError("%s is damaged (%s): the queue's history before generation %d is "
                             "in it; restore it from a backup, or remove the state folder to "
                             "start the queue afresh" % (name, error, generation))
     snap = Snapshot(head, ids, codes, counts, columns)
+    snap.by_id = table
     snap.size = st.st_size
     return snap
 
@@ -209,10 +262,22 @@ def write(folder, snap_head, ids, codes, counts, columns, mode):
     import zlib
 
     width = max((len(i) for i in ids), default=0) + 1
-    padded = "".join(i.ljust(width) for i in ids).encode("ascii")
-    arrays = [codes, counts] + [columns[key] for key, _ in COLUMNS]
+
+    def padded():
+        # the ids a few thousand at a time, twice (their checksum goes in
+        # the head, before them): never all of them padded at once
+        step = max(1, PIECE // width)
+        for k in range(0, len(ids), step):
+            yield "".join(i.ljust(width) for i in ids[k:k + step]).encode("ascii")
+
+    # the arrays as they are in memory: no copy of them as bytes
+    arrays = [memoryview(values).cast("B") for values in
+              [codes, counts] + [columns[key] for key, _ in COLUMNS]]
     # each section's checksum, and the head's, so that damage is found
-    sums = [zlib.crc32(padded)] + [zlib.crc32(values.tobytes()) for values in arrays]
+    crc = 0
+    for piece in padded():
+        crc = zlib.crc32(piece, crc)
+    sums = [crc] + [zlib.crc32(values) for values in arrays]
     head = dict(snap_head, version=VERSION, rows=len(ids), attempts=len(columns["number"]),
                 width=width, byteorder=sys.byteorder, crc=sums)
     name = path(folder, head["generation"])
@@ -221,9 +286,10 @@ def write(folder, snap_head, ids, codes, counts, columns, mode):
         try:
             text = json.dumps(head, separators=(",", ":")).encode()
             files.write_all(fd, text + b"\t%08x\n" % zlib.crc32(text))
-            files.write_all(fd, padded)
+            for piece in padded():
+                files.write_all(fd, piece)
             for values in arrays:
-                files.write_all(fd, values.tobytes())
+                files.write_all(fd, values)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -302,7 +368,7 @@ def compact(folder, generation, state_class, mode, trusted=False):
     (the caller holds the lock and has checked the journal's generation).
     Returns (the new generation, the new journal's bytes, its inode)."""
     journal_path = os.path.join(folder, "journal")
-    old = load(folder, generation, history=True, trusted=trusted) if generation \
+    old = load(folder, generation, history=True, trusted=trusted, by_id=False) if generation \
         else Snapshot.empty()
     # two passes over the journal (the lock keeps it as it is), so that its
     # records are never all in memory: the entries they touch, then the records

@@ -149,7 +149,11 @@ class State:
         """Start from a snapshot: every entry of it, or those in `only`."""
         head = snap.head
         if only is None:
-            self.codes = dict(zip(snap.ids, snap.codes))
+            # the snapshot's own dict, if it made one (see snapshot.load): the
+            # state changes it, so the snapshot lets go of it
+            self.codes, snap.by_id = snap.by_id, None
+            if self.codes is None:
+                self.codes = dict(zip(snap.ids, snap.codes))
         else:
             rows = ((id_, snap.row(id_)) for id_ in only)
             self.codes = {id_: snap.codes[row] for id_, row in rows if row is not None}
