@@ -398,3 +398,31 @@ def test_a_stopped_worker_gives_back_what_it_claimed_and_did_not_start(tmp_path)
     assert run("run", "l.json", "-q", cwd=tmp_path).returncode == 0
     runs, repeats = check_ran_once(tmp_path / "ran.txt", state, keys)
     assert repeats == 0
+
+
+def test_a_dead_worker_s_runs_come_back_first_on_its_machine(tmp_path):
+    """A worker of this machine is known dead at once: the next worker here
+    takes its runs back before it claims anything else, not only once
+    nothing else is pending."""
+    keys = [str(i) for i in range(40)]
+    write_list(tmp_path / "l.json", [gated("0", "gate")] + [effect(k) for k in keys[1:]])
+    guard = start("run", "l.json", "-q", "--max-runs", "1", cwd=tmp_path,
+                  stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: executions(tmp_path / "ran.txt"), what="the first run")
+        os.kill(worker_pid(guard.pid), signal.SIGKILL)
+        assert guard.wait(timeout=60) == 128 + signal.SIGKILL
+    finally:
+        if guard.poll() is None:
+            guard.kill()
+    (tmp_path / "gate").write_text("")
+    assert run("run", "l.json", "-q", cwd=tmp_path).returncode == 0
+    state = tmp_path / "l.json.cooperate"
+    first = executions(tmp_path / "ran.txt")[0].id
+    claims = [(r[1], r[2]) for r in journal(state) if r[0] == "c"]
+    # the second worker's first claim is the first entry's second attempt
+    assert claims[:2] == [(first, 1), (first, 2)]
+    ends = [r for r in journal(state) if r[0] == "e" and r[1] == first]
+    assert [r[5] for r in ends] == ["lost", "done"]
+    runs, repeats = check_ran_once(tmp_path / "ran.txt", state, keys)
+    assert repeats == 0

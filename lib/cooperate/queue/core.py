@@ -606,16 +606,23 @@ class Queue:
         entry = self.list.entry(index) if index is not None else None
         return entry.get("retries", default) if isinstance(entry, dict) else default
 
-    def _take_back_lost(self, worker, out, now, retries):
+    def _take_back_lost(self, worker, out, now, retries, here=False):
         """Record as lost the running entries whose worker is dead (on this
         machine: its process and its guard are gone; elsewhere: this process
-        watched it silent for its lease). Returns True if one of them is
+        watched it silent for its lease); `here`: only those of workers of
+        this machine, known dead at once. Returns True if one of them is
         pending again."""
         verdicts, noted, again_any = {}, {}, False
         for id_, holder in list(self.state.holders.items()):
             if holder == worker:
                 continue
-            if holder not in self.state.workers:
+            if here:
+                if holder not in verdicts:
+                    verdicts[holder] = host.owner_alive(self.state.workers.get(holder, {})) \
+                        is False and self.leases.dead(holder)
+                if not verdicts[holder]:
+                    continue
+            elif holder not in self.state.workers:
                 # its start record was lost: never judged dead for that
                 self.journal_cursor.notice(self.lost_record())
                 continue
@@ -669,8 +676,9 @@ class Queue:
         again[, when it ended, when it started if not at its claim, else
         None]), and if `claim` claim the next pending entry that
         `accept(entry)` (if given) accepts (True; False: never, LATER: not
-        now), in one transaction; when nothing is pending, first take back
-        entries held by dead workers. Nothing is claimed while the list
+        now), in one transaction; first take back the entries of dead
+        workers of this machine, and when nothing is pending those of dead
+        workers elsewhere. Nothing is claimed while the list
         does not read. Returns a Claim or None; with `batch` > 1, up to
         batch - 1 more entries are claimed with it, in `batched` (Claims,
         in order: the worker starts them later, without a transaction).
@@ -698,6 +706,10 @@ class Queue:
                     [began] if began is not None else []))
             later = None
             order.undefer()
+            if claim:
+                # a dead worker of this machine is known at once: its runs
+                # come back before anything else is claimed
+                self._take_back_lost(worker, out, now, retries, here=True)
             # a drained host takes nothing new (checked after catching up)
             while claim and host.hostname() not in self.state.drained and not self.list.unreadable:
                 index = order.next_pending()
