@@ -278,6 +278,9 @@ class Worker:
             slot, waiting = admission.slot(len(self.runs))
             if slot is None:
                 return waiting
+            if self.batched:
+                # what ended is safe (noted, else recorded) before more starts
+                self._record()
             claim = self._batched()
             if claim is None:
                 claim = self.queue.take(self.id, self.runs.take_ends(),
