@@ -1,7 +1,10 @@
 """What the benchmark scripts share: writing a config folder and printing
 the table of figures."""
 
+import json
 import os
+import shutil
+import subprocess
 import sys
 
 
@@ -11,6 +14,19 @@ def write_configs(folder, default, config):
     for name, text in (("default.yaml", default), ("config.yaml", config)):
         with open(os.path.join(folder, name), "w") as f:
             f.write(text)
+
+
+def drained(folder, n, pyz):
+    """`folder`, made afresh, with l.json: n x `true`, drained by two
+    workers of the archive `pyz`."""
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder)
+    with open(os.path.join(folder, "l.json"), "w") as f:
+        json.dump([["true"]] * n, f)
+    workers = [subprocess.Popen([sys.executable, pyz, "run", "l.json", "-q"], cwd=folder)
+               for _ in range(2)]
+    for w in workers:
+        assert w.wait() == 0, w.args
 
 
 def print_table(rows):

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 
-from common import print_table
+from common import drained, print_table
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)
@@ -59,17 +59,8 @@ def write_metrics(cwd, points, seed=1):
 
 
 def measure(rows, n=10000, points=100, times=3):
-    import shutil
-
     cwd = os.path.join(HERE, "out", "report-metrics")
-    shutil.rmtree(cwd, ignore_errors=True)
-    os.makedirs(cwd)
-    with open(os.path.join(cwd, "l.json"), "w") as f:
-        json.dump([["true"]] * n, f)
-    workers = [subprocess.Popen([sys.executable, PYZ, "run", "l.json", "-q"], cwd=cwd)
-               for _ in range(2)]
-    for w in workers:
-        assert w.wait() == 0, w.args
+    drained(cwd, n, PYZ)
     write_metrics(cwd, points)
     walls, peaks, cpus = [], [], []
     for _ in range(times):

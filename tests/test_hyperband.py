@@ -17,6 +17,7 @@ import os
 import re
 import sys
 
+from test_asha import steps_made
 from util import TOP, run, start, write_list
 
 sys.path.insert(0, os.path.join(TOP, "lib"))
@@ -169,15 +170,6 @@ def make_sweep(folder):
     (folder / "train.py").write_text(TRAIN)
     write_list(folder / "q.json", [{"cmd": [sys.executable, "train.py", str(q)],
                                     "env": {"PYTHONPATH": LIB}} for q in QUALITIES])
-
-
-def steps_made(folder):
-    made = {}
-    path = folder / "ran.txt"
-    for line in (path.read_text().splitlines() if path.exists() else []):
-        id_, attempt, step = line.split()
-        made[id_, int(attempt)] = max(made.get((id_, int(attempt)), 0), int(step))
-    return made
 
 
 def expected_sequential(ids):

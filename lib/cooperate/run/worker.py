@@ -48,6 +48,10 @@ RECORD_PROCESS_AFTER = 1.0
 # what one worker holds.
 HOLD = 0.5
 MAX_BATCH = 16
+# how often a worker with nothing left looks at the workers elsewhere that
+# it watches before exiting (see _watching): they are seen alive, or gone,
+# within this, not a --poll later
+WATCH_EVERY = 0.2
 
 
 def new_worker_id():
@@ -122,8 +126,10 @@ class Worker:
         self.terminal = os.isatty(2)
         self.hung_up = False
         self.claimed = 0
-        # said that it watches other workers before exiting (see _watching)
+        # said that it watches other workers before exiting (see _watching);
+        # it watched some at its last look
         self.told_watching = False
+        self.watching = False
         # why this worker starts nothing more (a sentence), or None
         self.no_more = None
         # entries claimed in a batch and not started yet (Claims, in order)
@@ -368,6 +374,7 @@ class Worker:
         nor watched silent for it? (Then it watches them, at most one lease:
         it takes back the runs of those that stay silent.)"""
         undecided = self.queue.leases.undecided(self.id)
+        self.watching = bool(undecided)
         if undecided and not self.told_watching:
             self.told_watching = True
             self.report("note", text="watching %d worker%s elsewhere that hold%s runs before "
@@ -447,6 +454,7 @@ class Worker:
                         nothing_pending = not self._fill()
                     self._record(runs.processes(RECORD_PROCESS_AFTER))
                     self.notices.watch_list()
+                    self.watching = False
                     if not runs.running and (self._no_more() or (
                             nothing_pending and not self.wait and not queue.list.unreadable
                             and not self._watching())):
@@ -457,6 +465,8 @@ class Worker:
                 # `poll` seconds for new entries and abort requests
                 now = time.monotonic()
                 wake = [self.keeper.next_beat, now + self.poll] + runs.deadlines()
+                if self.watching:
+                    wake.append(now + WATCH_EVERY)
                 if self.admission.waiting() and len(runs) < self.slots.capacity:
                     wake.append(now + res.CHECK_EVERY)
                 if self.notices.wake_at() is not None:
