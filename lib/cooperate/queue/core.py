@@ -678,8 +678,8 @@ class Queue:
         `accept(entry)` (if given) accepts (True; False: never, LATER: not
         now), in one transaction; first take back the entries of dead
         workers of this machine, and when nothing is pending those of dead
-        workers elsewhere. Nothing is claimed while the list
-        does not read. Returns a Claim or None; with `batch` > 1, up to
+        workers elsewhere. Nothing is claimed while the list does not read.
+        Returns a Claim or None; with `batch` > 1, up to
         batch - 1 more entries are claimed with it, in `batched` (Claims,
         in order: the worker starts them later, without a transaction).
         With `notify`, an end that leaves nothing pending, held or running
@@ -745,8 +745,8 @@ class Queue:
 
         self.transaction(make)
         self.batched = taken[1:]
-        for later in self.batched:
-            later.batched = True
+        for extra in self.batched:
+            extra.batched = True
         if self.noted and ends:
             self.leases.forget()
             self.noted = False
