@@ -121,10 +121,13 @@ def test_normalised_tails_group_runs_that_differ_in_numbers_paths_and_addresses(
 
 
 def sweep_entries():
+    # every run takes 0.3 s at least: runs that long are claimed one by one
+    # (shorter ones in batches, which may leave a host of the sweep nothing)
     ok = [["sh", "-c", "sleep 0.3; echo fine", "ok%d" % i] for i in range(6)]
-    bad_a = [["sh", "-c", "echo working; echo 'ValueError: bad value %d in /tmp/run%d/x.yaml' >&2;"
-              " exit 1" % (n, n), "bad-a%d" % n] for n in (17, 42)]
-    bad_b = [["sh", "-c", "echo 'RuntimeError: CUDA out of memory' >&2; exit 3", "bad-b"]]
+    bad_a = [["sh", "-c", "sleep 0.3; echo working; echo 'ValueError: bad value %d in "
+              "/tmp/run%d/x.yaml' >&2; exit 1" % (n, n), "bad-a%d" % n] for n in (17, 42)]
+    bad_b = [["sh", "-c", "sleep 0.3; echo 'RuntimeError: CUDA out of memory' >&2; exit 3",
+              "bad-b"]]
     lost = ["sh", "-c", "if [ -e lost.flag ]; then echo again; exit 0; fi; touch lost.flag; sleep 60",
             "lostme"]
     abort = ["sh", "-c", "sleep 60", "abortme"]
