@@ -57,7 +57,19 @@ def nfs():
 def shared(nfs, tmp_path):
     """A fresh folder on the export: its name, and a local folder for what ran."""
     name = "t%d-%s" % (os.getpid(), os.urandom(3).hex())
-    os.mkdir(os.path.join(nfs, "a", name))
+
+    def made():
+        # a client reconnecting to a restarted server (another run of these
+        # tests restarts it) answers EAGAIN for a while
+        try:
+            os.mkdir(os.path.join(nfs, "a", name))
+        except BlockingIOError:
+            return False
+        except FileExistsError:
+            pass  # made by a try whose answer was lost (the name is this test's own)
+        return True
+
+    wait_for(made, timeout=120, what="the test bed to answer")
     local = tmp_path / "local"
     local.mkdir()
     return name, local
