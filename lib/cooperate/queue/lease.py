@@ -178,8 +178,7 @@ class Leases:
     def note(self, worker, ends):
         """Note these ends of the worker's runs, (id, attempt, outcome, code,
         again, time, when it started or None), in its heartbeat file, in one
-        write; False if that
-        failed (then they must be recorded now)."""
+        write; False if that failed (then they must be recorded now)."""
         import json
 
         lines = "".join(json.dumps(list(end)) + "\n" for end in ends).encode()
