@@ -423,3 +423,35 @@ def test_the_first_entries_are_read_from_the_start_of_the_list(tmp_path):
     # changed since: the new list's entries, not a mix of both
     path.write_text(json.dumps([["false", str(i)] for i in range(4)]))
     assert first_entries(commands, 2) == [["false", "0"], ["false", "1"]]
+
+
+def test_the_first_entries_are_read_a_piece_at_a_time(tmp_path, monkeypatch):
+    """first_entries reads the list in pieces: long entries and characters
+    of several bytes cut where a piece ends read whole, the file's end is
+    never read for the first entries, and a file that changed after the
+    pieces its ids agree with (as one rewritten while it is read) is read
+    again whole."""
+    from cooperate.results import collect
+    from cooperate.queue.listfile import CommandList
+
+    monkeypatch.setattr(collect, "PIECE", 5)
+    entries = [["echo", "\u00e9" * 300 + "\u20ac" * 200], {"cmd": "true " + "x" * 1000},
+               ["true"], ["echo", "\U0001f600 a"], "echo   spaced"] + [["true"]] * 500
+    path = tmp_path / "l.json"
+    text = " [ " + " ,\n ".join(json.dumps(e, ensure_ascii=False) for e in entries) + " ] \n"
+    path.write_bytes(text.encode("utf-8"))
+    commands = CommandList(str(path))
+    for n in list(range(8)) + [len(entries) - 1, len(entries)]:
+        assert collect.first_entries(commands, n) == entries[:n]
+
+    # the end is not read: bytes there that are not UTF-8 go unseen
+    data = path.read_bytes()
+    path.write_bytes(data[:-2000] + b"\xff" * 2000)
+    assert collect.first_entries(commands, 6) == entries[:6]
+
+    # the same first pieces, then other entries: the new list's, whole
+    changed = entries[:3] + [["false", str(i)] for i in range(6)]
+    text = " [ " + " ,\n ".join(json.dumps(e, ensure_ascii=False) for e in changed) + " ] \n"
+    path.write_bytes(text.encode("utf-8"))
+    assert collect.first_entries(commands, 5) == changed[:5]
+    assert len(commands.ids) == len(changed)

@@ -282,38 +282,87 @@ def collect(target, results_file=DEFAULT_RESULTS_FILE, where=None, results_dir=N
     return from_queue(queue, results_file, filters, results_dir, maximise=maximise)
 
 
+# first_entries reads the list file this many bytes at a time (more while an
+# entry is longer: a piece is at least as long as the text not yet parsed)
+PIECE = 1 << 16
+
+
 def first_entries(commands, n):
     """The first `n` entries of a CommandList, parsed from the start of its
-    file only (a list of a million entries takes a second and 150 MB to
-    parse whole, for the few thousand a report shows). Each is checked
-    against its id: if the file changed since its ids were read, the list
-    is read again (ids too) and its new first `n` entries given."""
+    file only, read a piece at a time (a list of a million entries takes a
+    second and 150 MB to parse whole, and 18 MB to hold as bytes and text,
+    for the few thousand a report shows). Each is checked against its id:
+    if the file changed since its ids were read (before or while this reads
+    it), the list is read again (ids too) and its new first `n` entries
+    given."""
     ids = commands.ids
     if n >= len(ids):
         return commands.entries()
-    from json.decoder import WHITESPACE
-
     from cooperate.queue.listfile import entry_id
 
-    decode, skip = json.JSONDecoder().raw_decode, WHITESPACE.match
     out = []
+    read = _from_start(commands)
     try:
-        text = commands.text()
-        pos = skip(text, 0).end()
-        if not text.startswith("[", pos):
-            raise ValueError("not a list")
-        while len(out) < n:
-            entry, pos = decode(text, skip(text, pos + 1).end())
+        for entry in read:
             if entry_id(entry) != ids[len(out)].partition("-")[0]:
                 raise ValueError("changed")
             out.append(entry)
-            pos = skip(text, pos).end()
-            if not text.startswith(",", pos):
-                raise ValueError("changed")
-    except (ValueError, RecursionError, UserError):
-        commands.load()
-        return commands.entries()[:n]
-    return out
+            if len(out) == n:
+                return out
+    except (ValueError, RecursionError, UserError, OSError):
+        pass
+    finally:
+        read.close()
+    commands.load()
+    return commands.entries()[:n]
+
+
+def _from_start(commands):
+    """A list file's entries in order, its text read PIECE bytes at a time
+    (or the text the CommandList holds); ValueError where it is not a JSON
+    list of them, or not UTF-8."""
+    from json.decoder import WHITESPACE
+
+    decode, skip = json.JSONDecoder().raw_decode, WHITESPACE.match
+    f = text = None
+    if commands.fixed is None:
+        import codecs
+
+        f = open(commands.path, "rb")
+        utf8 = codecs.getincrementaldecoder("utf-8")()
+        text = ""
+    else:
+        text = commands.fixed
+    try:
+        # pos: after the "[" or the "," before the next entry
+        pos, opened = 0, False
+        while True:
+            try:
+                start = skip(text, pos).end()
+                if not opened:
+                    if not text.startswith("[", start):
+                        raise ValueError("not a list")
+                    start = skip(text, start + 1).end()
+                entry, end = decode(text, start)
+                after = skip(text, end).end()
+                last = text.startswith("]", after)
+                if not last and not text.startswith(",", after):
+                    raise ValueError("not a list")
+            except ValueError:
+                # an entry cut where the piece ends, or one that does not read
+                data = f.read(max(PIECE, len(text) - pos)) if f is not None else b""
+                if not data:
+                    raise
+                text, pos = text[pos:] + utf8.decode(data), 0
+                continue
+            opened = True
+            yield entry
+            if last:
+                return
+            pos = after + 1
+    finally:
+        if f is not None:
+            f.close()
 
 
 def from_queue(queue, results_file=DEFAULT_RESULTS_FILE, where=None, results_dir=None,
