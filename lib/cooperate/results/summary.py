@@ -66,12 +66,14 @@ def summarise(queue):
             busy += last[2] - last[1]
             ended += 1
 
+    # entries never claimed, the common case in a large list, cost a lookup
+    # each: counted from what is left once the claimed ones are counted
+    claimed, get = 0, codes.get
     for index, id_ in enumerate(queue.list.ids):
-        code = codes.get(id_)
+        code = get(id_)
         if code is None or id_ in executed:
-            # never claimed: the common case in a large list, kept cheap
-            counts[DONE if id_ in executed else PENDING] += 1
             continue
+        claimed += 1
         status = STATUSES[code & 7]
         if status == DONE:
             # the common case in a large history: no Attempt objects
@@ -116,6 +118,8 @@ def summarise(queue):
                                         for t in a.chain()],
                            "command": queue.list.describe(index)})
         counts[status] += 1
+    counts[DONE] += len(executed)
+    counts[PENDING] += len(queue.list.ids) - claimed - len(executed)
     if from_base:
         rows, base_busy, base_by_worker = state.base_done()
         if rows == from_base:
