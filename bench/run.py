@@ -3,7 +3,9 @@
 Runs in bench/out/ (not /tmp: file creation there can be far slower than on
 the project's disk). Every figure uses this interpreter (sys.executable),
 for the toolkit and for the `python3 -c pass` baseline alike.
-`python3 bench/run.py startup` measures only the start-up rows.
+`python3 bench/run.py startup` measures only the start-up rows;
+`python3 bench/run.py memory [PYZ]` only the draining workers' peak memory,
+of the archive PYZ if given.
 """
 
 import json
@@ -225,6 +227,10 @@ def liftoff_launch(rows, runs=200):
 
 
 def main():
+    global PYZ
+    if sys.argv[1:2] == ["memory"] and len(sys.argv) <= 3:
+        # only the memory row: `python3 bench/run.py memory [PYZ]`
+        PYZ = os.path.abspath(sys.argv[2]) if len(sys.argv) == 3 else PYZ
     if not os.path.exists(PYZ):
         sys.exit("build the archive first: make")
     print("python: %s %s" % (PY, sys.version.split()[0]), flush=True)
@@ -233,6 +239,10 @@ def main():
         # only the start-up rows: `python3 bench/run.py startup`
         startup(rows)
         startup_every_python(rows)
+        print_table(rows)
+        return
+    if sys.argv[1:2] == ["memory"]:
+        peak_memory(rows)
         print_table(rows)
         return
     drain(rows)

@@ -36,8 +36,8 @@ client that sees the new journal sees the whole snapshot.
 
 The snapshot file: one JSON line (the generation, workers, drained hosts,
 running entries' holders and processes, names of workers and outcomes,
-sizes, the CRC-32 of each section below) and, after a tab, its own CRC-32;
-then machine arrays: the ids of every entry with a history, sorted and
+sizes, the CRC-32 of each section below; it may end in spaces) and, after a
+tab, its own CRC-32; then machine arrays: the ids of every entry with a history, sorted and
 padded to one width (found by bisection, no index to build); per entry its
 code (attempt * 8 + status) and number of attempts; per attempt its number,
 worker, start, end, outcome and exit code. A reader that keeps no history
@@ -49,6 +49,7 @@ is); never a wrong state.
 """
 
 import bisect
+import errno
 import json
 import os
 import sys
@@ -71,6 +72,9 @@ NO_NAME = -1
 # per attempt: (column, array type)
 COLUMNS = (("number", "i"), ("worker", "i"), ("start", "d"), ("end", "d"), ("outcome", "i"),
            ("code", "q"))
+# the sections after the head line, in file order: per entry its id, code and
+# number of attempts, then per attempt each column (array types; None: text)
+SECTIONS = (("ids", None), ("codes", "i"), ("counts", "i")) + COLUMNS
 # the bytes read at a time of a section not kept as read (ids, a worker's
 # attempts)
 PIECE = 1 << 16
@@ -192,15 +196,9 @@ def _read_array(f, kind, count, swap, sums, what):
     return values
 
 
-def load(folder, generation, history=True, trusted=False, by_id=True):
-    """Snapshot `generation` of the state in `folder`. FileNotFoundError if
-    it is gone (compacted again since the journal was read). With `by_id`,
-    the dict of each id's code that a State starts from is made as soon as
-    the codes are read: the blocks the dict leaves behind as it grows are
-    then filled by the arrays read after it, where once they stayed empty
-    (a million entries' reader peaked 12 MB higher)."""
-    import zlib
-
+def _open(folder, generation, trusted):
+    """(name, file, stat) of snapshot `generation`, open for reading and
+    checked (trust.py) unless `trusted`. FileNotFoundError if it is gone."""
     name = path(folder, generation)
     try:
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -208,31 +206,75 @@ def load(folder, generation, history=True, trusted=False, by_id=True):
         raise
     except OSError as error:
         raise UserError("cannot read %s: %s" % (name, error.strerror))
-    with os.fdopen(fd, "rb") as f:
+    f = os.fdopen(fd, "rb")
+    try:
         st = os.fstat(fd)
         if not trusted:
             trust.check_stat(name, st)
+    except BaseException:
+        f.close()
+        raise
+    return name, f, st
+
+
+def _read_head(f, st, generation):
+    """The head line of an open snapshot, checked, and its sections'
+    checksums (an iterator, empty for version 1). ValueError (or another of
+    DAMAGE) if it is damaged."""
+    import zlib
+
+    text, tab, crc = f.readline().rstrip(b"\n").rpartition(b"\t")
+    if not tab:
+        text = crc  # version 1: no checksums
+    elif crc != b"%08x" % zlib.crc32(text):
+        raise ValueError("the checksum of its first line does not match")
+    head = json.loads(text.decode())
+    if head.get("version") not in (1, VERSION) or head["generation"] != generation:
+        raise ValueError("not a snapshot of version %d or 1, generation %d"
+                         % (VERSION, generation))
+    if head["version"] > 1 and not tab:
+        raise ValueError("its first line has no checksum")
+    n, m, width = head["rows"], head["attempts"], head["width"]
+    if not all(type(v) is int and v >= 0 for v in (n, m, width)):
+        raise ValueError("its sizes")
+    # nothing is made larger than what the file holds (a version 1 head has
+    # no checksum)
+    if sum(size for _, _, size in _layout(head)) > st.st_size - f.tell():
+        raise ValueError("it ends early")
+    return head, iter(head.get("crc") or ())
+
+
+def _layout(head):
+    """(section, array type or None for the ids, size in bytes) of each
+    section after the head line, in file order."""
+    n, m = head["rows"], head["attempts"]
+    return [("ids", None, n * head["width"]), ("codes", "i", 4 * n), ("counts", "i", 4 * n)] + [
+        (key, kind, m * array(kind).itemsize) for key, kind in COLUMNS]
+
+
+# what reading a damaged snapshot can raise
+DAMAGE = (ValueError, KeyError, TypeError, AttributeError, IndexError, OverflowError,
+          UnicodeDecodeError, RecursionError)
+
+
+def _damaged(name, error, generation):
+    return UserError("%s is damaged (%s): the queue's history before generation %d is in it; "
+                     "restore it from a backup, or remove the state folder to start the queue "
+                     "afresh" % (name, error, generation))
+
+
+def load(folder, generation, history=True, trusted=False, by_id=True):
+    """Snapshot `generation` of the state in `folder`. FileNotFoundError if
+    it is gone (compacted again since the journal was read). With `by_id`,
+    the dict of each id's code that a State starts from is made as soon as
+    the codes are read: the blocks the dict leaves behind as it grows are
+    then filled by the arrays read after it, where once they stayed empty
+    (a million entries' reader peaked 12 MB higher)."""
+    name, f, st = _open(folder, generation, trusted)
+    with f:
         try:
-            text, tab, crc = f.readline().rstrip(b"\n").rpartition(b"\t")
-            if not tab:
-                text = crc  # version 1: no checksums
-            elif crc != b"%08x" % zlib.crc32(text):
-                raise ValueError("the checksum of its first line does not match")
-            head = json.loads(text.decode())
-            if head.get("version") not in (1, VERSION) or head["generation"] != generation:
-                raise ValueError("not a snapshot of version %d or 1, generation %d"
-                                 % (VERSION, generation))
-            if head["version"] > 1 and not tab:
-                raise ValueError("its first line has no checksum")
-            sums = iter(head.get("crc") or ())
+            head, sums = _read_head(f, st, generation)
             n, m, width = head["rows"], head["attempts"], head["width"]
-            if not all(type(v) is int and v >= 0 for v in (n, m, width)):
-                raise ValueError("its sizes")
-            # nothing is made larger than what the file holds (a version 1
-            # head has no checksum)
-            if n * (width + 8) + m * sum(array(kind).itemsize for _, kind in COLUMNS) > \
-                    st.st_size - f.tell():
-                raise ValueError("it ends early")
             ids = _read_ids(f, n, width, sums)
             swap = head["byteorder"] != sys.byteorder
             codes = _read_array(f, "i", n, swap, sums, "codes")
@@ -245,102 +287,201 @@ def load(folder, generation, history=True, trusted=False, by_id=True):
                 else:
                     # checked even when not kept: damage anywhere is said
                     _check(f, m * array(kind).itemsize, sums, key)
-        except (ValueError, KeyError, TypeError, AttributeError, IndexError, OverflowError,
-                UnicodeDecodeError, RecursionError) as error:
-            raise UserError("%s is damaged (%s): the queue's history before generation %d is "
-                            "in it; restore it from a backup, or remove the state folder to "
-                            "start the queue afresh" % (name, error, generation))
+        except DAMAGE as error:
+            raise _damaged(name, error, generation)
     snap = Snapshot(head, ids, codes, counts, columns)
     snap.by_id = table
     snap.size = st.st_size
     return snap
 
 
-def write(folder, snap_head, ids, codes, counts, columns, mode):
-    """Write a snapshot file in full and fsync it (not yet named by the
-    journal: see the module's docstring)."""
-    import zlib
+class _Old:
+    """The snapshot a compaction starts from, read a section at a time and
+    never kept whole, so that a compaction's memory grows with the entries
+    its journal touched, not with the queue (see compact)."""
 
-    width = max((len(i) for i in ids), default=0) + 1
+    def __init__(self, folder, generation, trusted):
+        self.name, self.f, self.swap = None, None, False
+        head = dict(Snapshot.empty().head, rows=0, attempts=0, width=1)
+        if generation:
+            self.name, self.f, st = _open(folder, generation, trusted)
+            try:
+                head, sums = _read_head(self.f, st, generation)
+                self.swap = head["byteorder"] != sys.byteorder
+            except DAMAGE as error:
+                self.f.close()
+                raise _damaged(self.name, error, generation)
+        self.head = head
+        # section -> (array type, offset, size, checksum or None)
+        self.sections, at = {}, self.f.tell() if self.f else 0
+        sums = list(head.get("crc") or ())
+        for k, (key, kind, size) in enumerate(_layout(head)):
+            self.sections[key] = (kind, at, size, sums[k] if k < len(sums) else None)
+            at += size
 
-    def padded():
-        # the ids a few thousand at a time, twice (their checksum goes in
-        # the head, before them): never all of them padded at once
-        step = max(1, PIECE // width)
-        for k in range(0, len(ids), step):
-            yield "".join(i.ljust(width) for i in ids[k:k + step]).encode("ascii")
+    def close(self):
+        if self.f is not None:
+            self.f.close()
 
-    # the arrays as they are in memory: no copy of them as bytes
-    arrays = [memoryview(values).cast("B") for values in
-              [codes, counts] + [columns[key] for key, _ in COLUMNS]]
-    # each section's checksum, and the head's, so that damage is found
-    crc = 0
-    for piece in padded():
-        crc = zlib.crc32(piece, crc)
-    sums = [crc] + [zlib.crc32(values) for values in arrays]
-    head = dict(snap_head, version=VERSION, rows=len(ids), attempts=len(columns["number"]),
-                width=width, byteorder=sys.byteorder, crc=sums)
-    name = path(folder, head["generation"])
-    try:
-        fd = files.open_own(name, mode)
-        try:
-            text = json.dumps(head, separators=(",", ":")).encode()
-            files.write_all(fd, text + b"\t%08x\n" % zlib.crc32(text))
-            for piece in padded():
-                files.write_all(fd, piece)
-            for values in arrays:
-                files.write_all(fd, values)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError as error:
-        raise UserError("cannot write %s: %s" % (name, error.strerror))
+    def read(self, offset, size):
+        data = os.pread(self.f.fileno(), size, offset)
+        if len(data) != size:
+            raise ValueError("it ends early")
+        return data
+
+    def section(self, key, step):
+        """A section's bytes, `step` at a time; its checksum is checked
+        after the last (the caller reads them all)."""
+        import zlib
+
+        _, at, size, expected = self.sections[key]
+        crc, end = 0, at + size
+        while at < end:
+            data = self.read(at, min(step, end - at))
+            at += len(data)
+            crc = zlib.crc32(data, crc)
+            yield data
+        if expected is not None and crc != expected:
+            raise ValueError("the checksum of its %s does not match" % key)
+
+    def arrays(self, key):
+        """An array section, a piece at a time, as arrays."""
+        kind = self.sections[key][0]
+        size = array(kind).itemsize
+        for data in self.section(key, PIECE // size * size):
+            values = array(kind)
+            values.frombytes(data)
+            if self.swap:
+                values.byteswap()
+            yield values
 
 
-class Builder:
-    """The columns of a new snapshot, filled row by row or by slices of an
-    old one (most rows of a large queue do not change between two)."""
+def _extract(pieces, firsts, counts, out):
+    """Append to `out` items firsts[i] to firsts[i] + counts[i] - 1 (1 if
+    no counts), for each i in order (ascending, apart), of the array whose
+    pieces are given; every piece is read (its checksum is checked)."""
+    i, base = 0, 0
+    for piece in pieces:
+        end = base + len(piece)
+        while i < len(firsts):
+            first = firsts[i]
+            stop = first + (counts[i] if counts is not None else 1)
+            if first >= end and stop > first:
+                break
+            out += piece[max(first, base) - base:min(stop, end) - base]
+            if stop > end:
+                break
+            i += 1
+        base = end
+    if (len(firsts) - i if counts is None else sum(counts[i:])):
+        raise ValueError("it ends early")
 
-    def __init__(self, old):
-        self.old = old
-        self.names = list(old.names)
-        self._index = {n: i for i, n in enumerate(self.names)}
-        self.ids, self.codes, self.counts = [], array("i"), array("i")
-        self.columns = {key: array(kind) for key, kind in COLUMNS}
 
-    def copy(self, start, stop):
-        """The old snapshot's rows start..stop-1, unchanged."""
-        if start >= stop:
-            return
-        old = self.old
-        self.ids += old.ids[start:stop]
-        self.codes += old.codes[start:stop]
-        self.counts += old.counts[start:stop]
-        a, b = old.first[start], old.first[stop]
-        for key, _ in COLUMNS:
-            self.columns[key] += old.columns[key][a:b]
+def _gather(old, touched):
+    """One pass over each section of the old snapshot, checking its
+    checksum: where each touched id goes among the old rows (position * 2,
+    + 1 if a row of it is there), where the old attempts at that position
+    begin and end, the longest old id, and the old rows of the touched ids
+    that have one (a Snapshot of them alone)."""
+    head = old.head
+    n, width = head["rows"], head["width"]
+    positions, there = array("q"), []
+    j, base, longest = 0, 0, 0
+    for data in old.section("ids", max(width, PIECE // max(width, 1) * width)):
+        part = data.decode("ascii").split()
+        longest = max(longest, max(map(len, part)))
+        k = 0
+        while j < len(touched) and touched[j] <= part[-1]:
+            k = bisect.bisect_left(part, touched[j], k)
+            found = part[k] == touched[j]
+            positions.append((base + k) << 1 | found)
+            if found:
+                there.append(touched[j])
+            j += 1
+        base += len(part)
+    if base != n:
+        raise ValueError("ids")
+    positions += array("q", [n << 1]) * (len(touched) - j)
+    rows = array("q", (p >> 1 for p in positions if p & 1))
+    codes = array("i")
+    _extract(old.arrays("codes"), rows, None, codes)
+    # the attempts before each position (a running sum of the counts)
+    starts, stops, counts = array("q"), array("q"), array("i")
+    j, base, total = 0, 0, 0
+    for piece in old.arrays("counts"):
+        sums = array("q", accumulate(chain([0], piece)))
+        end = base + len(piece)
+        while j < len(positions) and positions[j] >> 1 < end:
+            p = positions[j] >> 1
+            starts.append(total + sums[p - base])
+            stops.append(total + sums[p - base + (positions[j] & 1)])
+            if positions[j] & 1:
+                counts.append(piece[p - base])
+            j += 1
+        total += sums[-1]
+        base = end
+    if total != head["attempts"]:
+        raise ValueError("counts")
+    starts += array("q", [total]) * (len(positions) - j)
+    stops += array("q", [total]) * (len(positions) - j)
+    firsts = array("q", (starts[i] for i, p in enumerate(positions) if p & 1))
+    columns = {}
+    for key, kind in COLUMNS:
+        columns[key] = array(kind)
+        _extract(old.arrays(key), firsts, counts, columns[key])
+    return Snapshot(head, there, codes, counts, columns), positions, starts, stops, longest
 
-    def _name(self, name):
-        if name is None:
-            return NO_NAME
-        if name not in self._index:
-            self._index[name] = len(self.names)
-            self.names.append(name)
-        return self._index[name]
 
-    def add(self, id_, code, chain):
-        """A row from its code and its attempts (oldest first)."""
-        self.ids.append(id_)
-        self.codes.append(code)
-        self.counts.append(len(chain))
-        c = self.columns
-        for a in chain:
-            c["number"].append(a.number)
-            c["worker"].append(self._name(a.worker))
-            c["start"].append(a.start)
-            c["end"].append(float("nan") if a.end is None else a.end)
-            c["outcome"].append(self._name(a.outcome))
-            c["code"].append(NO_CODE if a.code is None else a.code)
+class _Rows:
+    """An old section read once, in order, a piece at a time (its checksum
+    checked at the end, see finish), its items asked for in increasing
+    order and given as the new snapshot has them (this machine's byte
+    order, ids padded to the new width)."""
+
+    def __init__(self, old, key, width):
+        self.kind, _, size, _ = old.sections[key]
+        # an item's bytes, in the old snapshot and in the new one
+        self.size = array(self.kind).itemsize if self.kind else old.head["width"]
+        self.item = self.size if self.kind else width
+        self.count = size // self.size if self.size else 0
+        self.pieces = old.arrays(key) if self.kind else old.section(
+            key, max(self.size, PIECE // max(self.size, 1) * self.size))
+        # the items of the piece in `view`
+        self.first = self.stop = 0
+        self.view = memoryview(b"")
+
+    def copy(self, first, stop, out):
+        """Append items first..stop-1 to `out`."""
+        while first < stop:
+            while first >= self.stop:
+                self._next()
+            end = min(stop, self.stop)
+            out += self.view[(first - self.first) * self.item:(end - self.first) * self.item]
+            first = end
+
+    def finish(self, first, out):
+        """Append the items from `first` on, and read the rest of the
+        section (rows the new snapshot replaces), so that it is checked."""
+        self.copy(first, self.count, out)
+        while self.stop < self.count:
+            self._next()
+        # past the last piece: where the section's checksum is checked
+        if next(self.pieces, None) is not None:
+            raise ValueError("it has more rows than it says")
+
+    def _next(self):
+        piece = next(self.pieces, None)
+        if piece is None:
+            raise ValueError("it ends early")
+        if self.kind:
+            view, count = memoryview(piece).cast("B"), len(piece)
+        else:
+            count = len(piece) // self.size
+            if self.item != self.size:
+                piece = "".join(i.ljust(self.item) for i in piece.decode("ascii").split()
+                                ).encode("ascii")
+            view = memoryview(piece)
+        self.first, self.stop, self.view = self.stop, self.stop + count, view
 
 
 def _done_totals(old, state, touched):
@@ -366,49 +507,85 @@ def _done_totals(old, state, touched):
 def compact(folder, generation, state_class, mode, trusted=False):
     """Fold snapshot `generation` and the journal into the next generation
     (the caller holds the lock and has checked the journal's generation).
-    Returns (the new generation, the new journal's bytes, its inode)."""
+    Returns (the new generation, the new journal's bytes, its inode).
+
+    What is in memory grows with the entries the journal touched, never
+    with the queue: the old snapshot is read a section at a time (its rows
+    of touched entries kept), the journal a batch at a time, and the new
+    snapshot written a piece at a time."""
+    import zlib
+
     journal_path = os.path.join(folder, "journal")
-    old = load(folder, generation, history=True, trusted=trusted, by_id=False) if generation \
-        else Snapshot.empty()
     # two passes over the journal (the lock keeps it as it is), so that its
     # records are never all in memory: the entries they touch, then the records
     touched, unreadable = set(), 0
     for batch, bad in journal.read(journal_path, journal.Cursor(), generation):
         touched.update(r[1] for r in batch if r[0] in _ENTRY_RECORDS)
         unreadable += bad
-    state = state_class(history=True)
-    state.load(old, only=touched)
-    for batch, _ in journal.read(journal_path, journal.Cursor(), generation):
-        state.apply(batch)
-    rows = {}
-    new = []
-    for id_ in touched:
-        row = old.row(id_)
-        if row is None:
-            new.append(id_)
-        else:
-            rows[row] = id_
-    # rows to rewrite, in id order: an entry new to the snapshot goes before
-    # the old row it sorts before
-    events = sorted([(row, 1, id_) for row, id_ in rows.items()] +
-                    [(bisect.bisect_left(old.ids, id_), 0, id_) for id_ in new])
-    out = Builder(old)
-    done = 0
-    for position, replaces, id_ in events:
-        out.copy(done, position)
-        done = position
-        code = state.codes.get(id_)
-        if code is not None:
-            last = state.last(id_)
-            out.add(id_, code, last.chain() if last is not None else [])
-            done += replaces
-    out.copy(done, len(old.ids))
-    head = {"done": _done_totals(old, state, touched),"generation": generation + 1, "time": time.time(), "names": out.names,
-            "workers": state.workers, "quit": state.quit, "drained": sorted(state.drained),
-            "aborting": sorted(state.aborting), "holders": state.holders,
-            "processes": state.processes, "notified": state.notified, "scores": state.scores,
-            "unreadable": old.head.get("unreadable", 0) + unreadable}
-    write(folder, head, out.ids, out.codes, out.counts, out.columns, mode)
+    touched = sorted(touched)
+    old = _Old(folder, generation, trusted)
+    try:
+        try:
+            base, positions, starts, stops, longest = _gather(old, touched)
+        except DAMAGE as error:
+            raise _damaged(old.name, error, generation)
+        state = state_class(history=True)
+        state.load(base)
+        for batch, _ in journal.read(journal_path, journal.Cursor(), generation):
+            for r in batch:
+                if r[0] in _ENTRY_RECORDS:
+                    # one string per id (the sorted list's), not one per record
+                    r[1] = touched[bisect.bisect_left(touched, r[1])]
+            state.apply(batch)
+        new = _Touched(base.names)
+        for i, id_ in enumerate(touched):
+            code = state.codes.get(id_)
+            if code is not None:
+                last = state.last(id_)
+                new.add(i, id_, code, last.chain() if last is not None else [])
+        head = {"done": _done_totals(base, state, touched), "generation": generation + 1,
+                "time": time.time(), "names": new.names, "workers": state.workers,
+                "quit": state.quit, "drained": sorted(state.drained),
+                "aborting": sorted(state.aborting), "holders": state.holders,
+                "processes": state.processes, "notified": state.notified,
+                "scores": state.scores,
+                "unreadable": old.head.get("unreadable", 0) + unreadable}
+        # the new rows are all that is kept of the fold
+        del state, base
+        width = max([longest] + [len(id_) for id_ in new.ids]) + 1
+        plan = [array("q", (values[i] for i in new.index)) for values in (positions, starts, stops)]
+        del touched, positions, starts, stops
+        rows = old.head["rows"] + sum(1 for p in plan[0] if not p & 1)
+        replaced = sum(stop - start for start, stop in zip(plan[1], plan[2]))
+        attempts = old.head["attempts"] - replaced + len(new.columns["number"])
+        head.update(version=VERSION, rows=rows, attempts=attempts, width=width,
+                    byteorder=sys.byteorder)
+        # the sections are written first, after room for the head whatever
+        # their checksums, then the head (JSON allows the spaces it leaves)
+        room = len(_head_line(head, [0xFFFFFFFF] * len(SECTIONS))) - 10
+        name = path(folder, generation + 1)
+        try:
+            fd = files.open_own(name, mode)
+            try:
+                os.lseek(fd, room + 10, os.SEEK_SET)
+                sums = [0] * len(SECTIONS)
+                try:
+                    for k, piece in _body(old, width, plan, new):
+                        files.write_all(fd, piece)
+                        sums[k] = zlib.crc32(piece, sums[k])
+                except ValueError as error:
+                    # the old snapshot is read again, and checked again
+                    raise _damaged(old.name, error, generation)
+                line = _head_line(head, sums, room)
+                if os.pwrite(fd, line, 0) != len(line):
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as error:
+            raise UserError("cannot write %s: %s" % (name, error.strerror))
+    finally:
+        old.close()
     first, inode = journal.start(journal_path, generation + 1, mode)
     for name in os.listdir(folder):
         if name.startswith("snapshot.") and name != "snapshot.%d" % (generation + 1):
@@ -417,3 +594,93 @@ def compact(folder, generation, state_class, mode, trusted=False):
             except OSError:
                 pass
     return generation + 1, first, inode
+
+
+class _Touched:
+    """The new snapshot's rows of the entries the journal touched, in id
+    order: `index` (their place in the sorted touched ids), `ids`, `codes`,
+    `counts`, the attempts' `columns`, and `first` (where each row's
+    attempts begin in them, and their end)."""
+
+    def __init__(self, names):
+        self.names = list(names)
+        self._names = {name: i for i, name in enumerate(self.names)}
+        self.index, self.ids = array("q"), []
+        self.codes, self.counts, self.first = array("i"), array("i"), array("q", [0])
+        self.columns = {key: array(kind) for key, kind in COLUMNS}
+
+    def _name(self, name):
+        if name is None:
+            return NO_NAME
+        if name not in self._names:
+            self._names[name] = len(self.names)
+            self.names.append(name)
+        return self._names[name]
+
+    def add(self, index, id_, code, attempts):
+        """A row from its code and its attempts (oldest first)."""
+        self.index.append(index)
+        self.ids.append(id_)
+        self.codes.append(code)
+        self.counts.append(len(attempts))
+        c = self.columns
+        for a in attempts:
+            c["number"].append(a.number)
+            c["worker"].append(self._name(a.worker))
+            c["start"].append(a.start)
+            c["end"].append(float("nan") if a.end is None else a.end)
+            c["outcome"].append(self._name(a.outcome))
+            c["code"].append(NO_CODE if a.code is None else a.code)
+        self.first.append(len(c["number"]))
+
+
+def _body(old, width, plan, new):
+    """The new snapshot after its head, as (section number, bytes): each
+    section the old one's, with the touched entries' rows put in their
+    places. `plan`: three arrays, per row of `new`: its position among the
+    old rows * 2, + 1 if it replaces the row there; where the old attempts
+    at that position begin; where they end."""
+    positions, starts, stops = plan
+    for k, (key, kind) in enumerate(SECTIONS):
+        rows, out, done = _Rows(old, key, width), bytearray(), 0
+        if kind is None:
+            for i, position in enumerate(positions):
+                rows.copy(done, position >> 1, out)
+                done = (position >> 1) + (position & 1)
+                out += new.ids[i].ljust(width).encode("ascii")
+                if len(out) >= PIECE:
+                    yield k, out
+                    out = bytearray()
+        elif key in ("codes", "counts"):
+            values = memoryview(getattr(new, key)).cast("B")
+            size = getattr(new, key).itemsize
+            for i, position in enumerate(positions):
+                rows.copy(done, position >> 1, out)
+                done = (position >> 1) + (position & 1)
+                out += values[i * size:i * size + size]
+                if len(out) >= PIECE:
+                    yield k, out
+                    out = bytearray()
+        else:
+            values, first = memoryview(new.columns[key]).cast("B"), new.first
+            size = array(kind).itemsize
+            for i, start in enumerate(starts):
+                rows.copy(done, start, out)
+                done = stops[i]
+                out += values[first[i] * size:first[i + 1] * size]
+                if len(out) >= PIECE:
+                    yield k, out
+                    out = bytearray()
+        rows.finish(done, out)
+        if out:
+            yield k, out
+
+
+def _head_line(head, sums, room=0):
+    """The head line: the head with the sections' checksums, as JSON padded
+    with spaces to `room` bytes if shorter, a tab and its own checksum."""
+    import zlib
+
+    text = json.dumps(dict(head, crc=sums), separators=(",", ":")).encode()
+    text += b" " * (room - len(text))
+    return text + b"\t%08x\n" % zlib.crc32(text)
