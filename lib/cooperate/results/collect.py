@@ -372,8 +372,6 @@ def from_queue(queue, results_file=DEFAULT_RESULTS_FILE, where=None, results_dir
     rows a report shows), of those only."""
     from itertools import islice
 
-    from cooperate.grid.config import same
-
     _check_results_file(results_file)
     filters = _parse_where(where)
     experiment = queue.experiment
@@ -453,6 +451,9 @@ def from_queue(queue, results_file=DEFAULT_RESULTS_FILE, where=None, results_dir
     metric_columns, metric_rows = curves.columns(queue, ids, set(columns), maximise)
     columns += metric_columns
     if filters:
+        # only here: the grid's config module imports hashlib (OpenSSL's 3.6 MB)
+        from cooperate.grid.config import same
+
         # a parameter that does not vary is no column, but may be asked for
         paths = set(columns)
         for cfg in flat_cfgs:
@@ -469,7 +470,8 @@ def from_queue(queue, results_file=DEFAULT_RESULTS_FILE, where=None, results_dir
         else:
             for _, column in names:
                 row[column] = None
-        row.update(metric_rows[i])
+        if metric_rows is not None:
+            row.update(metric_rows[i])
         if filters and not all(same(row[k], v) if k in row else
                                same(flat_cfgs[i].get(k, _MISSING), v) for k, v in filters):
             continue

@@ -163,7 +163,8 @@ def maximised(queue, maximise=()):
 
 
 def columns(queue, ids, taken, maximise=()):
-    """(the metric columns, one dict of them per id, in `ids` order)."""
+    """(the metric columns, one dict of them per id, in `ids` order); no
+    columns and None when no run reported metrics."""
     present_ = present(queue)
     summaries = {}
     if present_:
@@ -175,7 +176,7 @@ def columns(queue, ids, taken, maximise=()):
                 if summary:
                     summaries[id_] = summary
     if not summaries:
-        return [], [{} for _ in ids]
+        return [], None
     names = []
     for summary in summaries.values():
         for name in summary:

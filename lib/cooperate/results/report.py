@@ -68,18 +68,27 @@ def pack(intervals):
     """Greedy interval packing: for (start, end) pairs, a slot number (0, 1,
     ...) each, such that intervals in one slot never overlap; as few slots as
     the largest number of intervals overlapping at once."""
-    order = sorted(range(len(intervals)), key=intervals.__getitem__)
-    ends, slots = [], [0] * len(intervals)
+    return pack_spans([start for start, _ in intervals], [end for _, end in intervals])
+
+
+def pack_spans(starts, ends):
+    """pack() of the intervals (starts[i], ends[i]), from two sequences
+    (arrays: a worker of a large list has hundreds of thousands of
+    intervals, which as pairs would take five times the memory)."""
+    # by start, then end, then place in the sequences: two stable sorts
+    order = sorted(range(len(starts)), key=ends.__getitem__)
+    order.sort(key=starts.__getitem__)
+    free, slots = [], [0] * len(starts)
     for i in order:
-        start, end = intervals[i]
-        for k, free_at in enumerate(ends):
+        start = starts[i]
+        for k, free_at in enumerate(free):
             if free_at <= start:
-                ends[k] = end
+                free[k] = ends[i]
                 slots[i] = k
                 break
         else:
-            slots[i] = len(ends)
-            ends.append(end)
+            slots[i] = len(free)
+            free.append(ends[i])
     return slots
 
 
@@ -88,16 +97,20 @@ def pack(intervals):
 _DONE_FIRST = 1 << 3 | State.code_of(DONE)
 
 
+# DONE's place in OUTCOMES (an outcome in survey's spans)
+DONE_KIND = OUTCOMES.index(DONE)
+
+
 def survey(queue, now, rows):
     """One pass over the list, the only one (a million entries take about a
     second): the summary as status gives it (counts, progress, time left),
     the progress bar's parts (PROGRESS), the failed entries (index, id,
     latest Attempt), the latest Attempt of each of the first `rows`
     entries (index -> Attempt), every attempt's start, end and outcome per
-    worker (spans: worker -> (starts, ends, outcomes)) and how many there
-    are, and while there are at most MAX_BARS of them the (index, id) of
-    the entries that had one (`few`, else None: too many to draw one by
-    one)."""
+    worker (spans: worker -> (starts, ends, outcomes), arrays, an outcome
+    as its place in the list `outcomes`) and how many there are, and while
+    there are at most MAX_BARS of them the (index, id) of the entries that
+    had one (`few`, else None: too many to draw one by one)."""
     state, executed = queue.state, queue.list.executed
     get, ended, last = state.codes.get, state.ended, state.last
     # (status, part) -> entries, but for those done at their first attempt
@@ -106,6 +119,9 @@ def survey(queue, now, rows):
     count, quick, marked, busy, finished = 0, 0, 0, 0.0, 0
     # entries an early-stopping rule judged: they may have been pruned
     judged = {record[1] for record in state.scores}
+    # the outcomes' names, and each one's place among them
+    names = list(OUTCOMES)
+    kind = {outcome: i for i, outcome in enumerate(names)}
     for index, id_ in enumerate(queue.list.ids):
         code = get(id_)
         if code is None:
@@ -117,10 +133,10 @@ def survey(queue, now, rows):
             worker, start, end = ended(id_)
             span = spans.get(worker)
             if span is None:
-                span = spans[worker] = (array("d"), array("d"), [])
+                span = spans[worker] = _span()
             span[0].append(start)
             span[1].append(end)
-            span[2].append(DONE)
+            span[2].append(DONE_KIND)
             busy += end - start
             quick += 1
             count += 1
@@ -158,10 +174,14 @@ def survey(queue, now, rows):
         for t in chain:
             span = spans.get(t.worker)
             if span is None:
-                span = spans[t.worker] = (array("d"), array("d"), [])
+                span = spans[t.worker] = _span()
             span[0].append(t.start)
             span[1].append(t.end if t.end is not None else max(now, t.start))
-            span[2].append(t.outcome or ("running" if t.end is None else "failed"))
+            outcome = t.outcome or ("running" if t.end is None else "failed")
+            if outcome not in kind:
+                kind[outcome] = len(names)
+                names.append(outcome)
+            span[2].append(kind[outcome])
         count += len(chain)
         if few is not None:
             if count <= MAX_BARS:
@@ -177,7 +197,12 @@ def survey(queue, now, rows):
         parts[part] += k
     return {"summary": summary.totals(queue, counts, busy, finished + quick), "parts": parts,
             "failed": failed, "latest": latest,
-            "spans": spans, "attempts": count, "few": few}
+            "spans": spans, "outcomes": names, "attempts": count, "few": few}
+
+
+def _span():
+    """A worker's (starts, ends, outcomes) in survey."""
+    return array("d"), array("d"), array("H")
 
 
 def attempts(queue, now, entries):
@@ -237,18 +262,22 @@ def finished_in(end, t0, step, n):
     return min(n - 1, int((end - t0) // step))
 
 
-def binned(queue, spans, t0, t1):
-    """The lanes (sorted) of too many attempts to draw one by one (spans as
-    survey gives them), and per lane, outcome, timeline buckets and
-    throughput bucket one of its attempts, with "lane" and "count" (how many
-    it stands for): all the aggregated timeline and the throughput chart
-    need, without a dict per attempt."""
+def binned(queue, spans, outcomes, t0, t1):
+    """The lanes (sorted) of too many attempts to draw one by one (spans and
+    outcomes as survey gives them), and per lane, outcome, timeline buckets
+    and throughput bucket one of its attempts, with "lane" and "count" (how
+    many it stands for): all the aggregated timeline and the throughput
+    chart need, without a dict per attempt."""
     workers = queue.state.workers
     keys, slots = [], {}
     for worker, (starts, ends, _) in spans.items():
         host = workers.get(worker, {}).get("host") or "?"
-        slots[worker] = pack(list(zip(starts, ends)))
-        keys += [(host, worker, slot) for slot in range(max(slots[worker]) + 1)]
+        mine = pack_spans(starts, ends)
+        most = max(mine)
+        # every worker's slots are kept until the lanes are known: as bytes
+        slots[worker] = array("B" if most < 256 else "i", mine)
+        del mine
+        keys += [(host, worker, slot) for slot in range(most + 1)]
     keys.sort()
     index = {key: i for i, key in enumerate(keys)}
     # worker -> the lane of each of its slots
@@ -259,10 +288,10 @@ def binned(queue, spans, t0, t1):
     width = (t1 - t0) / buckets
     step, n = throughput_buckets(t0, t1)
     groups = {}
-    for worker, (starts, ends, outcomes) in spans.items():
+    for worker, (starts, ends, spans_outcomes) in spans.items():
         mine = lane_of[worker]
-        for start, end, outcome, slot in zip(starts, ends, outcomes, slots[worker]):
-            lane = mine[slot]
+        for start, end, outcome, slot in zip(starts, ends, spans_outcomes, slots[worker]):
+            lane, outcome = mine[slot], outcomes[outcome]
             key = (lane, outcome, cells(start, end, t0, width, buckets),
                    None if outcome == "running" else finished_in(end, t0, step, n))
             group = groups.get(key)
@@ -473,14 +502,17 @@ def gather(target, state_dir=None, now=None, trusted=True, over=collect.DEFAULT_
     queue.read()
     now = time.time() if now is None else now
     seen = survey(queue, now, MAX_TABLE_ROWS)
-    spans = seen["spans"]
+    spans = seen.pop("spans")
     t0 = min((min(s[0]) for s in spans.values()), default=now)
     t1 = max(max((max(s[1]) for s in spans.values()), default=now), t0 + 1e-3)
     if seen["few"] is not None:
         runs = attempts(queue, now, seen["few"])
         lane_keys = lanes(queue, runs)
     else:
-        lane_keys, runs = binned(queue, spans, t0, t1)
+        lane_keys, runs = binned(queue, spans, seen["outcomes"], t0, t1)
+    # every attempt's span, gone before the tables are made (the state is
+    # still held: what is made meanwhile adds to it)
+    del spans
     entries = collect.first_entries(queue.list, min(len(queue.list.ids), MAX_TABLE_ROWS))
     chosen, chosen_mode = best.choose(queue, metric, mode)
     maximise = [best.base_name(chosen), chosen] if chosen_mode == "max" else ()
