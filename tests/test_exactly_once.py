@@ -369,6 +369,30 @@ def test_ends_a_killed_worker_noted_are_recorded_and_never_run_again(tmp_path):
             [began] if began is not None else [])
 
 
+def test_the_ends_before_a_batch_s_last_run_are_recorded_while_it_runs(tmp_path):
+    """The ends of a batch's runs wait for the worker's next claim, while
+    the batch's last run goes on too, but not for its end: a last run
+    that lasts does not keep the runs before it from being done."""
+    keys = [str(i) for i in range(41)]
+    # the gated entry is the list's last: the last of whatever batch holds it
+    write_list(tmp_path / "l.json", [gated(k, "gate") if k == "40" else effect(k) for k in keys])
+    guard = start("run", "l.json", "-q", cwd=tmp_path, stderr=subprocess.DEVNULL)
+    state = tmp_path / "l.json.cooperate"
+    try:
+        wait_for(lambda: any(e.key == "40" for e in executions(tmp_path / "ran.txt")),
+                 timeout=120, what="the gated run")
+        wait_for(lambda: status("l.json", cwd=tmp_path)["counts"]["done"] == 40, timeout=60,
+                 what="the runs before the gated one recorded as done while it runs")
+        assert status("l.json", cwd=tmp_path)["counts"]["running"] == 1
+        (tmp_path / "gate").write_text("")
+        assert guard.wait(timeout=60) == 0
+    finally:
+        if guard.poll() is None:
+            guard.kill()
+    runs, repeats = check_ran_once(tmp_path / "ran.txt", state, keys)
+    assert (len(runs), repeats) == (41, 0)
+
+
 def test_a_stopped_worker_gives_back_what_it_claimed_and_did_not_start(tmp_path):
     """SIGTERM to a worker that claimed a batch of short runs: the run going
     on is interrupted, the entries of its batch not started are pending

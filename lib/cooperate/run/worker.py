@@ -48,9 +48,6 @@ RECORD_PROCESS_AFTER = 1.0
 # what one worker holds.
 HOLD = 0.5
 MAX_BATCH = 16
-# the ends of a batch's runs wait for the worker's next claim (see _note),
-# for this many seconds at most: then they are recorded by themselves
-RECORD_ENDS_AFTER = 1.0
 # how often a worker with nothing left looks at the workers elsewhere that
 # it watches before exiting (see _watching): they are seen alive, or gone,
 # within this, not a --poll later
@@ -396,13 +393,13 @@ class Worker:
         self.notices.announce(self.runs.base_env)
 
     def _note(self):
-        """While a batch lasts (see _ends_due), the ends of its runs wait
+        """While a batch lasts (see _in_batch), the ends of its runs wait
         for the next claim's transaction: each is noted at once in the
         heartbeat file instead (one write), so that a worker that finds this
         one dead records them as they ended (see queue/lease.py). True if
         the ends may wait."""
         runs = self.runs
-        if self.notices.notify is not None or self._ends_due() is None:
+        if self.notices.notify is not None or not self._in_batch():
             return False
         if runs.noted < len(runs.ends):
             if not self.queue.note_ends(runs.ends[runs.noted:]):
@@ -410,17 +407,12 @@ class Worker:
             runs.noted = len(runs.ends)
         return True
 
-    def _ends_due(self):
-        """When (time.monotonic()) the ends not recorded yet are due, if
-        they may wait for the next claim: while entries of a batch wait to
-        start or the last of them runs (its end comes with the next claim),
-        for RECORD_ENDS_AFTER seconds after the first of them ended. None:
-        they may not wait (or there are none)."""
-        ends = self.runs.ends
-        if not ends or not (self.batched or any(r.claim.batched for r in self.runs.running)):
-            return None
-        due = time.monotonic() + ends[0][5] + RECORD_ENDS_AFTER - time.time()
-        return due if due > time.monotonic() else None
+    def _in_batch(self):
+        """Do entries of a batch wait to start, or does the last of them
+        run? Then the ends before it wait for the next claim, or, if that
+        run lasts, for its process's record (at the worker's first wake
+        RECORD_PROCESS_AFTER after its start)."""
+        return bool(self.batched) or any(r.claim.batched for r in self.runs.running)
 
     # -- the loop ----------------------------------------------------------
     def run(self):
@@ -482,9 +474,6 @@ class Worker:
                 wake = [self.keeper.next_beat, now + self.poll] + runs.deadlines()
                 if self.watching:
                     wake.append(now + WATCH_EVERY)
-                due = self._ends_due()
-                if due is not None:
-                    wake.append(due)
                 if self.admission.waiting() and len(runs) < self.slots.capacity:
                     wake.append(now + res.CHECK_EVERY)
                 if self.notices.wake_at() is not None:
