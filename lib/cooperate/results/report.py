@@ -101,21 +101,20 @@ _DONE_FIRST = 1 << 3 | State.code_of(DONE)
 DONE_KIND = OUTCOMES.index(DONE)
 
 
-def survey(queue, now, rows):
+def survey(queue, now):
     """One pass over the list, the only one (a million entries take about a
     second): the summary as status gives it (counts, progress, time left),
     the progress bar's parts (PROGRESS), the failed entries (index, id,
-    latest Attempt), the latest Attempt of each of the first `rows`
-    entries (index -> Attempt), every attempt's start, end and outcome per
-    worker (spans: worker -> (starts, ends, outcomes), arrays, an outcome
-    as its place in the list `outcomes`) and how many there are, and while
-    there are at most MAX_BARS of them the (index, id) of the entries that
-    had one (`few`, else None: too many to draw one by one)."""
+    latest Attempt), every attempt's start, end and outcome per worker
+    (spans: worker -> Spans, an outcome as its place in the list
+    `outcomes`) and how many there are, and while there are at most
+    MAX_BARS of them the (index, id) of the entries that had one (`few`,
+    else None: too many to draw one by one)."""
     state, executed = queue.state, queue.list.executed
     get, ended, last = state.codes.get, state.ended, state.last
     # (status, part) -> entries, but for those done at their first attempt
     # and those never claimed
-    tally, failed, latest, few, spans = {}, [], {}, [], {}
+    tally, failed, few, spans = {}, [], [], {}
     count, quick, marked, busy, finished = 0, 0, 0, 0.0, 0
     # entries an early-stopping rule judged: they may have been pruned
     judged = {record[1] for record in state.scores}
@@ -133,15 +132,11 @@ def survey(queue, now, rows):
             worker, start, end = ended(id_)
             span = spans.get(worker)
             if span is None:
-                span = spans[worker] = _span()
-            span[0].append(start)
-            span[1].append(end)
-            span[2].append(DONE_KIND)
+                span = spans[worker] = Spans()
+            span.add(start, end, DONE_KIND)
             busy += end - start
             quick += 1
             count += 1
-            if index < rows:
-                latest[index] = last(id_)
             if few is not None:
                 if count <= MAX_BARS:
                     few.append((index, id_))
@@ -168,20 +163,16 @@ def survey(queue, now, rows):
         elif status == DONE and not done:
             busy += a.end - a.start
             finished += 1
-        if index < rows:
-            latest[index] = a
         chain = a.chain()
         for t in chain:
             span = spans.get(t.worker)
             if span is None:
-                span = spans[t.worker] = _span()
-            span[0].append(t.start)
-            span[1].append(t.end if t.end is not None else max(now, t.start))
+                span = spans[t.worker] = Spans()
             outcome = t.outcome or ("running" if t.end is None else "failed")
             if outcome not in kind:
                 kind[outcome] = len(names)
                 names.append(outcome)
-            span[2].append(kind[outcome])
+            span.add(t.start, t.end if t.end is not None else max(now, t.start), kind[outcome])
         count += len(chain)
         if few is not None:
             if count <= MAX_BARS:
@@ -196,13 +187,47 @@ def survey(queue, now, rows):
         counts[status] += k
         parts[part] += k
     return {"summary": summary.totals(queue, counts, busy, finished + quick), "parts": parts,
-            "failed": failed, "latest": latest,
-            "spans": spans, "outcomes": names, "attempts": count, "few": few}
+            "failed": failed, "spans": spans, "outcomes": names, "attempts": count, "few": few}
 
 
-def _span():
-    """A worker's (starts, ends, outcomes) in survey."""
-    return array("d"), array("d"), array("H")
+class Spans:
+    """A worker's attempts as survey finds them: start, end and outcome,
+    kept in arrays of at most CHUNK values. Such small arrays are in
+    Python's own allocator, which gives their memory back to the system
+    when they go; large ones would stay in the C library's heap (once a
+    large state is read, its dict's growth has raised the size that the
+    heap maps apart and gives back), where the objects made afterwards
+    cannot use it: 7 MB of a report's peak at a million entries."""
+
+    __slots__ = ("chunks", "starts", "ends", "kinds")
+    # 48 values and the room an array makes to grow: at most 512 bytes
+    CHUNK = 48
+
+    def __init__(self):
+        self.chunks = []
+        self.starts, self.ends, self.kinds = array("d"), array("d"), array("H")
+
+    def add(self, start, end, kind):
+        self.starts.append(start)
+        self.ends.append(end)
+        self.kinds.append(kind)
+        if len(self.kinds) == self.CHUNK:
+            self.chunks.append((self.starts, self.ends, self.kinds))
+            self.starts, self.ends, self.kinds = array("d"), array("d"), array("H")
+
+    def columns(self):
+        """(starts, ends, outcomes), each an array of them all, made anew."""
+        out = array("d"), array("d"), array("H")
+        for chunk in self.chunks + [(self.starts, self.ends, self.kinds)]:
+            for whole, part in zip(out, chunk):
+                whole.extend(part)
+        return out
+
+    def bounds(self):
+        """(the earliest start, the latest end)."""
+        chunks = self.chunks + [(self.starts, self.ends, self.kinds)]
+        return (min(min(starts) for starts, _, _ in chunks if starts),
+                max(max(ends) for _, ends, _ in chunks if ends))
 
 
 def attempts(queue, now, entries):
@@ -270,13 +295,14 @@ def binned(queue, spans, outcomes, t0, t1):
     chart need, without a dict per attempt."""
     workers = queue.state.workers
     keys, slots = [], {}
-    for worker, (starts, ends, _) in spans.items():
+    for worker, span in spans.items():
         host = workers.get(worker, {}).get("host") or "?"
+        starts, ends, _ = span.columns()
         mine = pack_spans(starts, ends)
         most = max(mine)
         # every worker's slots are kept until the lanes are known: as bytes
         slots[worker] = array("B" if most < 256 else "i", mine)
-        del mine
+        del mine, starts, ends
         keys += [(host, worker, slot) for slot in range(most + 1)]
     keys.sort()
     index = {key: i for i, key in enumerate(keys)}
@@ -288,16 +314,19 @@ def binned(queue, spans, outcomes, t0, t1):
     width = (t1 - t0) / buckets
     step, n = throughput_buckets(t0, t1)
     groups = {}
-    for worker, (starts, ends, spans_outcomes) in spans.items():
+    running = outcomes.index(RUNNING)
+    for worker, span in spans.items():
         mine = lane_of[worker]
-        for start, end, outcome, slot in zip(starts, ends, spans_outcomes, slots[worker]):
-            lane, outcome = mine[slot], outcomes[outcome]
-            key = (lane, outcome, cells(start, end, t0, width, buckets),
-                   None if outcome == "running" else finished_in(end, t0, step, n))
+        starts, ends, kinds = span.columns()
+        # an outcome as its place in `outcomes` (its name once per group)
+        for start, end, kind, slot in zip(starts, ends, kinds, slots[worker]):
+            lane = mine[slot]
+            key = (lane, kind, cells(start, end, t0, width, buckets),
+                   None if kind == running else finished_in(end, t0, step, n))
             group = groups.get(key)
             if group is None:
-                groups[key] = {"lane": lane, "outcome": outcome, "start": start, "end": end,
-                               "count": 1}
+                groups[key] = {"lane": lane, "outcome": outcomes[kind], "start": start,
+                               "end": end, "count": 1}
             else:
                 group["count"] += 1
     return keys, list(groups.values())
@@ -398,10 +427,9 @@ def _more(queue, target, shown, option=""):
         shlex.quote(target), option)
 
 
-def runs_table(queue, collected, latest, entries, now, target):
+def runs_table(queue, collected, entries, now, target):
     """(header, rows, note) of the runs table, the first MAX_TABLE_ROWS
-    entries (`entries`, parsed; `latest`: their latest Attempts by index):
-    for an experiment collect's table (status, attempts, host, duration,
+    entries (`entries`, parsed): for an experiment collect's table (status, attempts, host, duration,
     the parameters that vary between its runs and the results); for a list,
     and when collect could not read an experiment, each entry's status,
     attempts, host, duration and exit code of its latest attempt (and, for
@@ -414,7 +442,7 @@ def runs_table(queue, collected, latest, entries, now, target):
         rows = [[r.get(c) for c in header] for r in collected.rows]
         note = "results from collect" + ("; " + more if more else "")
         return header, rows, note
-    workers = queue.state.workers
+    state, workers = queue.state, queue.state.workers
     params, names = [], []
     if queue.experiment:
         flat = [_flatten(e.get("cfg") or {}) if isinstance(e, dict) else {} for e in entries]
@@ -428,13 +456,16 @@ def runs_table(queue, collected, latest, entries, now, target):
         # a list's parameters read from its commands, and its results (by
         # the convention, or collect's --results-dir): after the other columns
         results = [c for c in collected.params if c != "command"] + collected.results
-        found = {r["id"]: r for r in collected.rows}
+        if results:
+            found = {r["id"]: r for r in collected.rows}
     header = ["#", "run" if queue.experiment else "command", "status", "attempts", "host",
               "duration (s)", "exit"] + names + results
     rows = []
     for i, entry in enumerate(entries):
         id_ = ids[i]
-        a = latest.get(i)
+        # made again, not kept from the survey: 10,000 Attempts held
+        # meanwhile add to a report's peak
+        a = state.last(id_)
         row = [i, label(entry), queue.status_of(id_),
                a.number if a else 0,
                (workers.get(a.worker, {}).get("host") or "") if a else "",
@@ -501,10 +532,11 @@ def gather(target, state_dir=None, now=None, trusted=True, over=collect.DEFAULT_
         raise UserError("%s: no such list" % queue.list.path)
     queue.read()
     now = time.time() if now is None else now
-    seen = survey(queue, now, MAX_TABLE_ROWS)
+    seen = survey(queue, now)
     spans = seen.pop("spans")
-    t0 = min((min(s[0]) for s in spans.values()), default=now)
-    t1 = max(max((max(s[1]) for s in spans.values()), default=now), t0 + 1e-3)
+    bounds = [span.bounds() for span in spans.values()]
+    t0 = min((first for first, _ in bounds), default=now)
+    t1 = max(max((last for _, last in bounds), default=now), t0 + 1e-3)
     if seen["few"] is not None:
         runs = attempts(queue, now, seen["few"])
         lane_keys = lanes(queue, runs)
@@ -517,7 +549,7 @@ def gather(target, state_dir=None, now=None, trusted=True, over=collect.DEFAULT_
     chosen, chosen_mode = best.choose(queue, metric, mode)
     maximise = [best.base_name(chosen), chosen] if chosen_mode == "max" else ()
     collected, why = _collected(queue, entries, results_file, results_dir, maximise)
-    header, rows, note = runs_table(queue, collected, seen["latest"], entries, now, target)
+    header, rows, note = runs_table(queue, collected, entries, now, target)
     if why:
         note = "; ".join(n for n in (note, "no results: " + why) if n)
     more = _more(queue, target, len(entries), " --aggregate")
