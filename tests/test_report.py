@@ -113,6 +113,35 @@ def test_packing_uses_as_few_slots_as_overlap_needs():
         assert all(a[1] <= b[0] for a, b in zip(mine, mine[1:]))
 
 
+def test_packing_from_arrays_gives_each_interval_its_slot_in_any_order():
+    """pack_spans (the binned timeline's, from a worker's arrays) gives what
+    a greedy packing in order of start, end and place gives: whether the
+    intervals come in that order (no sort) or not, with equal intervals
+    (same start and end: the earlier in place takes the lower slot)."""
+    import random
+    from array import array
+
+    def greedy(intervals):
+        slots, free = [0] * len(intervals), []
+        for i in sorted(range(len(intervals)), key=lambda i: (intervals[i], i)):
+            start, end = intervals[i]
+            k = next((k for k, t in enumerate(free) if t <= start), len(free))
+            free[k:k + 1] = [end]
+            slots[i] = k
+        return slots
+
+    rng = random.Random(7)
+    for n in (1, 2, 5, 50, 400):
+        starts = [float(rng.randrange(20)) for _ in range(n)]
+        intervals = [(s, s + rng.randrange(4)) for s in starts]
+        for these in (intervals, sorted(intervals), sorted(intervals, reverse=True)):
+            expected = greedy(these)
+            assert report.pack(these) == expected
+            assert report.pack_spans(array("d", [s for s, _ in these]),
+                                     array("d", [e for _, e in these])) == expected
+    assert report.pack([(1.0, 2.0), (1.0, 2.0), (1.0, 1.5)]) == [1, 2, 0]
+
+
 def test_normalised_tails_group_runs_that_differ_in_numbers_paths_and_addresses():
     a = report.normalise("ValueError: bad value 17 in /home/x/run_3/cfg.yaml at 0x7f3a2b")
     b = report.normalise("ValueError: bad value 42 in /scratch/y/run_9/cfg.yaml at 0x11aa00")

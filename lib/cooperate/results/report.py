@@ -30,6 +30,7 @@ import os
 import re
 import time
 from array import array
+from itertools import islice
 
 from cooperate.results import best, collect, learned
 from cooperate.queue import logs
@@ -75,9 +76,13 @@ def pack_spans(starts, ends):
     """pack() of the intervals (starts[i], ends[i]), from two sequences
     (arrays: a worker of a large list has hundreds of thousands of
     intervals, which as pairs would take five times the memory)."""
-    # by start, then end, then place in the sequences: two stable sorts
-    order = sorted(range(len(starts)), key=ends.__getitem__)
-    order.sort(key=starts.__getitem__)
+    # by start, then end, then place in the sequences: mostly the order they
+    # came in (a worker's attempts, in the list's order), else two stable sorts
+    order = range(len(starts))
+    if not all(s < t or s == t and e <= f for s, t, e, f in
+               zip(starts, islice(starts, 1, None), ends, islice(ends, 1, None))):
+        order = sorted(order, key=ends.__getitem__)
+        order.sort(key=starts.__getitem__)
     free, slots = [], [0] * len(starts)
     for i in order:
         start = starts[i]
@@ -192,42 +197,67 @@ def survey(queue, now):
 
 class Spans:
     """A worker's attempts as survey finds them: start, end and outcome,
-    kept in arrays of at most CHUNK values. Such small arrays are in
-    Python's own allocator, which gives their memory back to the system
-    when they go; large ones would stay in the C library's heap (once a
-    large state is read, its dict's growth has raised the size that the
-    heap maps apart and gives back), where the objects made afterwards
-    cannot use it: 7 MB of a report's peak at a million entries."""
+    kept in arrays of CHUNK values. Such small arrays are in Python's own
+    allocator, which gives their memory back to the system when they go;
+    large ones would stay in the C library's heap (once a large state is
+    read, its dict's growth has raised the size that the heap maps apart
+    and gives back), where the objects made afterwards cannot use it: 7 MB
+    of a report's peak at a million entries. A chunk of done attempts only
+    has no outcomes (None)."""
 
-    __slots__ = ("chunks", "starts", "ends", "kinds")
-    # 48 values and the room an array makes to grow: at most 512 bytes
-    CHUNK = 48
+    __slots__ = ("chunks", "starts", "ends", "kinds", "filled")
+    # 64 doubles: 512 bytes, the most that allocator takes
+    CHUNK = 64
 
     def __init__(self):
+        # the full chunks' starts, ends and outcomes, one after the other
         self.chunks = []
-        self.starts, self.ends, self.kinds = array("d"), array("d"), array("H")
+        self._next()
+
+    def _next(self):
+        # made at their size (an array grown by appends has room to spare)
+        self.starts = array("d", [0.0]) * self.CHUNK
+        self.ends = array("d", [0.0]) * self.CHUNK
+        self.kinds, self.filled = None, 0
 
     def add(self, start, end, kind):
-        self.starts.append(start)
-        self.ends.append(end)
-        self.kinds.append(kind)
-        if len(self.kinds) == self.CHUNK:
-            self.chunks.append((self.starts, self.ends, self.kinds))
-            self.starts, self.ends, self.kinds = array("d"), array("d"), array("H")
+        i = self.filled
+        self.starts[i] = start
+        self.ends[i] = end
+        if self.kinds is not None:
+            self.kinds[i] = kind
+        elif kind != DONE_KIND:
+            self.kinds = array("H", [DONE_KIND]) * self.CHUNK
+            self.kinds[i] = kind
+        self.filled = i + 1
+        if i + 1 == self.CHUNK:
+            self.chunks += (self.starts, self.ends, self.kinds)
+            self._next()
+
+    def parts(self):
+        """(starts, ends, outcomes or None) of each chunk, in order."""
+        chunks = self.chunks
+        for k in range(0, len(chunks), 3):
+            yield chunks[k], chunks[k + 1], chunks[k + 2]
+        n = self.filled
+        if n:
+            yield self.starts[:n], self.ends[:n], None if self.kinds is None else self.kinds[:n]
 
     def columns(self):
         """(starts, ends, outcomes), each an array of them all, made anew."""
-        out = array("d"), array("d"), array("H")
-        for chunk in self.chunks + [(self.starts, self.ends, self.kinds)]:
-            for whole, part in zip(out, chunk):
-                whole.extend(part)
-        return out
+        starts, ends, kinds = array("d"), array("d"), array("H")
+        for some, their_ends, their_kinds in self.parts():
+            starts.extend(some)
+            ends.extend(their_ends)
+            kinds.extend(their_kinds if their_kinds is not None
+                         else array("H", [DONE_KIND]) * len(some))
+        return starts, ends, kinds
 
     def bounds(self):
         """(the earliest start, the latest end)."""
-        chunks = self.chunks + [(self.starts, self.ends, self.kinds)]
-        return (min(min(starts) for starts, _, _ in chunks if starts),
-                max(max(ends) for _, ends, _ in chunks if ends))
+        parts = list(self.parts())
+        return (min(min(starts) for starts, _, _ in parts),
+                max(max(ends) for _, ends, _ in parts))
 
 
 def attempts(queue, now, entries):
@@ -427,9 +457,10 @@ def _more(queue, target, shown, option=""):
         shlex.quote(target), option)
 
 
-def runs_table(queue, collected, entries, now, target):
+def runs_table(queue, collected, entries, now, target, labels=None):
     """(header, rows, note) of the runs table, the first MAX_TABLE_ROWS
-    entries (`entries`, parsed): for an experiment collect's table (status, attempts, host, duration,
+    entries (`entries`, parsed; `labels`: theirs, if made already): for an
+    experiment collect's table (status, attempts, host, duration,
     the parameters that vary between its runs and the results); for a list,
     and when collect could not read an experiment, each entry's status,
     attempts, host, duration and exit code of its latest attempt (and, for
@@ -466,7 +497,7 @@ def runs_table(queue, collected, entries, now, target):
         # made again, not kept from the survey: 10,000 Attempts held
         # meanwhile add to a report's peak
         a = state.last(id_)
-        row = [i, label(entry), queue.status_of(id_),
+        row = [i, label(entry) if labels is None else labels[i], queue.status_of(id_),
                a.number if a else 0,
                (workers.get(a.worker, {}).get("host") or "") if a else "",
                round((a.end if a.end is not None else max(now, a.start)) - a.start, 2) if a else "",
@@ -549,14 +580,18 @@ def gather(target, state_dir=None, now=None, trusted=True, over=collect.DEFAULT_
     chosen, chosen_mode = best.choose(queue, metric, mode)
     maximise = [best.base_name(chosen), chosen] if chosen_mode == "max" else ()
     collected, why = _collected(queue, entries, results_file, results_dir, maximise)
-    header, rows, note = runs_table(queue, collected, entries, now, target)
+    # each shown entry's label and id, made once for the tables and the answers
+    shown = [label(entry) for entry in entries]
+    ids = queue.list.ids
+    first = ([row["id"] for row in collected.rows] if collected is not None else
+             list(islice(ids, len(entries))))
+    header, rows, note = runs_table(queue, collected, entries, now, target, shown)
     if why:
         note = "; ".join(n for n in (note, "no results: " + why) if n)
     more = _more(queue, target, len(entries), " --aggregate")
     aggregated = (collect.aggregate(collected, over) if collected is not None and collected.rows
                   else None)
-    ids = queue.list.ids
-    labels = {ids[i]: label(entry) for i, entry in enumerate(entries)}
+    labels = dict(zip(first, shown))
     found = learned.gather(queue, collected, aggregated, metric, mode, labels)
     column = found["column"]
     # the runs table's pruned rows: by its id column, or a list's index
@@ -570,8 +605,8 @@ def gather(target, state_dir=None, now=None, trusted=True, over=collect.DEFAULT_
                         % (metric, target, ", ".join(columns) or "none"))
     return {"target": target, "now": now, "summary": seen["summary"], "runs": runs,
             "attempts": seen["attempts"], "lanes": lane_keys, "t0": t0, "t1": t1,
-            "failures": failure_groups(queue, seen["failed"], lambda i: label(
-                entries[i]) if i < len(entries) else queue.list.describe(i)),
+            "failures": failure_groups(queue, seen["failed"], lambda i: shown[i] if
+                                       i < len(shown) else queue.list.describe(i)),
             "labels": queue.list, "table": best_first((header, rows, note), column, found["mode"],
                                                       behind),
             "variations": best_first(variations_table(collected, aggregated, more),
