@@ -142,6 +142,17 @@ def test_packing_from_arrays_gives_each_interval_its_slot_in_any_order():
     assert report.pack([(1.0, 2.0), (1.0, 2.0), (1.0, 1.5)]) == [1, 2, 0]
 
 
+def test_text_is_escaped_as_the_html_module_escapes_it():
+    """The page escapes text as html.escape(text, quote=True) does (the report
+    does without the html module, whose table of entities costs memory)."""
+    import html
+
+    from cooperate.results import learned
+
+    for text in ["", "plain", "<a href=\"x\">'b' & c</a>", "&amp; &lt;", "\u00e9\u20ac<>", 3.5, None]:
+        assert learned.escape(text) == html.escape(str(text), quote=True)
+
+
 def test_normalised_tails_group_runs_that_differ_in_numbers_paths_and_addresses():
     a = report.normalise("ValueError: bad value 17 in /home/x/run_3/cfg.yaml at 0x7f3a2b")
     b = report.normalise("ValueError: bad value 42 in /scratch/y/run_9/cfg.yaml at 0x11aa00")

@@ -56,7 +56,6 @@ import json
 import math
 import os
 import re
-from fractions import Fraction
 
 from cooperate.errors import UserError
 
@@ -589,16 +588,17 @@ def summary_stats(values):
         return math.fsum(values) / n, (float("nan") if n > 1 else None), n
     # every float is an integer over a power of two: over the largest of
     # those powers, D, the sums are exact integer sums (far faster than
-    # adding Fractions): mean = S / (n D), variance = (n Q - S^2) / (n (n-1) D^2)
+    # adding Fractions): mean = S / (n D), variance = (n Q - S^2) / (n (n-1) D^2),
+    # each a division of integers, which Python rounds correctly
     ratios = [v.as_integer_ratio() if isinstance(v, float) else (int(v), 1) for v in values]
     d = max(den for _, den in ratios)
     scaled = [num * (d // den) for num, den in ratios]
     total = sum(scaled)
-    mean = _clean(float(Fraction(total, n * d)))
+    mean = _clean(total / (n * d))
     if n < 2:
         return mean, None, n
-    var = Fraction(n * sum(x * x for x in scaled) - total * total, n * (n - 1) * d * d)
-    return mean, _clean(math.sqrt(float(var))), n
+    var = (n * sum(x * x for x in scaled) - total * total) / (n * (n - 1) * d * d)
+    return mean, _clean(math.sqrt(var)), n
 
 
 def aggregate(table, over=DEFAULT_OVER):

@@ -24,7 +24,6 @@ and a keep is a decision; Hyperband's are judged, and their cut-offs
 drawn, per bracket and rung.
 """
 
-import html
 import math
 
 from cooperate import metrics
@@ -340,8 +339,15 @@ def gather(queue, collected, aggregated, metric=None, mode=None, labels=None):
 
 # -- drawing ---------------------------------------------------------------------
 
-def _e(value):
-    return html.escape(str(value), quote=True)
+def escape(value):
+    """A value as HTML text, in an attribute too: what html.escape(text,
+    quote=True) gives, without the html module (it loads its table of
+    entities, half a MB of a million entries' report at its peak)."""
+    return (str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;").replace("'", "&#x27;"))
+
+
+_e = escape
 
 
 def short(value):

@@ -23,14 +23,13 @@ thousand stand for all), and the tables show the first MAX_TABLE_ROWS
 entries (and their variations), saying that collect gives the rest.
 """
 
-import html
 import json
 import math
 import os
 import re
 import time
 from array import array
-from itertools import islice
+from itertools import islice, repeat
 
 from cooperate.results import best, collect, learned
 from cooperate.queue import logs
@@ -79,22 +78,38 @@ def pack_spans(starts, ends):
     # by start, then end, then place in the sequences: mostly the order they
     # came in (a worker's attempts, in the list's order), else two stable sorts
     order = range(len(starts))
-    if not all(s < t or s == t and e <= f for s, t, e, f in
-               zip(starts, islice(starts, 1, None), ends, islice(ends, 1, None))):
+    if not in_order(zip(starts, ends)):
         order = sorted(order, key=ends.__getitem__)
         order.sort(key=starts.__getitem__)
-    free, slots = [], [0] * len(starts)
-    for i in order:
-        start = starts[i]
+    slots = [0] * len(starts)
+    for i, slot in zip(order, first_free((starts[i], ends[i]) for i in order)):
+        slots[i] = slot
+    return slots
+
+
+def in_order(intervals):
+    """Whether these (start, end) pairs come in order (of start, then end)."""
+    last = None
+    for pair in intervals:
+        if last is not None and pair < last:
+            return False
+        last = pair
+    return True
+
+
+def first_free(intervals):
+    """The slot of each (start, end) pair, taken in order of start: the
+    first one free at its start."""
+    free = []
+    for start, end in intervals:
         for k, free_at in enumerate(free):
             if free_at <= start:
-                free[k] = ends[i]
-                slots[i] = k
+                free[k] = end
+                yield k
                 break
         else:
-            slots[i] = len(free)
-            free.append(ends[i])
-    return slots
+            yield len(free)
+            free.append(end)
 
 
 # an entry done at its first attempt: most of a large history, read from the
@@ -243,15 +258,23 @@ class Spans:
         if n:
             yield self.starts[:n], self.ends[:n], None if self.kinds is None else self.kinds[:n]
 
-    def columns(self):
-        """(starts, ends, outcomes), each an array of them all, made anew."""
-        starts, ends, kinds = array("d"), array("d"), array("H")
-        for some, their_ends, their_kinds in self.parts():
-            starts.extend(some)
-            ends.extend(their_ends)
-            kinds.extend(their_kinds if their_kinds is not None
-                         else array("H", [DONE_KIND]) * len(some))
-        return starts, ends, kinds
+    def __iter__(self):
+        """(start, end, outcome) of each attempt, in order."""
+        done = repeat(DONE_KIND)
+        for starts, ends, kinds in self.parts():
+            yield from zip(starts, ends, done if kinds is None else kinds)
+
+    def slots(self):
+        """pack() of the attempts, an array: made from the chunks as they
+        are when the attempts came in order (mostly), else from a copy of
+        their starts and ends (as pack_spans sorts them)."""
+        if in_order((start, end) for start, end, _ in self):
+            slots = array("i", first_free((start, end) for start, end, _ in self))
+        else:
+            slots = array("i", pack_spans(array("d", (start for start, _, _ in self)),
+                                          array("d", (end for _, end, _ in self))))
+        # every worker's slots are kept until the lanes are known: as bytes
+        return array("B", slots) if max(slots) < 256 else slots
 
     def bounds(self):
         """(the earliest start, the latest end)."""
@@ -327,13 +350,8 @@ def binned(queue, spans, outcomes, t0, t1):
     keys, slots = [], {}
     for worker, span in spans.items():
         host = workers.get(worker, {}).get("host") or "?"
-        starts, ends, _ = span.columns()
-        mine = pack_spans(starts, ends)
-        most = max(mine)
-        # every worker's slots are kept until the lanes are known: as bytes
-        slots[worker] = array("B" if most < 256 else "i", mine)
-        del mine, starts, ends
-        keys += [(host, worker, slot) for slot in range(most + 1)]
+        slots[worker] = span.slots()
+        keys += [(host, worker, slot) for slot in range(max(slots[worker]) + 1)]
     keys.sort()
     index = {key: i for i, key in enumerate(keys)}
     # worker -> the lane of each of its slots
@@ -347,9 +365,8 @@ def binned(queue, spans, outcomes, t0, t1):
     running = outcomes.index(RUNNING)
     for worker, span in spans.items():
         mine = lane_of[worker]
-        starts, ends, kinds = span.columns()
         # an outcome as its place in `outcomes` (its name once per group)
-        for start, end, kind, slot in zip(starts, ends, kinds, slots[worker]):
+        for (start, end, kind), slot in zip(span, slots[worker]):
             lane = mine[slot]
             key = (lane, kind, cells(start, end, t0, width, buckets),
                    None if kind == running else finished_in(end, t0, step, n))
@@ -622,8 +639,7 @@ def gather(target, state_dir=None, now=None, trusted=True, over=collect.DEFAULT_
 
 # -- rendering -----------------------------------------------------------------
 
-def _e(value):
-    return html.escape(str(value), quote=True)
+_e = learned.escape
 
 
 def _clock(t, seconds=True):
