@@ -228,9 +228,9 @@ def liftoff_launch(rows, runs=200):
 
 def main():
     global PYZ
-    if sys.argv[1:2] == ["memory"] and len(sys.argv) <= 3:
-        # only the memory row: `python3 bench/run.py memory [PYZ]`
-        PYZ = os.path.abspath(sys.argv[2]) if len(sys.argv) == 3 else PYZ
+    if sys.argv[1:2] == ["memory"] and len(sys.argv) == 3:
+        # the archive to measure: `python3 bench/run.py memory PYZ`
+        PYZ = os.path.abspath(sys.argv[2])
     if not os.path.exists(PYZ):
         sys.exit("build the archive first: make")
     print("python: %s %s" % (PY, sys.version.split()[0]), flush=True)

@@ -59,6 +59,20 @@ LOST_RETRIES = 3
 READ_AHEAD = 16
 
 
+def give_back():
+    """Give the memory the C library keeps free back to the system (glibc's
+    malloc_trim; nothing elsewhere), after the burst of a compaction: it
+    keeps freed blocks in its heap, where a worker's later growth seldom
+    fits them, and a draining worker's size grew by what each compaction
+    had used (see bench/RESULTS.md)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).malloc_trim(0)
+    except (ImportError, OSError, AttributeError):
+        pass
+
+
 def compact_at():
     """The journal's size that starts a compaction: COOPERATE_COMPACT_AT
     (bytes) if set, for tests and for queues on slow filesystems."""
@@ -553,6 +567,8 @@ class Queue:
             self.snapshot_size = os.stat(snapshot.path(self.dir, self.generation)).st_size
         except (UserError, OSError):
             self.compact_at = self.offset * 2
+        finally:
+            give_back()
 
     def _record(self, out, record):
         out.append(record)

@@ -59,6 +59,7 @@ from itertools import accumulate, chain
 
 from cooperate.queue import files
 from cooperate.queue import journal
+from cooperate.queue.state import CODE_DONE
 from cooperate.queue import trust
 from cooperate.errors import UserError
 
@@ -484,26 +485,6 @@ class _Rows:
         self.first, self.stop, self.view = self.stop, self.stop + count, view
 
 
-def _done_totals(old, state, touched):
-    """The done entries' totals (how many, run time, per worker), kept so
-    that summaries need no pass over every row: the old snapshot's, less
-    the entries the journal touched as they were, plus them as they are."""
-    done = old.head["done"]
-    rows, busy, by_worker = done["rows"], done["busy"], dict(done["by_worker"])
-    code = state.code_of("done")
-    for id_ in touched:
-        row = old.row(id_)
-        before = old.latest(id_) if row is not None and old.codes[row] & 7 == code else None
-        now = state.codes.get(id_)
-        after = state.ended(id_) if now is not None and now & 7 == code else None
-        for sign, last in ((-1, before), (1, after)):
-            if last is not None:
-                worker, start, end = last
-                rows, busy = rows + sign, busy + sign * (end - start)
-                by_worker[worker] = by_worker.get(worker, 0) + sign
-    return {"rows": rows, "busy": busy, "by_worker": {w: n for w, n in by_worker.items() if n}}
-
-
 def compact(folder, generation, state_class, mode, trusted=False):
     """Fold snapshot `generation` and the journal into the next generation
     (the caller holds the lock and has checked the journal's generation).
@@ -529,21 +510,20 @@ def compact(folder, generation, state_class, mode, trusted=False):
             base, positions, starts, stops, longest = _gather(old, touched)
         except DAMAGE as error:
             raise _damaged(old.name, error, generation)
-        state = state_class(history=True)
+        # the journal folded by the State's rules, its attempts kept in
+        # columns (an object per attempt would take three times the room)
+        ledger = _Ledger(touched)
+        state = state_class(history=False, ledger=ledger)
         state.load(base)
-        for batch, _ in journal.read(journal_path, journal.Cursor(), generation):
+        for batch, _ in journal.read(journal_path, journal.Cursor(), generation, PIECE):
             for r in batch:
                 if r[0] in _ENTRY_RECORDS:
                     # one string per id (the sorted list's), not one per record
                     r[1] = touched[bisect.bisect_left(touched, r[1])]
             state.apply(batch)
-        new = _Touched(base.names)
-        for i, id_ in enumerate(touched):
-            code = state.codes.get(id_)
-            if code is not None:
-                last = state.last(id_)
-                new.add(i, id_, code, last.chain() if last is not None else [])
-        head = {"done": _done_totals(base, state, touched), "generation": generation + 1,
+        new = _Touched(base, ledger, touched, positions, state.codes)
+        del ledger
+        head = {"done": new.done, "generation": generation + 1,
                 "time": time.time(), "names": new.names, "workers": state.workers,
                 "quit": state.quit, "drained": sorted(state.drained),
                 "aborting": sorted(state.aborting), "holders": state.holders,
@@ -596,18 +576,122 @@ def compact(folder, generation, state_class, mode, trusted=False):
     return generation + 1, first, inode
 
 
+class _Ledger:
+    """The attempts a journal makes and ends (told by State.apply, see
+    State), in columns: per attempt in journal order, its columns and the
+    attempt before it of the same entry (`previous`, -1 if none); per
+    touched id (by its place in the sorted list), its latest attempt
+    (`latest`, -1 if the journal made none) or, if the journal only ended
+    the old snapshot's last attempt of it, that end (`amended`)."""
+
+    def __init__(self, touched):
+        self.touched = touched
+        self.latest = array("q", [-1]) * len(touched)
+        self.previous = array("q")
+        self.columns = {key: array(kind) for key, kind in COLUMNS}
+        # the workers' and outcomes' names, as the columns number them
+        self.names, self._names = [], {}
+        self.amended = {}
+
+    def name(self, name):
+        if name is None:
+            return NO_NAME
+        if name not in self._names:
+            self._names[name] = len(self.names)
+            self.names.append(name)
+        return self._names[name]
+
+    def claimed(self, id_, number, worker, start):
+        i = bisect.bisect_left(self.touched, id_)
+        self.previous.append(self.latest[i])
+        self.latest[i] = len(self.previous) - 1
+        c = self.columns
+        c["number"].append(number)
+        c["worker"].append(self.name(worker))
+        c["start"].append(start)
+        c["end"].append(float("nan"))
+        c["outcome"].append(NO_NAME)
+        c["code"].append(NO_CODE)
+
+    def ended(self, id_, end, outcome, code, start):
+        i = bisect.bisect_left(self.touched, id_)
+        k = self.latest[i]
+        if k < 0:
+            self.amended[i] = (end, outcome, code, start)
+            return
+        c = self.columns
+        c["end"][k], c["outcome"][k] = end, self.name(outcome)
+        c["code"][k] = NO_CODE if code is None else code
+        if start is not None:
+            c["start"][k] = start
+
+    def chain(self, i):
+        """The journal's attempts of touched id i, oldest first."""
+        attempts, k = [], self.latest[i]
+        while k >= 0:
+            attempts.append(k)
+            k = self.previous[k]
+        return attempts[::-1]
+
+
 class _Touched:
     """The new snapshot's rows of the entries the journal touched, in id
     order: `index` (their place in the sorted touched ids), `ids`, `codes`,
-    `counts`, the attempts' `columns`, and `first` (where each row's
-    attempts begin in them, and their end)."""
+    `counts`, the attempts' `columns`, `first` (where each row's attempts
+    begin in them, and their end), `names` (the old snapshot's and the new
+    ones, numbered as the columns number them), and `done`: the done
+    entries' totals (how many, run time, per worker), kept so that
+    summaries need no pass over every row: the old snapshot's, less the
+    touched entries as they were, plus them as they are."""
 
-    def __init__(self, names):
-        self.names = list(names)
+    def __init__(self, base, ledger, touched, positions, codes):
+        self.names = list(base.names)
         self._names = {name: i for i, name in enumerate(self.names)}
         self.index, self.ids = array("q"), []
         self.codes, self.counts, self.first = array("i"), array("i"), array("q", [0])
-        self.columns = {key: array(kind) for key, kind in COLUMNS}
+        self.columns = c = {key: array(kind) for key, kind in COLUMNS}
+        done = base.head["done"]
+        rows, busy, by_worker = done["rows"], done["busy"], dict(done["by_worker"])
+        row = 0
+        for i, id_ in enumerate(touched):
+            code = codes.get(id_)
+            # the old snapshot's attempts of it, as the journal left them
+            a = b = 0
+            if positions[i] & 1:
+                a, b = base.first[row], base.first[row + 1]
+                last = base.latest(id_)
+                if last is not None and base.codes[row] & 7 == CODE_DONE:
+                    worker, start, end = last
+                    rows, busy = rows - 1, busy - (end - start)
+                    by_worker[worker] = by_worker.get(worker, 0) - 1
+                row += 1
+            if code is None:
+                continue
+            self.index.append(i)
+            self.ids.append(id_)
+            self.codes.append(code)
+            for key, _ in COLUMNS:
+                c[key] += base.columns[key][a:b]
+            if i in ledger.amended and b > a:
+                end, outcome, exit_code, start = ledger.amended[i]
+                c["end"][-1], c["outcome"][-1] = end, self._name(outcome)
+                c["code"][-1] = NO_CODE if exit_code is None else exit_code
+                if start is not None:
+                    c["start"][-1] = start
+            for k in ledger.chain(i):
+                for key in ("number", "start", "end", "code"):
+                    c[key].append(ledger.columns[key][k])
+                for key in ("worker", "outcome"):
+                    n = ledger.columns[key][k]
+                    c[key].append(NO_NAME if n == NO_NAME else self._name(ledger.names[n]))
+            self.counts.append(len(c["number"]) - self.first[-1])
+            self.first.append(len(c["number"]))
+            if code & 7 == CODE_DONE and self.counts[-1]:
+                worker, start, end = self.names[c["worker"][-1]], c["start"][-1], c["end"][-1]
+                rows, busy = rows + 1, busy + (end - start)
+                by_worker[worker] = by_worker.get(worker, 0) + 1
+        self.done = {"rows": rows, "busy": busy,
+                     "by_worker": {w: n for w, n in by_worker.items() if n}}
 
     def _name(self, name):
         if name is None:
@@ -616,22 +700,6 @@ class _Touched:
             self._names[name] = len(self.names)
             self.names.append(name)
         return self._names[name]
-
-    def add(self, index, id_, code, attempts):
-        """A row from its code and its attempts (oldest first)."""
-        self.index.append(index)
-        self.ids.append(id_)
-        self.codes.append(code)
-        self.counts.append(len(attempts))
-        c = self.columns
-        for a in attempts:
-            c["number"].append(a.number)
-            c["worker"].append(self._name(a.worker))
-            c["start"].append(a.start)
-            c["end"].append(float("nan") if a.end is None else a.end)
-            c["outcome"].append(self._name(a.outcome))
-            c["code"].append(NO_CODE if a.code is None else a.code)
-        self.first.append(len(c["number"]))
 
 
 def _body(old, width, plan, new):

@@ -62,11 +62,17 @@ class State:
     An entry's status and latest attempt number live in one small int
     (attempt * 8 + status), so a worker keeps 100,000 entries in a few MB.
     With `history` (status, retry) each attempt's details are kept too.
+    Without it, a `ledger` (if given) is told of each attempt as the records
+    make it (ledger.claimed(id, number, worker, start)) and end it
+    (ledger.ended(id, end, outcome, code, start if not at its claim, else
+    None)): a fold that keeps attempts its own way (a compaction's: no
+    object per attempt) by the rules of this one.
     """
 
-    def __init__(self, history=True):
+    def __init__(self, history=True, ledger=None):
         self.codes = {}
         self.history = {} if history else None
+        self.ledger = None if history else ledger
         # the snapshot the state started from (for the attempts before it)
         self.base = None
         self.workers = {}
@@ -175,7 +181,7 @@ class State:
                 self.by_key.setdefault(r[5], []).append(r)
 
     def apply(self, records):
-        codes, history = self.codes, self.history
+        codes, history, ledger = self.codes, self.history, self.ledger
         for r in records:
             kind = r[0]
             if kind == "c":
@@ -189,6 +195,8 @@ class State:
                     if previous is None and self.base is not None:
                         previous = self.last(id_)
                     history[id_] = Attempt(number, worker, r[4], previous)
+                elif ledger is not None:
+                    ledger.claimed(id_, number, r[3], r[4])
             elif kind == "e":
                 id_, number, outcome = r[1], r[2], r[5]
                 code = codes.get(id_)
@@ -213,6 +221,8 @@ class State:
                     if len(r) > 8:
                         # claimed in a batch, it started later
                         a.start = r[8]
+                elif ledger is not None:
+                    ledger.ended(id_, r[4], outcome, r[6], r[8] if len(r) > 8 else None)
             elif kind == "r" or kind == "u":
                 # retry (anything not running) or release (held only)
                 code = codes.get(r[1])
