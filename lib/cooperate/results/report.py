@@ -258,21 +258,20 @@ class Spans:
         if n:
             yield self.starts[:n], self.ends[:n], None if self.kinds is None else self.kinds[:n]
 
-    def __iter__(self):
-        """(start, end, outcome) of each attempt, in order."""
-        done = repeat(DONE_KIND)
-        for starts, ends, kinds in self.parts():
-            yield from zip(starts, ends, done if kinds is None else kinds)
+    def pairs(self):
+        """(start, end) of each attempt, in order."""
+        for starts, ends, _ in self.parts():
+            yield from zip(starts, ends)
 
     def slots(self):
         """pack() of the attempts, an array: made from the chunks as they
         are when the attempts came in order (mostly), else from a copy of
         their starts and ends (as pack_spans sorts them)."""
-        if in_order((start, end) for start, end, _ in self):
-            slots = array("i", first_free((start, end) for start, end, _ in self))
+        if in_order(self.pairs()):
+            slots = array("i", first_free(self.pairs()))
         else:
-            slots = array("i", pack_spans(array("d", (start for start, _, _ in self)),
-                                          array("d", (end for _, end, _ in self))))
+            slots = array("i", pack_spans(array("d", (start for start, _ in self.pairs())),
+                                          array("d", (end for _, end in self.pairs()))))
         # every worker's slots are kept until the lanes are known: as bytes
         return array("B", slots) if max(slots) < 256 else slots
 
@@ -363,19 +362,22 @@ def binned(queue, spans, outcomes, t0, t1):
     step, n = throughput_buckets(t0, t1)
     groups = {}
     running = outcomes.index(RUNNING)
+    done = repeat(DONE_KIND)
     for worker, span in spans.items():
-        mine = lane_of[worker]
+        mine, slot_of = lane_of[worker], iter(slots[worker])
         # an outcome as its place in `outcomes` (its name once per group)
-        for (start, end, kind), slot in zip(span, slots[worker]):
-            lane = mine[slot]
-            key = (lane, kind, cells(start, end, t0, width, buckets),
-                   None if kind == running else finished_in(end, t0, step, n))
-            group = groups.get(key)
-            if group is None:
-                groups[key] = {"lane": lane, "outcome": outcomes[kind], "start": start,
-                               "end": end, "count": 1}
-            else:
-                group["count"] += 1
+        for starts, ends, kinds in span.parts():
+            for start, end, kind, slot in zip(starts, ends, done if kinds is None else kinds,
+                                              slot_of):
+                lane = mine[slot]
+                key = (lane, kind, cells(start, end, t0, width, buckets),
+                       None if kind == running else finished_in(end, t0, step, n))
+                group = groups.get(key)
+                if group is None:
+                    groups[key] = {"lane": lane, "outcome": outcomes[kind], "start": start,
+                                   "end": end, "count": 1}
+                else:
+                    group["count"] += 1
     return keys, list(groups.values())
 
 
