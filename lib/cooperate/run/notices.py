@@ -25,6 +25,9 @@ class Notices:
         self.notify = notify
         # the reporter keeps a live progress line (on a terminal)
         self.live = getattr(report, "live", False)
+        # the reporter prints no notes (-q): none is worth counting the list
+        # for (a second for a million entries, at every worker's exit)
+        self.quiet = getattr(report, "quiet", False)
         self.next_progress = 0.0
         self.told_unreadable = False
 

@@ -465,8 +465,9 @@ class Worker:
                     if not runs.running and (self._no_more() or (
                             nothing_pending and not self.wait and not queue.list.unreadable
                             and not self._watching())):
-                        self.report("note", text="nothing more to start: %s" % (
-                            self.no_more or self.notices.nothing_pending()))
+                        if not self.notices.quiet:
+                            self.report("note", text="nothing more to start: %s" % (
+                                self.no_more or self.notices.nothing_pending()))
                         break
                 # wake on a run's end or a signal; look at the queue every
                 # `poll` seconds for new entries and abort requests
