@@ -6,7 +6,11 @@ dist/cooperate.pyz, timed by wall clock, its peak memory from wait4.
 The history is written as the workers would have left it: a journal of a
 claim and an end per done entry from 16 workers, then compacted (one
 transaction with the threshold at 1 byte), as workers compact as they go.
-Also the state's size per entry before and after compaction."""
+Also the state's size per entry before and after compaction.
+
+    python3 bench/scale.py                 both sizes, dist/cooperate.pyz
+    python3 bench/scale.py million [PYZ]   only the million, that archive
+"""
 
 import json
 import os
@@ -74,9 +78,12 @@ def make_queue(cwd, n, done):
     return before, after
 
 
-def measure(rows):
-    for n, done, goals in ((200000, 10000, (0.4, 0.3, None, 60)),
-                           (1000000, 400000, (1.5, 1.0, 3.0, 100))):
+# (entries, done, (goals: first claim s, status s, report s, MB))
+SIZES = ((200000, 10000, (0.4, 0.3, None, 60)), (1000000, 400000, (1.5, 1.0, 3.0, 100)))
+
+
+def measure(rows, sizes=SIZES, pyz=PYZ):
+    for n, done, goals in sizes:
         cwd = os.path.join(HERE, "out", "scale-%d" % n)
         # in a process of its own: a child forked from this one would
         # count this one's memory as its own (wait4's peak)
@@ -91,9 +98,9 @@ def measure(rows):
                     ["run", "l.json", "--max-runs", "1", "-q"], claim, memory),
                    ("`status`", ["status", "l.json"], status, memory)]
         if report:
-            figures.append(("`report`", ["report", "l.json", "-o", "r.html"], report, None))
+            figures.append(("`report`", ["report", "l.json", "-o", "r.html"], report, memory))
         for what, args, seconds, mb in figures:
-            took, peak = timed([sys.executable, PYZ] + args, cwd)
+            took, peak = timed([sys.executable, pyz] + args, cwd)
             met = took <= seconds and (mb is None or peak <= mb)
             rows.append(("%s: %s (s, MB)" % (label, what), "%.2f s, %.0f MB" % (took, peak), "",
                          "<= %g s%s: %s" % (seconds, ", <= %d MB" % mb if mb else "",
@@ -105,6 +112,9 @@ def main():
     if sys.argv[1:2] == ["--make"]:
         cwd, n, done = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
         print("%d %d" % make_queue(cwd, n, done))
+    elif sys.argv[1:2] == ["million"]:
+        pyz = os.path.abspath(sys.argv[2]) if sys.argv[2:] else PYZ
+        alone(lambda rows: measure(rows, SIZES[1:], pyz), pyz)
     else:
         alone(measure, PYZ)
 
