@@ -191,3 +191,160 @@ def ids(folder):
 
 def ran_ids(folder):
     return {e.id for e in executions(folder / "ran.txt")}
+
+
+def folded(list_path, state_dir):
+    """What a reader with history folds from a state folder: every entry's
+    code and attempts, and the rest of the state."""
+    from cooperate.queue.core import Queue
+
+    queue = Queue(str(list_path), state_dir=str(state_dir), trusted=True)
+    queue.read()
+    state = queue.state
+    entries = {}
+    for id_, code in state.codes.items():
+        last = state.last(id_)
+        entries[id_] = (code, [(a.number, a.worker, a.start, a.end, a.outcome, a.code)
+                               for a in (last.chain() if last is not None else [])])
+    return (entries, state.workers, state.quit, state.holders, state.processes,
+            sorted(state.drained), sorted(state.aborting), state.scores, state.notified)
+
+
+def done_totals(list_path, state_dir):
+    """The done entries' count, run time and count per worker, summed."""
+    from cooperate.queue.core import Queue
+    from cooperate.queue.state import DONE, STATUSES
+
+    queue = Queue(str(list_path), state_dir=str(state_dir), trusted=True)
+    queue.read()
+    state = queue.state
+    rows, busy, by_worker = 0, 0.0, collections.Counter()
+    for id_, code in state.codes.items():
+        if STATUSES[code & 7] == DONE:
+            worker, start, end = state.ended(id_)
+            rows, busy = rows + 1, busy + end - start
+            by_worker[worker] += 1
+    return rows, busy, dict(by_worker)
+
+
+def compact_here(state_dir):
+    """Compact a state folder in this process (as a worker would, holding
+    its lock); returns the new snapshot's path."""
+    from cooperate.queue import snapshot
+    from cooperate.queue.lock import QueueLock
+    from cooperate.queue.state import State
+
+    with QueueLock(os.path.join(str(state_dir), "lock"), 10, 0o600):
+        new, _, _ = snapshot.compact(str(state_dir), generation(str(state_dir)), State, 0o600)
+    return os.path.join(str(state_dir), "snapshot.%d" % new)
+
+
+def test_a_compaction_keeps_what_the_journal_says(tmp_path):
+    """The state read from a new snapshot is the state read from the old
+    one and the journal: entries the old snapshot has that ran again, the
+    end of an attempt the old snapshot has running, entries held or aborted
+    (no attempt), new entries with longer ids (a list's copies), and the
+    done entries' totals."""
+    gate = tmp_path / "gate"
+    long_entry = ["sh", "-c", "while [ ! -e gate ]; do sleep 0.02; done", "long"]
+    entries = ([long_entry] + [["true", str(i)] for i in range(60)]
+               + [["sh", "-c", "exit 3", str(i)] for i in range(4)])
+    write_list(tmp_path / "l.json", entries)
+    state = tmp_path / "l.json.cooperate"
+    slow = start("run", "l.json", "--max-runs", "1", cwd=tmp_path, stdout=subprocess.DEVNULL,
+                 stderr=subprocess.PIPE)
+    wait_for(lambda: status("l.json", cwd=tmp_path)["counts"]["running"] == 1, 60,
+             "the long run to start")
+    # the others run, compacting as they go: the long run is in the snapshot
+    assert run("run", "l.json", "--retries", "1", cwd=tmp_path, env=env(2000)).returncode == 1
+    assert generation(str(state)) >= 2
+    gate.touch()
+    _, err = slow.communicate(timeout=120)
+    assert slow.returncode == 0, err
+    # then, in the journal: failed entries run again, copies appended
+    # (ids with "-1"), an entry held and one aborted
+    assert run("retry", "l.json", "--failed", cwd=tmp_path).returncode == 0
+    write_list(tmp_path / "l.json", entries + entries[1:4] + [["true", "held"], ["true", "gone"]])
+    assert run("run", "l.json", "--max-runs", "6", cwd=tmp_path).returncode == 1
+    from cooperate.queue.listfile import entry_id
+
+    assert run("hold", "l.json", entry_id(["true", "held"]), cwd=tmp_path).returncode == 0
+    result = run("abort", "l.json", entry_id(["true", "gone"]), "-y", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    before = tmp_path / "before"
+    shutil.copytree(str(state), str(before))
+    from cooperate.queue import snapshot
+    from cooperate.queue.state import CODE_RUNNING
+
+    old = snapshot.load(str(state), generation(str(state)), trusted=True)
+    assert old.codes[old.row(entry_id(long_entry))] & 7 == CODE_RUNNING
+    expected, totals = folded(tmp_path / "l.json", before), done_totals(tmp_path / "l.json", before)
+    with open(compact_here(state), "rb") as f:
+        head = json.loads(f.readline().rpartition(b"\t")[0])
+    assert folded(tmp_path / "l.json", state) == expected
+    assert len(expected[0]) == 69 and head["width"] > old.head["width"]
+    failed = [attempts for code, attempts in expected[0].values() if len(attempts) == 3]
+    assert len(failed) == 4 and all(a[-1][4] == "failed" for a in failed)
+    assert (head["done"]["rows"], head["done"]["by_worker"]) == (totals[0], totals[2])
+    assert head["done"]["busy"] == pytest.approx(totals[1])
+    # the new snapshot holds everything: the journal is empty, the state the same
+    assert [json.loads(line)[0] for line in open(state / "journal")] == ["g"]
+    result = run("run", "l.json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = status("l.json", cwd=tmp_path)
+    assert report["counts"]["held"] == 1 and report["counts"]["aborted"] == 1
+    assert report["counts"]["done"] == 64 and report["counts"]["failed"] == 4
+
+
+def rewrite(path, byteorder=True):
+    """Rewrite a snapshot as a machine of the other byte order writes it
+    (`byteorder`), or as version 1 did (no checksums)."""
+    from array import array
+    import zlib
+
+    from cooperate.queue import snapshot
+
+    with open(path, "rb") as f:
+        head = json.loads(f.readline().rpartition(b"\t")[0])
+        rest = f.read()
+    n, m, width = head["rows"], head["attempts"], head["width"]
+    parts, at = [rest[:n * width]], n * width
+    for kind, count in [("i", n), ("i", n)] + [(kind, m) for _, kind in snapshot.COLUMNS]:
+        values = array(kind)
+        values.frombytes(rest[at:at + values.itemsize * count])
+        at += values.itemsize * count
+        if byteorder:
+            values.byteswap()
+        parts.append(values.tobytes())
+    if byteorder:
+        head["byteorder"] = "big" if head["byteorder"] == "little" else "little"
+        head["crc"] = [zlib.crc32(part) for part in parts]
+        text = json.dumps(head).encode()
+        line = text + b"\t%08x\n" % zlib.crc32(text)
+    else:
+        del head["crc"]
+        head["version"] = 1
+        line = json.dumps(head).encode() + b"\n"
+    with open(path, "wb") as f:
+        f.write(line + b"".join(parts))
+
+
+def test_a_snapshot_of_the_other_byte_order_or_of_version_1_compacts_the_same(tmp_path):
+    write_list(tmp_path / "l.json", [["true", str(i)] for i in range(30)]
+               + [["sh", "-c", "exit 3", str(i)] for i in range(3)])
+    assert run("run", "l.json", "--retries", "1", cwd=tmp_path, env=env(1000)).returncode == 1
+    assert run("retry", "l.json", "--failed", cwd=tmp_path).returncode == 0
+    assert run("run", "l.json", cwd=tmp_path).returncode == 1
+    state = tmp_path / "l.json.cooperate"
+    made = []
+    for name, how in (("native", None), ("swapped", True), ("version-1", False)):
+        copy = tmp_path / name
+        shutil.copytree(str(state), str(copy))
+        if how is not None:
+            rewrite(str(copy / snapshots(str(copy))[0]), byteorder=how)
+        with open(compact_here(copy), "rb") as f:
+            head = json.loads(f.readline().rpartition(b"\t")[0])
+            del head["time"]
+            made.append((head, f.read()))
+    assert made[0][0]["rows"] == 33 and made[0][0]["attempts"] == 39
+    assert made[1] == made[0] and made[2] == made[0]

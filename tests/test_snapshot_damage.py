@@ -87,3 +87,28 @@ def test_a_missing_snapshot_says_it_is_missing(tmp_path):
         assert len(lines) == 1 and "l.json.cooperate/%s is missing" % snap.name in lines[0], \
             (command, result.stderr)
         assert tree_digest(str(state)) == before, command
+
+
+def test_a_compactor_finds_every_changed_byte_and_changes_nothing(tmp_path):
+    """Compaction reads the old snapshot a piece at a time: a changed byte
+    anywhere in it stops the compaction, in one line, before anything is
+    written (the journal and the snapshot as they were, no new snapshot)."""
+    from cooperate.queue.lock import QueueLock
+    from cooperate.queue.state import State
+
+    state, snap = compacted(tmp_path)
+    generation = int(snap.name.split(".")[1])
+    # records for the compaction to fold: the failed entries made pending
+    assert run("retry", "l.json", "--failed", cwd=tmp_path).returncode == 0
+    good = snap.read_bytes()
+    for position in range(len(good)):
+        snap.write_bytes(good[:position] + bytes([good[position] ^ 0x10]) + good[position + 1:])
+        before = tree_digest(str(state))
+        with QueueLock(str(state / "lock"), 10, 0o600):
+            with pytest.raises(UserError) as caught:
+                snapshot.compact(str(state), generation, State, 0o600)
+        assert str(caught.value).startswith("%s is damaged" % snap)
+        assert tree_digest(str(state)) == before
+    snap.write_bytes(good)
+    with QueueLock(str(state / "lock"), 10, 0o600):
+        assert snapshot.compact(str(state), generation, State, 0o600)[0] == generation + 1

@@ -590,16 +590,8 @@ class _Ledger:
         self.previous = array("q")
         self.columns = {key: array(kind) for key, kind in COLUMNS}
         # the workers' and outcomes' names, as the columns number them
-        self.names, self._names = [], {}
+        self.names = _Names()
         self.amended = {}
-
-    def name(self, name):
-        if name is None:
-            return NO_NAME
-        if name not in self._names:
-            self._names[name] = len(self.names)
-            self.names.append(name)
-        return self._names[name]
 
     def claimed(self, id_, number, worker, start):
         i = bisect.bisect_left(self.touched, id_)
@@ -607,7 +599,7 @@ class _Ledger:
         self.latest[i] = len(self.previous) - 1
         c = self.columns
         c["number"].append(number)
-        c["worker"].append(self.name(worker))
+        c["worker"].append(self.names.number(worker))
         c["start"].append(start)
         c["end"].append(float("nan"))
         c["outcome"].append(NO_NAME)
@@ -620,7 +612,7 @@ class _Ledger:
             self.amended[i] = (end, outcome, code, start)
             return
         c = self.columns
-        c["end"][k], c["outcome"][k] = end, self.name(outcome)
+        c["end"][k], c["outcome"][k] = end, self.names.number(outcome)
         c["code"][k] = NO_CODE if code is None else code
         if start is not None:
             c["start"][k] = start
@@ -645,8 +637,8 @@ class _Touched:
     touched entries as they were, plus them as they are."""
 
     def __init__(self, base, ledger, touched, positions, codes):
-        self.names = list(base.names)
-        self._names = {name: i for i, name in enumerate(self.names)}
+        names = _Names(base.names)
+        self.names = names.names
         self.index, self.ids = array("q"), []
         self.codes, self.counts, self.first = array("i"), array("i"), array("q", [0])
         self.columns = c = {key: array(kind) for key, kind in COLUMNS}
@@ -674,7 +666,7 @@ class _Touched:
                 c[key] += base.columns[key][a:b]
             if i in ledger.amended and b > a:
                 end, outcome, exit_code, start = ledger.amended[i]
-                c["end"][-1], c["outcome"][-1] = end, self._name(outcome)
+                c["end"][-1], c["outcome"][-1] = end, names.number(outcome)
                 c["code"][-1] = NO_CODE if exit_code is None else exit_code
                 if start is not None:
                     c["start"][-1] = start
@@ -683,7 +675,7 @@ class _Touched:
                     c[key].append(ledger.columns[key][k])
                 for key in ("worker", "outcome"):
                     n = ledger.columns[key][k]
-                    c[key].append(NO_NAME if n == NO_NAME else self._name(ledger.names[n]))
+                    c[key].append(NO_NAME if n == NO_NAME else names.number(ledger.names.names[n]))
             self.counts.append(len(c["number"]) - self.first[-1])
             self.first.append(len(c["number"]))
             if code & 7 == CODE_DONE and self.counts[-1]:
@@ -693,13 +685,21 @@ class _Touched:
         self.done = {"rows": rows, "busy": busy,
                      "by_worker": {w: n for w, n in by_worker.items() if n}}
 
-    def _name(self, name):
+
+class _Names:
+    """Names of workers and outcomes, numbered in the order first met."""
+
+    def __init__(self, names=()):
+        self.names = list(names)
+        self._numbers = {name: i for i, name in enumerate(self.names)}
+
+    def number(self, name):
         if name is None:
             return NO_NAME
-        if name not in self._names:
-            self._names[name] = len(self.names)
+        if name not in self._numbers:
+            self._numbers[name] = len(self.names)
             self.names.append(name)
-        return self._names[name]
+        return self._numbers[name]
 
 
 def _body(old, width, plan, new):
