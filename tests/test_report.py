@@ -161,15 +161,19 @@ def test_normalised_tails_group_runs_that_differ_in_numbers_paths_and_addresses(
 
 
 def sweep_entries():
-    # every run takes 0.3 s at least: runs that long are claimed one by one
-    # (shorter ones in batches, which may leave a host of the sweep nothing)
-    ok = [["sh", "-c", "sleep 0.3; echo fine", "ok%d" % i] for i in range(6)]
+    # every run takes 0.3 s at least, the lost entry's second attempt too:
+    # runs that long are claimed one by one (shorter ones in batches, which
+    # may leave a host of the sweep nothing); the ones that end well wait
+    # for the file `gate` too, made once every host runs one (a host started
+    # late on a busy machine would find nothing left)
+    ok = [["sh", "-c", "while [ ! -e gate ]; do sleep 0.05; done; sleep 0.3; echo fine",
+           "ok%d" % i] for i in range(6)]
     bad_a = [["sh", "-c", "sleep 0.3; echo working; echo 'ValueError: bad value %d in "
               "/tmp/run%d/x.yaml' >&2; exit 1" % (n, n), "bad-a%d" % n] for n in (17, 42)]
     bad_b = [["sh", "-c", "sleep 0.3; echo 'RuntimeError: CUDA out of memory' >&2; exit 3",
               "bad-b"]]
-    lost = ["sh", "-c", "if [ -e lost.flag ]; then echo again; exit 0; fi; touch lost.flag; sleep 60",
-            "lostme"]
+    lost = ["sh", "-c", "if [ -e lost.flag ]; then sleep 0.3; echo again; exit 0; fi; touch lost.flag; "
+            "sleep 60", "lostme"]
     abort = ["sh", "-c", "sleep 60", "abortme"]
     return [lost, abort] + ok + bad_a + bad_b
 
@@ -196,6 +200,10 @@ def test_report_of_a_sweep_over_three_hosts_in_chromium(tmp_path):
         victim = wait_for(lambda: running("abortme"), what="the entry to abort to run")
         result = run("abort", "l.json", victim["id"], "-y", cwd=tmp_path)
         assert result.returncode == 0, result.stderr
+        wait_for(lambda: {"host-b", "host-c"} <= {
+            r["host"] for r in status("l.json", cwd=tmp_path)["running"]},
+            what="host-b and host-c to run an entry each")
+        (tmp_path / "gate").write_text("")
         for h in hosts[1:]:
             h.process.wait(timeout=90)
     finally:
