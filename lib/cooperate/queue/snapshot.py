@@ -500,7 +500,7 @@ def compact(folder, generation, state_class, mode, trusted=False):
     # two passes over the journal (the lock keeps it as it is), so that its
     # records are never all in memory: the entries they touch, then the records
     touched, unreadable = set(), 0
-    for batch, bad in journal.read(journal_path, journal.Cursor(), generation):
+    for batch, bad in journal.read(journal_path, journal.Cursor(), generation, PIECE):
         touched.update(r[1] for r in batch if r[0] in _ENTRY_RECORDS)
         unreadable += bad
     touched = sorted(touched)
