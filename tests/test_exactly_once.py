@@ -369,14 +369,20 @@ def test_ends_a_killed_worker_noted_are_recorded_and_never_run_again(tmp_path):
             [began] if began is not None else [])
 
 
+def gated_worker(tmp_path, n, at):
+    """A worker on n effect() entries, keys "0" to str(n - 1), the one at
+    `at` gated(): (keys, its guard process)."""
+    keys = [str(i) for i in range(n)]
+    write_list(tmp_path / "l.json", [gated(k, "gate") if k == str(at) else effect(k) for k in keys])
+    return keys, start("run", "l.json", "-q", cwd=tmp_path, stderr=subprocess.DEVNULL)
+
+
 def test_the_ends_before_a_batch_s_last_run_are_recorded_while_it_runs(tmp_path):
     """The ends of a batch's runs wait for the worker's next claim, while
     the batch's last run goes on too, but not for its end: a last run
     that lasts does not keep the runs before it from being done."""
-    keys = [str(i) for i in range(41)]
     # the gated entry is the list's last: the last of whatever batch holds it
-    write_list(tmp_path / "l.json", [gated(k, "gate") if k == "40" else effect(k) for k in keys])
-    guard = start("run", "l.json", "-q", cwd=tmp_path, stderr=subprocess.DEVNULL)
+    keys, guard = gated_worker(tmp_path, 41, 40)
     state = tmp_path / "l.json.cooperate"
     try:
         wait_for(lambda: any(e.key == "40" for e in executions(tmp_path / "ran.txt")),
@@ -397,9 +403,7 @@ def test_a_stopped_worker_gives_back_what_it_claimed_and_did_not_start(tmp_path)
     """SIGTERM to a worker that claimed a batch of short runs: the run going
     on is interrupted, the entries of its batch not started are pending
     again, and the next worker runs each of them once."""
-    keys = [str(i) for i in range(60)]
-    write_list(tmp_path / "l.json", [gated(k, "gate") if k == "20" else effect(k) for k in keys])
-    guard = start("run", "l.json", "-q", cwd=tmp_path, stderr=subprocess.DEVNULL)
+    keys, guard = gated_worker(tmp_path, 60, 20)
     state = tmp_path / "l.json.cooperate"
     try:
         wait_for(lambda: any(e.key == "20" for e in executions(tmp_path / "ran.txt")),
