@@ -68,24 +68,25 @@ def summarise(queue):
 
     # entries never claimed, the common case in a large list, cost a lookup
     # each: counted from what is left once the claimed ones are counted
-    claimed, get = 0, codes.get
+    claimed, done, get, based = 0, 0, codes.get, state.base is not None
+    done_code = state.code_of(DONE)
     for index, id_ in enumerate(queue.list.ids):
         code = get(id_)
         if code is None or id_ in executed:
             continue
         claimed += 1
-        status = STATUSES[code & 7]
-        if status == DONE:
+        if code & 7 == done_code:
             # the common case in a large history: no Attempt objects
-            if state.base is not None and id_ not in history:
+            if based and id_ not in history:
                 from_base += 1
             else:
                 add_done(state.ended(id_))
             if judged and id_ in judged:
                 last = state.last(id_)
                 pruned += last is not None and last.outcome == PRUNED
-            counts[DONE] += 1
+            done += 1
             continue
+        status = STATUSES[code & 7]
         a = state.last(id_)
         if a is not None:
             made = by_worker.setdefault(a.worker, {})
@@ -118,7 +119,7 @@ def summarise(queue):
                                         for t in a.chain()],
                            "command": queue.list.describe(index)})
         counts[status] += 1
-    counts[DONE] += len(executed)
+    counts[DONE] += done + len(executed)
     counts[PENDING] += len(queue.list.ids) - claimed - len(executed)
     if from_base:
         rows, base_busy, base_by_worker = state.base_done()
