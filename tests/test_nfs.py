@@ -163,7 +163,8 @@ def test_a_mount_whose_locks_stay_local_is_found_and_every_worker_stops(shared):
 
 def test_a_server_restart_fails_nothing(shared):
     """The NFS server stops and starts again while workers run: they wait
-    (a hard mount) or see EAGAIN once; no entry fails, none is lost."""
+    (a hard mount) or see EAGAIN once; no entry fails, none is lost. A
+    worker started meanwhile, its state folder to be made there, waits too."""
     name, local = shared
     if not os.path.exists(SETUP):
         pytest.skip("the test bed is mounted, but %s is not here to start it again" % SETUP)
@@ -177,6 +178,14 @@ def test_a_server_restart_fails_nothing(shared):
         pid = int(f.read())
     os.kill(pid, 15)
     wait_for(lambda: not os.path.exists("/proc/%d" % pid), timeout=60, what="the server to stop")
+    # its list on this machine's disk, its state folder on the stopped server
+    later_keys, later_out = ["m0", "m1", "m2"], str(local / "later.txt")
+    (local / "m.json").write_text(json.dumps([effects.effect(k, out=later_out)
+                                              for k in later_keys]))
+    procs.append(subprocess.Popen(
+        [sys.executable, BIN, "run", "m.json", "-q", "--lock-timeout", "120", "--state",
+         os.path.join(TESTBED, "b", name, "m.state")], cwd=str(local), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, env=env))
     result = subprocess.run(["bash", SETUP], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     for code, err in finish(procs):
@@ -186,3 +195,4 @@ def test_a_server_restart_fails_nothing(shared):
     report = json.loads(run("status", "l.json", "--json",
                             cwd=os.path.join(TESTBED, "a", name)).stdout)
     assert report["counts"]["done"] == len(keys) and report["counts"]["failed"] == 0
+    check_ran_once(later_out, os.path.join(TESTBED, "a", name, "m.state"), later_keys)

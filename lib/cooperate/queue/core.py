@@ -454,16 +454,22 @@ class Queue:
 
     # -- changing (under the lock) -----------------------------------------
     def create_state_dir(self, subs=("logs", "workers")):
-        """The state folder, these folders in it, the journal and the lock."""
+        """The state folder, these folders in it, the journal and the lock;
+        a transient error (a server restarting) is tried again (_patiently)."""
+        self._patiently(lambda: self._create_state_dir(subs))
+
+    def _create_state_dir(self, subs):
         try:
             # nothing made before the trust checks passed on where it goes
             files.make_state_folder(self.dir, subs, ("journal", "lock"), self.file_mode,
                                     self.folder_mode, None if self.trusted else trust.check_path)
         except OSError as error:
-            raise UserError(
+            failure = UserError(
                 "cannot create the state folder %s: %s (workers record their state "
                 "beside the list; give a writable folder on the shared filesystem "
                 "with --state DIR)" % (error.filename or self.dir, error.strerror))
+            failure.errno = error.errno
+            raise failure
         if not os.access(self.dir, os.W_OK):
             read_only = os.statvfs(self.dir).f_flag & os.ST_RDONLY
             raise UserError("the state folder %s is not writable%s (use --state DIR)" % (
