@@ -73,6 +73,9 @@ class Terminal:
 
         def controlling():
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+            # as from a shell: the tests may run under nohup, whose ignored
+            # SIGHUP the command would keep (a worker honours it)
+            signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
         env = dict(os.environ)
         env.pop("PYTHONPATH", None)
