@@ -146,6 +146,10 @@ def sandbox(tmp_path):
                PATH=os.pathsep.join([str(home / "bin"), str(tools), os.environ["PATH"]]))
     env.pop("PYTHONPATH", None)
     env.pop("XDG_RUNTIME_DIR", None)
+    # GPU slots are this user's on the machine (in TMPDIR): another test run
+    # holding GPU 0 would keep the README's `--gpus 0` worker waiting
+    (tmp_path / "tmp").mkdir()
+    env["TMPDIR"] = str(tmp_path / "tmp")
     (json_list,) = fenced("json")
     (intro / "exps.json").write_text(json_list)
     shutil.copy(os.path.join(TOP, "dist", "cooperate.pyz"), str(intro))
