@@ -202,7 +202,7 @@ def test_report_of_a_sweep_over_three_hosts_in_chromium(tmp_path):
         assert result.returncode == 0, result.stderr
         wait_for(lambda: {"host-b", "host-c"} <= {
             r["host"] for r in status("l.json", cwd=tmp_path)["running"]},
-            what="host-b and host-c to run an entry each")
+            timeout=120, what="host-b and host-c to run an entry each")
         (tmp_path / "gate").write_text("")
         for h in hosts[1:]:
             h.process.wait(timeout=90)
