@@ -193,16 +193,22 @@ def ran_ids(folder):
     return {e.id for e in executions(folder / "ran.txt")}
 
 
-def folded(list_path, state_dir):
+def folded(list_path, state_dir, packed=False):
     """What a reader with history folds from a state folder: every entry's
-    code and attempts, and the rest of the state."""
+    code and attempts, and the rest of the state (the snapshot's ids
+    `packed`, or as a dict)."""
     from cooperate.queue.core import Queue
 
-    queue = Queue(str(list_path), state_dir=str(state_dir), trusted=True)
+    queue = Queue(str(list_path), state_dir=str(state_dir), trusted=True, packed=packed)
     queue.read()
     state = queue.state
     entries = {}
-    for id_, code in state.codes.items():
+    known = set(state.codes) | set(state.base.ids if state.base is not None else ())
+    for id_ in list(queue.list.ids) + ["0" * 12, "0" * 12 + "-1", "x"]:
+        assert (state.code(id_) is not None) == (id_ in known), id_
+    for id_ in known:
+        code = state.code(id_)
+        assert state.getter()(id_) == code and state.attempts(id_) == code >> 3
         last = state.last(id_)
         entries[id_] = (code, [(a.number, a.worker, a.start, a.end, a.outcome, a.code)
                                for a in (last.chain() if last is not None else [])])
@@ -279,6 +285,8 @@ def test_a_compaction_keeps_what_the_journal_says(tmp_path):
     old = snapshot.load(str(state), generation(str(state)), trusted=True)
     assert old.codes[old.row(entry_id(long_entry))] & 7 == CODE_RUNNING
     expected, totals = folded(tmp_path / "l.json", before), done_totals(tmp_path / "l.json", before)
+    # a reader of the snapshot's ids packed folds the same
+    assert folded(tmp_path / "l.json", before, packed=True) == expected
     with open(compact_here(state), "rb") as f:
         head = json.loads(f.readline().rpartition(b"\t")[0])
     assert folded(tmp_path / "l.json", state) == expected
@@ -342,6 +350,7 @@ def test_a_snapshot_of_the_other_byte_order_or_of_version_1_compacts_the_same(tm
         shutil.copytree(str(state), str(copy))
         if how is not None:
             rewrite(str(copy / snapshots(str(copy))[0]), byteorder=how)
+        assert folded(tmp_path / "l.json", copy, packed=True) == folded(tmp_path / "l.json", copy)
         with open(compact_here(copy), "rb") as f:
             head = json.loads(f.readline().rpartition(b"\t")[0])
             del head["time"]

@@ -35,9 +35,10 @@ def test_every_changed_byte_of_a_snapshot_is_found(tmp_path):
         for change in (1, 0x80):
             snap.write_bytes(good[:position] + bytes([good[position] ^ change])
                              + good[position + 1:])
-            with pytest.raises(UserError) as caught:
-                snapshot.load(str(state), generation)
-            assert str(caught.value).startswith("%s is damaged" % snap)
+            for packed in (False, True):
+                with pytest.raises(UserError) as caught:
+                    snapshot.load(str(state), generation, packed=packed)
+                assert str(caught.value).startswith("%s is damaged" % snap)
     # cut short, or with bytes added
     for damaged in (good[:-1], good[:len(good) // 2], good + b"\0"):
         snap.write_bytes(damaged)

@@ -117,7 +117,9 @@ def untrusted(what, mark):
 class Queue:
     """A list and its state. `source`: a list file's path, or a Source.
     `reader`s (status) may take the list's ids from the cache that workers
-    keep in the state folder; workers keep no `history` of attempts.
+    keep in the state folder; workers keep no `history` of attempts. A
+    `packed` reader keeps the snapshot's ids packed (snapshot.PackedIds):
+    a third of the memory, codes found a little slower (report).
     Opening a queue writes nothing: the state folder is made by the first
     transaction (an in-memory Source has none, and refuses transactions).
 
@@ -129,7 +131,7 @@ class Queue:
     team shares)."""
 
     def __init__(self, source, state_dir=None, lock_timeout=DEFAULT_LOCK_TIMEOUT, reader=False,
-                 history=True, trusted=False):
+                 history=True, trusted=False, packed=False):
         self.source = source if isinstance(source, Source) else Source(source)
         path = self.source.path
         self.dir = state_dir or default_state_dir(path)
@@ -146,7 +148,7 @@ class Queue:
         self.leases = Leases(self.dir)
         self.journal_path = os.path.join(self.dir, "journal")
         self.lock_timeout = lock_timeout
-        self.history = history
+        self.history, self.packed = history, packed
         self.state = State(history)
         # where this has read the journal to: its generation, inode, and its
         # journal cursor (not the claim order's cursor: order.py)
@@ -258,7 +260,8 @@ class Queue:
             self.unreadable, self.snapshot_size = 0, 0
             if generation:
                 try:
-                    snap = snapshot.load(self.dir, generation, self.history, self.trusted)
+                    snap = snapshot.load(self.dir, generation, self.history, self.trusted,
+                                         packed=self.packed)
                 except FileNotFoundError:
                     if self._journal_is(generation, inode):
                         raise UserError(
@@ -437,9 +440,9 @@ class Queue:
         """{status: how many entries of the list have it} (a pass over the
         list: for summaries, not for every claim)."""
         counts = dict.fromkeys(STATUSES, 0)
-        codes, executed = self.state.codes, self.list.executed
+        get, executed = self.state.getter(), self.list.executed
         for id_ in self.list.ids:
-            code = codes.get(id_)
+            code = get(id_)
             if id_ in executed:
                 counts[DONE] += 1
             else:

@@ -101,10 +101,11 @@ class ClaimOrder:
         return None
 
     def all_done(self, indexes):
-        ids, codes, executed = self.list.ids, self.state.codes, self.list.executed
+        ids, get, executed = self.list.ids, self.state.getter(), self.list.executed
         for i in indexes:
             id_ = ids[i]
-            if codes.get(id_, CODE_PENDING) & 7 != CODE_DONE and id_ not in executed:
+            code = get(id_)
+            if (CODE_PENDING if code is None else code) & 7 != CODE_DONE and id_ not in executed:
                 return False
         return True
 

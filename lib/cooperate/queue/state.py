@@ -47,6 +47,8 @@ class Attempt:
         return attempts[::-1]
 
 
+# the kinds of records whose second item is an entry's id
+ENTRY_RECORDS = frozenset("cephuas")
 STATUSES = (PENDING, RUNNING, DONE, FAILED, ABORTED, HELD)
 _CODE = {status: i for i, status in enumerate(STATUSES)}
 CODE_PENDING, CODE_RUNNING, CODE_DONE, CODE_ABORTED, CODE_HELD = (
@@ -98,13 +100,40 @@ class State:
     def code_of(status):
         return _CODE[status]
 
-    def status(self, id_):
+    def code(self, id_):
+        """The entry's code (attempt * 8 + status), or None if it never ran.
+        `codes` holds them all but when the state started from a packed
+        snapshot: then only those the journal changed, the rest are found
+        in the snapshot."""
         code = self.codes.get(id_)
+        if code is None and self.base is not None and self.base.packed:
+            row = self.base.row(id_)
+            if row is not None:
+                return self.base.codes[row]
+        return code
+
+    def getter(self):
+        """The fastest function id -> code or None (a pass over every entry)."""
+        if self.base is None or not self.base.packed:
+            return self.codes.get
+        get, find, base_codes = self.codes.get, self.base.ids.find, self.base.codes
+
+        def code(id_):
+            code = get(id_)
+            if code is None:
+                row = find(id_)
+                if row is not None:
+                    return base_codes[row]
+            return code
+        return code
+
+    def status(self, id_):
+        code = self.code(id_)
         return PENDING if code is None else STATUSES[code & 7]
 
     def attempts(self, id_):
         """How many attempts the entry has had."""
-        return self.codes.get(id_, 0) >> 3
+        return (self.code(id_) or 0) >> 3
 
     def last(self, id_):
         """The entry's latest Attempt (with history), or None."""
@@ -154,7 +183,10 @@ class State:
     def load(self, snap, only=None):
         """Start from a snapshot: every entry of it, or those in `only`."""
         head = snap.head
-        if only is None:
+        if snap.packed and only is None:
+            # codes come from the snapshot until the journal changes them
+            self.codes = {}
+        elif only is None:
             # the snapshot's own dict, if it made one (see snapshot.load): the
             # state changes it, so the snapshot lets go of it
             self.codes, snap.by_id = snap.by_id, None
@@ -163,7 +195,7 @@ class State:
         else:
             rows = ((id_, snap.row(id_)) for id_ in only)
             self.codes = {id_: snap.codes[row] for id_, row in rows if row is not None}
-        if self.history is not None:
+        if self.history is not None or snap.packed:
             self.base = snap
         self.workers, self.quit = head["workers"], head["quit"]
         self.drained, self.aborting = set(head["drained"]), set(head["aborting"])
@@ -180,7 +212,19 @@ class State:
                 self.scored[r[1], r[5]] = r
                 self.by_key.setdefault(r[5], []).append(r)
 
+    def _seed(self, records):
+        """Over a packed snapshot: the codes of the entries these records
+        name, from it, so that they are changed by the rules below."""
+        codes, base = self.codes, self.base
+        for r in records:
+            if r[0] in ENTRY_RECORDS and len(r) > 1 and type(r[1]) is str and r[1] not in codes:
+                row = base.row(r[1])
+                if row is not None:
+                    codes[r[1]] = base.codes[row]
+
     def apply(self, records):
+        if self.base is not None and self.base.packed:
+            self._seed(records)
         codes, history, ledger = self.codes, self.history, self.ledger
         for r in records:
             kind = r[0]

@@ -131,7 +131,7 @@ def survey(queue, now):
     MAX_BARS of them the (index, id) of the entries that had one (`few`,
     else None: too many to draw one by one)."""
     state, executed = queue.state, queue.list.executed
-    get, ended, last = state.codes.get, state.ended, state.last
+    get, ended, last = state.getter(), state.ended, state.last
     # (status, part) -> entries, but for those done at their first attempt
     # and those never claimed
     tally, failed, few, spans = {}, [], [], {}
@@ -577,7 +577,8 @@ def gather(target, state_dir=None, now=None, trusted=True, over=collect.DEFAULT_
     the best runs, see best.choose). `runs`: the attempts drawn one by one
     (at most MAX_BARS), else per lane, outcome and time bucket one
     standing for `count` (binned); `learned`: learned.gather's."""
-    queue = open_queue(target, state_dir, reader=True, trusted=trusted)
+    # the snapshot's ids packed: the report holds every attempt
+    queue = open_queue(target, state_dir, reader=True, trusted=trusted, packed=True)
     if not queue.source.in_memory and not os.path.exists(queue.list.path):
         raise UserError("%s: no such list" % queue.list.path)
     queue.read()

@@ -53,7 +53,7 @@ def summarise(queue):
     # snapshot has them (summed from its totals, see State.base_done)
     busy, ended, from_base = 0.0, 0, 0
     state, workers = queue.state, queue.state.workers
-    codes, executed, history = state.codes, queue.list.executed, state.history
+    executed, history = queue.list.executed, state.history
     # only entries an early-stopping rule judged (its "s" records) can be pruned
     judged = {record[1] for record in state.scores}
     pruned = 0
@@ -68,7 +68,7 @@ def summarise(queue):
 
     # entries never claimed, the common case in a large list, cost a lookup
     # each: counted from what is left once the claimed ones are counted
-    claimed, done, get, based = 0, 0, codes.get, state.base is not None
+    claimed, done, get, based = 0, 0, state.getter(), state.base is not None
     done_code = state.code_of(DONE)
     for index, id_ in enumerate(queue.list.ids):
         code = get(id_)
@@ -131,7 +131,7 @@ def summarise(queue):
         else:
             # some of the snapshot's done entries are no longer in the list
             for id_ in queue.list.ids:
-                code = codes.get(id_)
+                code = get(id_)
                 if (code is not None and STATUSES[code & 7] == DONE and id_ not in history
                         and id_ not in executed):
                     add_done(state.ended(id_))
