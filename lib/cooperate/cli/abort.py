@@ -46,7 +46,7 @@ def main(argv, prog):
         return abort_launcher(args, int(args.target))
 
     queue = open_queue(targets.target(args), args.state, args.lock_timeout,
-                       trusted=args.trust_writable, change=True)
+                       trusted=args.trust_writable, change=True, packed=True)
     queue.read()
     chosen = queue.select(args.names, (PENDING, HELD, RUNNING) if not args.names else ())
     running = [i for i in chosen if queue.status_of(i) == RUNNING]
@@ -155,7 +155,7 @@ def abort_launcher(args, pid):
     """liftoff-abort PID: abort the runs that launcher holds, then stop it."""
     target, worker, info = find_launcher(args, pid)
     queue = open_queue(target, args.state, args.lock_timeout, trusted=args.trust_writable,
-                       change=True)
+                       change=True, packed=True)
     queue.read()
     held = [i for i in queue.list.ids if queue.status_of(i) == RUNNING
             and queue.state.last(i).worker == worker]

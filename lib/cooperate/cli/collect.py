@@ -110,7 +110,8 @@ def main(argv, prog):
     from cooperate.grid.source import open_queue
     from cooperate.results import best
 
-    queue = open_queue(target(args), args.state, reader=True, trusted=args.trust_writable)
+    queue = open_queue(target(args), args.state, reader=True, trusted=args.trust_writable,
+                       packed=True)
     queue.read()
     # --sort NAME alone: NAME is the measure whose mode --mode gives
     metric, mode = best.choose(queue, args.metric or args.sort, args.mode)

@@ -34,7 +34,8 @@ def main(argv, prog):
     args = p.parse_args(argv)
     from cooperate.grid.source import open_queue
 
-    queue = open_queue(target(args), args.state, reader=True, trusted=args.trust_writable)
+    queue = open_queue(target(args), args.state, reader=True, trusted=args.trust_writable,
+                       packed=True)
     queue.read()
     id_ = find_entry(queue, args.entry)
     attempt = attempt_of(queue, id_, args.attempt)
@@ -65,7 +66,7 @@ def find_entry(queue, name):
         found = queue.select([name])
     except UserError:
         found = []
-        for i, entry in enumerate(queue.list.entries()):
+        for i, entry in enumerate(queue.list.each_entry()):
             if isinstance(entry, dict) and entry.get("name") == name:
                 found.append(queue.list.ids[i])
         if not found:

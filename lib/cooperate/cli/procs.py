@@ -73,7 +73,7 @@ def main(argv, prog):
     lines = []
     for target in targets:
         try:
-            queue = open_queue(target, reader=True,
+            queue = open_queue(target, reader=True, packed=True,
                                trusted=args.trust_writable and target not in remembered)
             queue.read()
         except UserError:

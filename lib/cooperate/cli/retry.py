@@ -86,7 +86,7 @@ def main(argv, prog):
     if args.crashed_only:
         statuses -= {"stale"}
     queue = open_queue(targets.target(args), args.state, args.lock_timeout,
-                       trusted=args.trust_writable, change=True)
+                       trusted=args.trust_writable, change=True, packed=True)
     queue.read()
     plan = Plan(queue, args, statuses)
     if not dry:

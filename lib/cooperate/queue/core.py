@@ -402,10 +402,10 @@ class Queue:
         looks dead, needs history), restricted to the entries for which
         `where(entry)` is true, if given. Unknown names are an error."""
         ids = self.list.ids
-        entries = self.list.entries() if names or where else None
+        entries = self.list.entries() if where else None
         chosen = []
         for name in names:
-            found = [i for i, e in enumerate(entries)
+            found = [i for i, e in enumerate(entries or self.list.each_entry())
                      if isinstance(e, dict) and e.get("run") and (
                          e["run"] == name.rstrip("/") or e["run"].startswith(name.rstrip("/") + "/"))]
             if not found:

@@ -611,13 +611,14 @@ class CommandList:
         self._entries = None
         self._cached = False
 
-    def _load_cache(self, signature):
+    def _load_cache(self, signature, offsets=None):
         """The ids (and offsets) from the cache, if it is of this version of
         the list: a JSON line, then the packed ids, the copies' occurrence
         numbers, the dependencies (see _flatten) and the offsets as machine
-        arrays."""
+        arrays. `offsets`: take them (default: unless a reader)."""
         from array import array
 
+        with_offsets = not self.reader if offsets is None else offsets
         self._close()
         try:
             with open(self.cache, "rb") as f:
@@ -639,7 +640,7 @@ class CommandList:
                 del parts
                 arrays = []
                 for length, code in ((count if head["copies"] else 0, "i"), (head["after"], "i"),
-                                     (count if head["offsets"] and not self.reader else 0, "q")):
+                                     (count if head["offsets"] and with_offsets else 0, "q")):
                     if not length:
                         arrays.append(None)
                         continue
@@ -719,6 +720,10 @@ class CommandList:
     def entry(self, i):
         """The entry at index i; None when the file changed since it was read
         (it has been read again if it could be: look for the entry anew)."""
+        if self._offsets is None and self._entries is None and self._cached and self.reader:
+            # a reader took the ids alone from the cache: the offsets too now
+            # (parsing a million entries would take 250 MB)
+            self._load_cache(self.signature, offsets=True)
         if self._offsets is None or self._entries is not None:
             # the ids came from the cache: parse the list now that an entry is needed
             return self.entries()[i]
@@ -753,6 +758,25 @@ class CommandList:
                 return self.entries()
             self._entries = entries
         return self._entries
+
+    def each_entry(self):
+        """Every entry, parsed one at a time (a pass over a large list that
+        does not hold it all as objects)."""
+        if self._entries is not None:
+            return iter(self._entries)
+        text = self.text()
+        if self._stat() != self.signature:
+            return iter(self.entries())
+        return self._each(text)
+
+    def _each(self, text):
+        decode, skip = json.JSONDecoder().raw_decode, WHITESPACE.match
+        pos = skip(text, skip(text, 0).end() + 1).end()
+        for _ in range(len(self.ids)):
+            entry, pos = decode(text, pos)
+            yield entry
+            pos = skip(text, pos).end()
+            pos = skip(text, pos + 1).end()
 
     def describe(self, i):
         """A short human label for the entry at index i."""

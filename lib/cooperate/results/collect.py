@@ -276,7 +276,7 @@ def collect(target, results_file=DEFAULT_RESULTS_FILE, where=None, results_dir=N
 
     _check_results_file(results_file)
     filters = _parse_where(where)
-    queue = open_queue(target, state_dir, reader=True, trusted=trusted)
+    queue = open_queue(target, state_dir, reader=True, trusted=trusted, packed=True)
     queue.read()
     return from_queue(queue, results_file, filters, results_dir, maximise=maximise)
 
