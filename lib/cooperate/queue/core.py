@@ -11,8 +11,6 @@ leads to one queue:
                     (see snapshot.py: compaction)
   workers/WORKER    one per worker; its mtime is the worker's heartbeat
   ids.cache         the list's entry ids and offsets (a cache: see listfile.py)
-  ids.lock          flock'd by the worker that reads the list to make the
-                    cache, so that workers starting together read it once
   logs/PRE/ID.ATTEMPT.out, .err   each attempt's output (PRE: the id's first
                     three hex digits; none when it printed nothing: logs.py)
 
@@ -101,7 +99,7 @@ class Claim:
 
 
 # what may be in a state folder
-STATE_NAMES = ("journal", "lock", "broken", "ids.cache", "ids.lock", "logs", "metrics", "workers", "slurm", "spawn")
+STATE_NAMES = ("journal", "lock", "broken", "ids.cache", "logs", "metrics", "workers", "slurm", "spawn")
 
 
 def untrusted(what, mark):

@@ -53,10 +53,6 @@ CACHE_VERSION = 4
 SETTLE = 2.0
 # a list that changed and does not read is tried again at most this often
 RETRY = 0.5
-# a worker waits for another that reads the list to make the cache up to
-# SETTLE seconds plus this many a byte of list (a second per MB: a few times
-# what reading takes), then reads it itself
-CACHE_WAIT = 1e-6
 
 
 class Unreadable(UserError):
@@ -503,15 +499,6 @@ class CommandList:
     checked against its id, and a mismatch reads the whole list again.
     A `reader` (status) takes no offsets: it never reads an entry by them.
 
-    Workers that start together read the list once: one that finds no cache
-    of this version takes the lock file ids.lock beside the cache, looks for
-    the cache again (another may have written it meanwhile) and only then
-    reads the list and writes the cache, before it lets go. The wait is
-    bounded (CACHE_WAIT): past it, or when the lock cannot be had at all (no
-    state folder yet, a read-only one, a filesystem without locks), a worker
-    reads the list itself, as it would without a cache. A `reader` never
-    creates or locks anything.
-
     The first read is strict (a bad entry is an error); later ones, after
     the file changed, are lenient (see the module's docstring). A file that
     does not read at first but is still changing is read again, for up to
@@ -536,38 +523,8 @@ class CommandList:
         self._tried = 0.0
         if check is not None:
             check(path)
-        if self.cache and self._load_cache(self._stat()):
-            return
-        lock = None if reader or not self.cache else self._lock_cache()
-        if lock is None:
+        if not (cache and self._load_cache(self._stat())):
             self._settle()
-            return
-        try:
-            if not self._load_cache(self._stat()):
-                self._settle()
-                self.save_cache()
-        finally:
-            lock.__exit__(None, None, None)
-
-    def _lock_cache(self):
-        """ids.lock beside the cache, held (see the class's docstring), or
-        None if it cannot be had within the bound."""
-        from cooperate.queue.lock import QueueLock
-
-        signature = self._stat()
-        try:
-            # no state folder yet (a queue's first start): OSError; a
-            # read-only one, no locks there, or not had in time: UserError
-            lock = QueueLock(os.path.join(os.path.dirname(self.cache), "ids.lock"),
-                             SETTLE + CACHE_WAIT * (signature[1] if signature else 0),
-                             self._cache_mode())
-            return lock.__enter__()
-        except (OSError, UserError):
-            return None
-
-    def _cache_mode(self):
-        # the state's modes: its folder's group's too only in a team's folder
-        return 0o660 if os.stat(os.path.dirname(self.cache)).st_mode & 0o020 else 0o600
 
     def _stat(self):
         if self.fixed is not None:
@@ -678,7 +635,9 @@ class CommandList:
         data = b"".join([json.dumps(head).encode(), b"\n", self.ids.packed.encode()]
                         + [a.tobytes() for a in (occurrence, after, offsets) if a is not None])
         try:
-            atomic_write(self.cache, data, durable=False, mode=self._cache_mode())
+            # the state's modes: its folder's group's too only in a team's folder
+            atomic_write(self.cache, data, durable=False, mode=0o660 if os.stat(
+                os.path.dirname(self.cache)).st_mode & 0o020 else 0o600)
         except UserError:
             return
         self._cached = True
