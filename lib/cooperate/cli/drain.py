@@ -21,7 +21,7 @@ def main(argv, prog):
                    help="give up after waiting S seconds for the queue lock")
     args = p.parse_args(argv)
     queue = open_queue(targets.target(args), args.state, args.lock_timeout, history=False,
-                       trusted=args.trust_writable, change=True)
+                       trusted=args.trust_writable, change=True, packed=True)
     queue.drain(args.host, on=not args.undo)
     print("%s %s" % (args.host, "takes work again" if args.undo else
                      "is draining: its workers finish their runs and take nothing new"))

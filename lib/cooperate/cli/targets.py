@@ -255,7 +255,7 @@ def hold_or_release(argv, prog, release):
         raise UserError("name entries, or choose them with --runs or --filters, or --all")
     wanted = filters(args)
     queue = open_queue(target(args), args.state, args.lock_timeout, history=False,
-                       trusted=args.trust_writable, change=True)
+                       trusted=args.trust_writable, change=True, packed=True)
     queue.read()
     experiment = queue.experiment
     ids = queue.list.ids

@@ -90,8 +90,9 @@ class PackedIds:
     each id padded to `width`, and a table of their hashes (open
     addressing: per slot its row + 1, or 0; at most half full). 400,000 ids
     take 12 MB so, against 45 MB as strings in a list and a dict; finding
-    one costs about three times a dict's lookup. For readers that keep
-    every attempt of a large queue (report)."""
+    one costs about three times a dict's lookup. For the commands that
+    read a large queue (report, log, retry, ...), not for `status`, which
+    looks up every entry of the list within its second."""
 
     __slots__ = ("data", "width", "table", "mask", "last")
 
@@ -99,12 +100,18 @@ class PackedIds:
         self.data, self.width = data, width
         n = len(data) // width if width else 0
         table = array("i", [0]) * (1 << max(3, (2 * n).bit_length()))
-        mask = len(table) - 1
-        for row in range(n):
-            h = hash(data[row * width:row * width + width].rstrip().decode("ascii")) & mask
-            while table[h]:
-                h = (h + 1) & mask
-            table[h] = row + 1
+        mask, row = len(table) - 1, 0
+        # split a few thousand rows at a time: no string per id is kept
+        step = max(width, PIECE // max(width, 1) * width)
+        for at in range(0, len(data), step):
+            for id_ in data[at:at + step].decode("ascii").split():
+                row += 1
+                h = hash(id_) & mask
+                while table[h]:
+                    h = (h + 1) & mask
+                table[h] = row
+        if row != n:
+            raise ValueError("ids")
         self.table, self.mask = table, mask
         # the last id found, and its row: a reader asks for an entry's code,
         # then for its latest attempt
@@ -117,6 +124,21 @@ class PackedIds:
         if not 0 <= row < len(self):
             raise IndexError(row)
         return self.data[row * self.width:(row + 1) * self.width].rstrip().decode("ascii")
+
+    def getter(self, values, before):
+        """A function: an id -> before(id) unless that is None, else
+        values[its row], or None (a pass over a whole list: most ids are
+        told absent by one slot of the table, without a call)."""
+        table, mask, find = self.table, self.mask, self.find
+
+        def get(id_):
+            value = before(id_)
+            if value is None and table[hash(id_) & mask]:
+                row = find(id_)
+                if row is not None:
+                    return values[row]
+            return value
+        return get
 
     def find(self, id_):
         """The id's row, or None."""
@@ -222,10 +244,10 @@ def _read_packed(f, n, width, sums):
     if len(data) != n * width:
         raise ValueError("it ends early, in its ids")
     expected = next(sums, None)
-    if expected is None:
-        data.decode("ascii")  # version 1: no checksum says the ids are whole
-    elif zlib.crc32(data) != expected:
+    if expected is not None and zlib.crc32(data) != expected:
         raise ValueError("the checksum of its ids does not match")
+    # (what version 1 has no checksum for: ids that are not ASCII, or too
+    # few, fail as they are hashed)
     return PackedIds(data, width)
 
 

@@ -116,16 +116,7 @@ class State:
         """The fastest function id -> code or None (a pass over every entry)."""
         if self.base is None or not self.base.packed:
             return self.codes.get
-        get, find, base_codes = self.codes.get, self.base.ids.find, self.base.codes
-
-        def code(id_):
-            code = get(id_)
-            if code is None:
-                row = find(id_)
-                if row is not None:
-                    return base_codes[row]
-            return code
-        return code
+        return self.base.ids.getter(self.base.codes, self.codes.get)
 
     def status(self, id_):
         code = self.code(id_)
