@@ -357,3 +357,26 @@ def test_a_snapshot_of_the_other_byte_order_or_of_version_1_compacts_the_same(tm
             made.append((head, f.read()))
     assert made[0][0]["rows"] == 33 and made[0][0]["attempts"] == 39
     assert made[1] == made[0] and made[2] == made[0]
+
+
+def test_packed_ids_find_every_id_and_no_other():
+    """snapshot.PackedIds (the readers' table of a snapshot's ids): every id
+    at its row, however the hashes collide, and nothing for ids it lacks
+    (a copy's id beside its entry's, a prefix, an id with padding, text
+    that is not ASCII)."""
+    import random
+
+    from cooperate.queue import snapshot
+
+    rng = random.Random(23)
+    ids = sorted({"%012x" % rng.getrandbits(48) for _ in range(3000)})
+    ids += ["%s-%d" % (ids[0], k) for k in range(1, 40)]
+    ids.sort()
+    width = max(map(len, ids)) + 1
+    packed = snapshot.PackedIds("".join(i.ljust(width) for i in ids).encode(), width)
+    assert len(packed) == len(ids) and list(packed) == ids
+    assert [packed.find(i) for i in ids] == list(range(len(ids)))
+    absent = ["%012x" % rng.getrandbits(48) for _ in range(3000)]
+    absent += [ids[5][:-1], ids[5] + " ", ids[0] + "-40", ids[0] + "-0", "é" * 12, ""]
+    known = set(ids)
+    assert [i for i in absent if i not in known and packed.find(i) is not None] == []
