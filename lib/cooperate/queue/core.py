@@ -116,8 +116,9 @@ class Queue:
     """A list and its state. `source`: a list file's path, or a Source.
     `reader`s (status) may take the list's ids from the cache that workers
     keep in the state folder; workers keep no `history` of attempts. A
-    `packed` reader keeps the snapshot's ids packed (snapshot.PackedIds):
-    a third of the memory, codes found a little slower (report).
+    `packed` queue keeps the snapshot's ids packed (snapshot.PackedIds): a
+    third of the memory, codes found more slowly (for the commands that
+    read a large queue but do not look up every entry within a second).
     Opening a queue writes nothing: the state folder is made by the first
     transaction (an in-memory Source has none, and refuses transactions).
 
