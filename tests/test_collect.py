@@ -455,3 +455,38 @@ def test_the_first_entries_are_read_a_piece_at_a_time(tmp_path, monkeypatch):
     path.write_bytes(text.encode("utf-8"))
     assert collect.first_entries(commands, 5) == changed[:5]
     assert len(commands.ids) == len(changed)
+
+
+@pytest.mark.parametrize("args", [(), ("--format", "jsonl"), ("--where", "model.name=mlp")])
+def test_rows_written_as_made_are_the_table(exp, tmp_path, args):
+    """Without --aggregate or --sort, collect writes each row as it makes it
+    (a million entries' rows are never held): the same text as the whole
+    table, to a file and to stdout."""
+    from cooperate.results import collect
+
+    where = [args[1]] if args[:1] == ("--where",) else None
+    table = collect.collect(str(exp), where=where)
+    text = (collect.to_jsonl if "jsonl" in args else collect.to_csv)(table)
+    assert 0 < len(table.rows) < 6 if where else len(table.rows) == 6
+    out = tmp_path / "out"
+    assert ok("collect", str(exp), *args, "-o", str(out)).stdout == ""
+    assert out.read_text() == text
+    assert ok("collect", str(exp), *args).stdout == text
+
+
+def test_a_write_that_fails_midway_leaves_the_file_as_it_was(tmp_path):
+    from cooperate.errors import UserError
+    from cooperate.queue.files import atomic_write
+
+    path = tmp_path / "table.csv"
+    path.write_text("before\n")
+
+    def pieces():
+        yield b"a,b\n"
+        raise UserError("the list changed")
+
+    with pytest.raises(UserError):
+        atomic_write(str(path), pieces(), durable=False)
+    assert path.read_text() == "before\n" and os.listdir(str(tmp_path)) == ["table.csv"]
+    atomic_write(str(path), iter([b"a,b\n", b"1,2\n"]), durable=False)
+    assert path.read_text() == "a,b\n1,2\n"

@@ -116,23 +116,45 @@ def main(argv, prog):
     # --sort NAME alone: NAME is the measure whose mode --mode gives
     metric, mode = best.choose(queue, args.metric or args.sort, args.mode)
     maximise = [best.base_name(metric), metric] if mode == "max" else ()
-    table = collect.from_queue(queue, args.results_file, args.where, args.results_dir,
-                               maximise=maximise)
-    if args.aggregate:
-        table = collect.aggregate(table, over)
-    if args.sort:
-        if best.base_name(args.sort) != best.base_name(metric):
-            # not the --metric: its own way (the rule's for its metric, else min)
-            mode = best.choose(queue, args.sort)[1]
-        table.rows = best.order(table.rows, best.need_column(table, args.sort, args.aggregate),
-                                mode, behind=None if args.aggregate else best.pruned)
-    text = (collect.to_csv if args.format == "csv" else collect.to_jsonl)(table)
-    for warning in table.warnings:
+    lines = collect.csv_lines if args.format == "csv" else collect.jsonl_lines
+    if args.aggregate or args.sort:
+        table = collect.from_queue(queue, args.results_file, args.where, args.results_dir,
+                                   maximise=maximise)
+        if args.aggregate:
+            table = collect.aggregate(table, over)
+        if args.sort:
+            if best.base_name(args.sort) != best.base_name(metric):
+                # not the --metric: its own way (the rule's for its metric, else min)
+                mode = best.choose(queue, args.sort)[1]
+            table.rows = best.order(table.rows, best.need_column(table, args.sort,
+                                                                 args.aggregate),
+                                    mode, behind=None if args.aggregate else best.pruned)
+        columns, rows, warnings = table.columns, table.rows, table.warnings
+    else:
+        # each row written as it is made: a million entries' rows are never
+        # held (the columns are known first, see collect.Rows)
+        made = collect.Rows(queue, args.results_file, args.where, args.results_dir,
+                            maximise=maximise)
+        columns, rows, warnings = made.columns, (row for row, _ in made), made.warnings
+    for warning in warnings:
         print("%s: warning: %s" % (prog, warning), file=sys.stderr)
     if args.output:
         from cooperate.queue.files import atomic_write
 
-        atomic_write(args.output, text.encode(), durable=False)
+        atomic_write(args.output, _pieces(lines(columns, rows)), durable=False)
     else:
-        sys.stdout.write(text)
+        for line in lines(columns, rows):
+            sys.stdout.write(line)
     return 0
+
+
+def _pieces(lines, size=1 << 16):
+    """Lines of text as bytes, about `size` at a time."""
+    piece, length = [], 0
+    for line in lines:
+        piece.append(line)
+        length += len(line)
+        if length >= size:
+            yield "".join(piece).encode()
+            piece, length = [], 0
+    yield "".join(piece).encode()

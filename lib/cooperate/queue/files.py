@@ -225,27 +225,31 @@ def sync_dir(path):
 
 
 def atomic_write(path, data, durable=True, mode=FILE_MODE):
-    """Write `data` (bytes) to `path` through a temporary file with a unique
-    name in the same folder, renamed over it; with `durable`, fsync'd, and
-    the folder too. Created with `mode` (less the umask, unless it is a
-    team's)."""
+    """Write `data` (bytes, or an iterable of bytes: a large output written
+    as it is made) to `path` through a temporary file with a unique name in
+    the same folder, renamed over it; with `durable`, fsync'd, and the
+    folder too. Created with `mode` (less the umask, unless it is a
+    team's). Whatever fails on the way leaves `path` as it was."""
     folder = os.path.dirname(os.path.abspath(path))
     tmp = os.path.join(folder, ".%s.%s.tmp" % (os.path.basename(path), unique()))
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
         try:
             _group_write(None, fd, mode)
-            write_all(fd, data)
+            for piece in (data,) if isinstance(data, bytes) else data:
+                write_all(fd, piece)
             if durable:
                 os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, path)
-    except OSError as error:
+    except BaseException as error:
         try:
             os.unlink(tmp)
         except OSError:
             pass
-        raise UserError("cannot write %s: %s" % (path, error.strerror or error))
+        if isinstance(error, OSError):
+            raise UserError("cannot write %s: %s" % (path, error.strerror or error))
+        raise
     if durable:
         sync_dir(folder)

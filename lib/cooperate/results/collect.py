@@ -56,6 +56,7 @@ import json
 import math
 import os
 import re
+from itertools import islice
 
 from cooperate.errors import UserError
 
@@ -115,16 +116,31 @@ def _key(value):
 def varied(flat_cfgs):
     """The dotted paths whose value differs between these flat configs (a
     path missing from some counts as differing), in order of appearance."""
-    values, counts, n = {}, {}, 0
-    differs = _MISSING
+    varies = Varied()
     for cfg in flat_cfgs:
-        n += 1
+        varies.add(cfg)
+    return varies.paths()
+
+
+class Varied:
+    """varied() a config at a time: each path's first value (or that it
+    differs) and how many configs have it."""
+
+    def __init__(self):
+        self.values, self.counts, self.n = {}, {}, 0
+
+    def add(self, cfg):
+        values, counts = self.values, self.counts
+        self.n += 1
         for path, value in cfg.items():
             key = _key(value)
             if values.setdefault(path, key) != key:
-                values[path] = differs
+                values[path] = _MISSING
             counts[path] = counts.get(path, 0) + 1
-    return [path for path in values if values[path] is differs or counts[path] < n]
+
+    def paths(self):
+        return [path for path in self.values
+                if self.values[path] is _MISSING or self.counts[path] < self.n]
 
 
 def _number(text):
@@ -199,26 +215,34 @@ def default_results(id_, list_dir):
     return None
 
 
-def list_parameters(entries):
-    """[{name: value}] of plain list entries' commands: their --NAME VALUE,
-    --NAME=VALUE and NAME=VALUE parameters (command_parameters), and, when
-    every command has the same program and as many words, each other word
-    as argN (N: its place), so that a value placed on its own
-    (`train.py {lr}`) is a column too. Entries run by a shell have none."""
-    words = [[] if isinstance(e, dict) and e.get("shell") else _words(e) for e in entries]
-    shape = {(len(w), w[0] if w else None) for w in words}
-    out = []
-    for these in words:
-        found, used = {}, {0}
-        for name, value, index, prefix in command_parameters(these):
-            found.setdefault(name, value)
-            used.add(index)
-        if len(shape) == 1:
-            for i, word in enumerate(these):
-                if i not in used and not word.startswith("-"):
-                    found.setdefault("arg%d" % i, _number(word))
-        out.append(found)
-    return out
+def list_shape(words):
+    """The commands' shapes, {(how many words, program)}, from each entry's
+    words: params_of names each word that is not a parameter argN when all
+    have one shape."""
+    return {(len(w), w[0] if w else None) for w in words}
+
+
+def _list_words(entry):
+    # entries run by a shell have no parameters
+    return [] if isinstance(entry, dict) and entry.get("shell") else _words(entry)
+
+
+def params_of(words, shape):
+    """{name: value} of a plain list entry's command (its words): its
+    --NAME VALUE, --NAME=VALUE and NAME=VALUE parameters
+    (command_parameters), and, when every command has the same program and
+    as many words (`shape`, see list_shape), each other word as argN (N: its
+    place), so that a value placed on its own (`train.py {lr}`) is a column
+    too."""
+    found, used = {}, {0}
+    for name, value, index, prefix in command_parameters(words):
+        found.setdefault(name, value)
+        used.add(index)
+    if len(shape) == 1:
+        for i, word in enumerate(words):
+            if i not in used and not word.startswith("-"):
+                found.setdefault("arg%d" % i, _number(word))
+    return found
 
 
 def _command(entry):
@@ -369,115 +393,133 @@ def from_queue(queue, results_file=DEFAULT_RESULTS_FILE, where=None, results_dir
     """The Table of a Queue already read (the report reads it once); with
     `entries`, the list's first entries as first_entries() gives them (the
     rows a report shows), of those only."""
-    from itertools import islice
+    made = Rows(queue, results_file, where, results_dir, entries, maximise)
+    rows, kept = [], []
+    for row, entry in made:
+        rows.append(row)
+        kept.append(entry)
+    return Table(made.columns, rows, made.warnings, bool(made.experiment), made.params,
+                 made.results, kept)
 
-    _check_results_file(results_file)
-    filters = _parse_where(where)
-    experiment = queue.experiment
-    if results_dir is not None:
-        _check_pattern(results_dir, experiment)
-    if entries is None:
-        entries = queue.list.entries()
-    ids = list(islice(queue.list.ids, len(entries)))
-    state, workers = queue.state, queue.state.workers
 
-    fixed = ("id", "run") + FIXED[1:] if experiment else FIXED
-    if experiment:
-        flat_cfgs = [_flatten(e.get("cfg") or {}, "", {}) if isinstance(e, dict) else {}
-                     for e in entries]
-        params = varied(flat_cfgs)
-    else:
-        # a list's parameters, read from its commands, as columns named
-        # like them (param.NAME when a fixed column has that name)
-        flat_cfgs = list_parameters(entries)
-        for cfg in flat_cfgs:
-            for name in [n for n in cfg if n in fixed or n == "command"]:
-                cfg["param." + name] = cfg.pop(name)
-        params = ["command"] + varied(flat_cfgs)
-    taken = set(fixed) | set(params)
-    list_dir = os.path.dirname(queue.list.path)
+class Rows:
+    """A Queue's table a row at a time, for a list too large to hold as
+    rows: `columns` (and `params`, `results`, `warnings`) are known once
+    made, by a first pass over the entries (which parameters vary, which
+    results the runs wrote, which metrics they reported); iterating makes
+    each row kept by `where` with its entry, (row, entry), reading each
+    entry and results file again. Arguments as from_queue takes them."""
 
-    base_rows, results, warnings, result_columns = [], [], [], {}
-    for i, id_ in enumerate(ids):
-        entry = entries[i]
-        last = state.last(id_)
-        row = {"id": id_}
-        if experiment:
-            run = entry.get("run") if isinstance(entry, dict) else None
-            row["run"] = run
-        row["status"] = queue.status_of(id_)
-        finished = _finished(last)
-        row["outcome"] = finished.outcome if finished is not None else None
-        row["attempts"] = last.number if last is not None else 0
-        row["host"] = workers.get(last.worker, {}).get("host") if last is not None else None
-        row["duration"] = (round(finished.end - finished.start, 3) if finished is not None
-                           else None)
-        if experiment:
-            cfg = flat_cfgs[i]
-            for path in params:
-                row[path] = cfg.get(path)
-        else:
-            row["command"] = _command(entry)
-            for name in params[1:]:
-                row[name] = flat_cfgs[i].get(name)
-
-        path = None
+    def __init__(self, queue, results_file=DEFAULT_RESULTS_FILE, where=None, results_dir=None,
+                 entries=None, maximise=()):
+        _check_results_file(results_file)
+        self.queue, self.results_file, self.results_dir = queue, results_file, results_dir
+        self.filters = _parse_where(where)
+        self.experiment = experiment = queue.experiment
         if results_dir is not None:
-            path = results_dir.format(id=id_, run=row.get("run") or "")
-            if os.path.isdir(path):
-                path = os.path.join(path, results_file)
-        elif experiment and row["run"]:
-            path = os.path.join(experiment, row["run"], results_file)
-        else:
-            path = default_results(id_, list_dir)
-        found = None
-        if path is not None:
-            found, warning = read_results(path)
-            if warning:
-                warnings.append(warning)
-            if found:
-                for name in found:
-                    if name not in result_columns:
-                        result_columns[name] = "result." + name if name in taken else name
-        base_rows.append(row)
-        results.append(found)
-
-    columns = list(fixed) + list(params) + list(result_columns.values())
-    names = list(result_columns.items())
-    # what the runs reported (their metrics files): step, NAME.last, NAME.best
-    from cooperate.results import curves
-
-    metric_columns, metric_rows = curves.columns(queue, ids, set(columns), maximise)
-    columns += metric_columns
-    if filters:
-        # only here: the grid's config module imports hashlib (OpenSSL's 3.6 MB)
-        from cooperate.grid.config import same
-
-        # a parameter that does not vary is no column, but may be asked for
-        paths = set(columns)
-        for cfg in flat_cfgs:
+            _check_pattern(results_dir, experiment)
+        self.entries = entries
+        self.list_dir = os.path.dirname(queue.list.path)
+        self.fixed = ("id", "run") + FIXED[1:] if experiment else FIXED
+        # a plain list's commands' shape (see list_shape), then every
+        # entry's parameters (the columns of those that vary) and results
+        self.shape = None if experiment else list_shape(_list_words(e) for _, e in self._each())
+        paths, varies, found_names, self.warnings = set(), Varied(), {}, []
+        for id_, entry in self._each():
+            cfg = self._cfg(entry)
             paths.update(cfg)
-        unknown = [k for k, _ in filters if k not in paths]
-        if unknown:
-            raise UserError("--where %s: no such column (columns: %s)"
-                            % (unknown[0], ", ".join(columns)))
-    out, kept = [], []
-    for i, (row, found) in enumerate(zip(base_rows, results)):
-        if found:
-            for name, column in names:
-                row[column] = found.get(name)
+            varies.add(cfg)
+            found, warning = self._read(id_, entry)
+            if warning:
+                self.warnings.append(warning)
+            found_names.update(dict.fromkeys(found or ()))
+        self.params = varies.paths() if experiment else ["command"] + varies.paths()
+        taken = set(self.fixed) | set(self.params)
+        # the results, named as columns
+        self._names = {name: "result." + name if name in taken else name for name in found_names}
+        self.results = list(self._names.values())
+        self.columns = list(self.fixed) + self.params + self.results
+        # what the runs reported (their metrics files): step, NAME.last, NAME.best
+        from cooperate.results import curves
+
+        metric_columns, self._metrics = curves.columns(
+            queue, islice(queue.list.ids, len(entries) if entries is not None else None),
+            set(self.columns), maximise)
+        self.columns += metric_columns
+        self.results += metric_columns
+        if self.filters:
+            # a parameter that does not vary is no column, but may be asked for
+            paths.update(self.columns)
+            unknown = [k for k, _ in self.filters if k not in paths]
+            if unknown:
+                raise UserError("--where %s: no such column (columns: %s)"
+                                % (unknown[0], ", ".join(self.columns)))
+
+    def _each(self):
+        """(id, entry) of each entry, in order (the entries first: a list
+        that changed is read again, ids and all)."""
+        entries = iter(self.entries) if self.entries is not None else self.queue.list.each_entry()
+        ids = self.queue.list.ids
+        return zip(ids if self.entries is None else islice(ids, len(self.entries)), entries)
+
+    def _cfg(self, entry):
+        """The entry's parameters: its flat cfg (experiment), or what its
+        command gives (list: named like a fixed column, param.NAME)."""
+        if self.experiment:
+            return _flatten(entry.get("cfg") or {}, "", {}) if isinstance(entry, dict) else {}
+        cfg = params_of(_list_words(entry), self.shape)
+        for name in [n for n in cfg if n in self.fixed or n == "command"]:
+            cfg["param." + name] = cfg.pop(name)
+        return cfg
+
+    def _read(self, id_, entry):
+        """(the run's results, flat, or None; a warning or None)."""
+        run = entry.get("run") if self.experiment and isinstance(entry, dict) else None
+        if self.results_dir is not None:
+            path = self.results_dir.format(id=id_, run=run or "")
+            if os.path.isdir(path):
+                path = os.path.join(path, self.results_file)
+        elif self.experiment and run:
+            path = os.path.join(self.experiment, run, self.results_file)
         else:
-            for _, column in names:
-                row[column] = None
-        if metric_rows is not None:
-            row.update(metric_rows[i])
-        if filters and not all(same(row[k], v) if k in row else
-                               same(flat_cfgs[i].get(k, _MISSING), v) for k, v in filters):
-            continue
-        out.append(row)
-        kept.append(entries[i])
-    return Table(columns, out, warnings, bool(experiment), params,
-                 list(result_columns.values()) + metric_columns, kept)
+            path = default_results(id_, self.list_dir)
+        return read_results(path) if path is not None else (None, None)
+
+    def __iter__(self):
+        queue, state, workers = self.queue, self.queue.state, self.queue.state.workers
+        filters, names = self.filters, list(self._names.items())
+        if filters:
+            # only here: the grid's config module imports hashlib (OpenSSL's 3.6 MB)
+            from cooperate.grid.config import same
+        for id_, entry in self._each():
+            cfg = self._cfg(entry)
+            last = state.last(id_)
+            row = {"id": id_}
+            if self.experiment:
+                row["run"] = entry.get("run") if isinstance(entry, dict) else None
+            row["status"] = queue.status_of(id_)
+            finished = _finished(last)
+            row["outcome"] = finished.outcome if finished is not None else None
+            row["attempts"] = last.number if last is not None else 0
+            row["host"] = workers.get(last.worker, {}).get("host") if last is not None else None
+            row["duration"] = (round(finished.end - finished.start, 3) if finished is not None
+                               else None)
+            if self.experiment:
+                for path in self.params:
+                    row[path] = cfg.get(path)
+            else:
+                row["command"] = _command(entry)
+                for name in self.params[1:]:
+                    row[name] = cfg.get(name)
+            found = self._read(id_, entry)[0] if names else None
+            for name, column in names:
+                row[column] = found.get(name) if found else None
+            if self._metrics is not None:
+                row.update(self._metrics(id_))
+            if filters and not all(same(row[k], v) if k in row else
+                                   same(cfg.get(k, _MISSING), v) for k, v in filters):
+                continue
+            yield row, entry
 
 
 # -- one row per variation ---------------------------------------------------
@@ -753,10 +795,15 @@ def as_text(cell):
 
 def to_csv(table):
     """The table as CSV text (a header line, then one line per row)."""
-    columns = table.columns
-    lines = [",".join(_quoted(as_text(c)) for c in columns)]
-    lines += [",".join(_quoted(_cell(row.get(c))) for c in columns) for row in table.rows]
-    return "".join(line + "\n" for line in lines)
+    return "".join(csv_lines(table.columns, table.rows))
+
+
+def csv_lines(columns, rows):
+    """to_csv's lines, one at a time, from the columns and the rows (an
+    iterable: they are written as they are made)."""
+    yield ",".join(_quoted(as_text(c)) for c in columns) + "\n"
+    for row in rows:
+        yield ",".join(_quoted(_cell(row.get(c))) for c in columns) + "\n"
 
 
 def _quoted(cell):
@@ -770,5 +817,10 @@ def _quoted(cell):
 
 def to_jsonl(table):
     """The table as JSON lines, one object per row."""
+    return "".join(jsonl_lines(table.columns, table.rows))
+
+
+def jsonl_lines(columns, rows):
+    """to_jsonl's lines, one at a time (see csv_lines)."""
     dumps = json.dumps
-    return "".join(dumps(row, default=str) + "\n" for row in table.rows)
+    return (dumps(row, default=str) + "\n" for row in rows)

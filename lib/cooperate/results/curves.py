@@ -163,8 +163,8 @@ def maximised(queue, maximise=()):
 
 
 def columns(queue, ids, taken, maximise=()):
-    """(the metric columns, one dict of them per id, in `ids` order); no
-    columns and None when no run reported metrics."""
+    """(the metric columns, a function: an id of `ids` -> the dict of its
+    cells); no columns and None when no run reported metrics."""
     present_ = present(queue)
     summaries = {}
     if present_:
@@ -184,12 +184,12 @@ def columns(queue, ids, taken, maximise=()):
                 names.append(name)
     step = "metrics.step" if "step" in taken else "step"
     out_columns = [step] + ["%s.%s" % (name, kind) for name in names for kind in ("last", "best")]
-    rows = []
-    for id_ in ids:
+
+    def cells(id_):
         summary = summaries.get(id_, {})
         row = {step: summary.get("step")}
         for name in names:
             last, best = summary.get(name, (None, None))
             row[name + ".last"], row[name + ".best"] = last, best
-        rows.append(row)
-    return out_columns, rows
+        return row
+    return out_columns, cells
