@@ -8,6 +8,7 @@ local disk, never on the mount under test.
 Needs root and /dev/fuse (and, on a first run, the package registry for
 setup.sh); skipped with the reason otherwise. `.ci/run` starts the test bed."""
 
+import errno
 import json
 import os
 import subprocess
@@ -37,6 +38,15 @@ def _testbed():
         return "simulated hosts need unshare of uts/pid namespaces"
     if _mounted():
         return None
+    for m in MOUNTS:
+        path = os.path.join(TESTBED, m)
+        try:
+            os.stat(path)
+        except OSError as error:
+            if error.errno == errno.ENOTCONN:
+                # a client that died (the test bed's FUSE clients do, now
+                # and then): its mount goes, so that SETUP mounts it again
+                subprocess.run(["fusermount", "-u", "-z", path], capture_output=True)
     if not os.path.exists(SETUP):
         return "no NFS test bed at %s" % SETUP
     result = subprocess.run(["bash", SETUP], capture_output=True, text=True, timeout=900)
