@@ -63,9 +63,31 @@ def nfs():
     return TESTBED
 
 
+def _held(fd):
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
 @pytest.fixture
 def shared(nfs, tmp_path):
-    """A fresh folder on the export: its name, and a local folder for what ran."""
+    """A fresh folder on the export: its name, and a local folder for what
+    ran. One test at a time on this machine uses the test bed: another test
+    run's server restart (test_a_server_restart_fails_nothing) would stop
+    the server under this one's workers, unannounced."""
+    fd = os.open(os.path.join(nfs, "tests.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        wait_for(lambda: _held(fd), timeout=1800, what="another test run's NFS tests")
+        yield _folder(nfs, tmp_path)
+    finally:
+        os.close(fd)
+
+
+def _folder(nfs, tmp_path):
     name = "t%d-%s" % (os.getpid(), os.urandom(3).hex())
 
     def made():
