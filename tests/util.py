@@ -32,10 +32,11 @@ def start(*args, cwd=None, **kwargs):
     return subprocess.Popen(command(*args), cwd=cwd, **kwargs)
 
 
-def wait_for(condition, timeout=30, what="condition"):
-    """Poll `condition` until it is true; fail after `timeout` seconds."""
+def wait_for(condition, timeout=30, what="condition", most=0.1):
+    """Poll `condition` until it is true; fail after `timeout` seconds. The
+    pause between polls grows to `most` seconds."""
     deadline = time.monotonic() + timeout
-    delay = 0.005
+    delay = min(0.005, most)
     while True:
         value = condition()
         if value:
@@ -43,7 +44,7 @@ def wait_for(condition, timeout=30, what="condition"):
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting for %s" % what)
         time.sleep(delay)
-        delay = min(delay * 2, 0.1)
+        delay = min(delay * 2, most)
 
 
 def write_list(path, entries):
@@ -101,7 +102,9 @@ def freeze_holding_lock(pid, lock, timeout=60):
         return False
 
     wait_for(lambda: os.path.exists(lock), timeout, what="the lock file")
-    wait_for(caught, timeout, what="the worker to hold the lock")
+    # often: a worker holds the lock for a moment a batch of claims (its
+    # short runs may all be done before a slower poll finds it holding it)
+    wait_for(caught, timeout, what="the worker to hold the lock", most=0.001)
 
 
 def worker_pid(guard_pid, timeout=30):
