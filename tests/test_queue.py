@@ -50,6 +50,35 @@ def test_identical_entries_are_distinct_and_the_list_can_grow_and_reorder(tmp_pa
     assert status("l.json", cwd=tmp_path)["counts"]["done"] == 5
 
 
+def test_copies_known_by_their_text_get_the_ids_of_entries_read_one_by_one():
+    """scan reads a copy that follows its entry by comparing text, not by
+    parsing it: the ids, marks and problems must be what reading each entry
+    on its own gives."""
+    from cooperate.queue.listfile import scan
+
+    pieces = ['["a"]', '["a"]', ' ["a"] ', '["a","b"]', '["a", "b"]', '["executed","x"]',
+              '["executed","x"]', '["executed"]', '["executed"]', '["executedx"]', '["a"]',
+              '["\\u0061"]', '"echo hi"', '"echo hi"', '{"cmd": ["a"]}', '{"cmd": ["a"]}',
+              '[""]', '[""]', '["a\\u0000"]', '["a\\u0000"]', '[1]', '["a"]']
+    offsets, ids, executed, problems, _ = scan("l.json", "[%s\n]" % ",\n ".join(pieces),
+                                               strict=False)
+    seen, expected_ids, expected_marks, expected_problems = collections.Counter(), [], [], {}
+    for i, piece in enumerate(pieces):
+        _, alone, marks, bad, _ = scan("l.json", "[%s]" % piece, strict=False)
+        copy = seen[alone[0]]
+        seen[alone[0]] += 1
+        expected_ids.append("%s-%d" % (alone[0], copy) if copy else alone[0])
+        if marks:
+            expected_marks.append(i)
+        if bad:
+            expected_problems[i] = bad[0]
+    assert list(ids) == expected_ids
+    assert all(list(ids.iter_from(k)) == expected_ids[k:] for k in range(len(pieces) + 1))
+    assert executed == expected_marks == [5, 6, 7, 8]
+    assert problems == expected_problems and sorted(problems) == [16, 17, 18, 19, 20]
+    assert len(offsets) == len(pieces)
+
+
 def test_entries_appended_while_workers_run_are_picked_up(tmp_path):
     lst = tmp_path / "l.json"
     # the first entry waits until the test appended more entries
