@@ -15,6 +15,7 @@ it is not mounted), unshare, strace and GNU parallel; each row says why it
 is missing otherwise."""
 
 import collections
+import errno
 import json
 import os
 import shutil
@@ -45,6 +46,16 @@ def testbed():
         return "the NFS test bed needs /dev/fuse"
     if not os.path.exists(SETUP):
         return "no NFS test bed (%s)" % SETUP
+    for m in ("a", "b", "nolock"):
+        path = os.path.join(TESTBED, m)
+        try:
+            os.stat(path)
+        except OSError as error:
+            if error.errno == errno.ENOTCONN:
+                # a client that died: its mount goes, so that SETUP mounts
+                # it again (as tests/test_nfs.py does)
+                subprocess.run(["fusermount", "-u", "-z", path], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
     result = subprocess.run(["bash", SETUP], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             universal_newlines=True, timeout=900)
     if result.returncode != 0:
