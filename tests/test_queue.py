@@ -74,6 +74,8 @@ def test_copies_known_by_their_text_get_the_ids_of_entries_read_one_by_one():
             expected_problems[i] = bad[0]
     assert list(ids) == expected_ids
     assert all(list(ids.iter_from(k)) == expected_ids[k:] for k in range(len(pieces) + 1))
+    assert [ids.index(id_) for id_ in expected_ids] == list(range(len(pieces)))
+    assert ids.index(expected_ids[0] + "-9") is None
     assert executed == expected_marks == [5, 6, 7, 8]
     assert problems == expected_problems and sorted(problems) == [16, 17, 18, 19, 20]
     assert len(offsets) == len(pieces)

@@ -151,6 +151,13 @@ class Ids:
         if len(digest) != ID_LENGTH or (copy and not wanted):
             return None
         pos = self.packed.find(digest)
+        if wanted and pos >= 0 and self.occurrence is not None:
+            # the copies of an entry mostly follow each other: the wanted one
+            # is then that far on (else each copy before it is looked at)
+            guess = pos // ID_LENGTH + wanted
+            if self.packed.startswith(digest, guess * ID_LENGTH) and \
+                    self.occurrence[guess] == wanted:
+                return guess
         while pos >= 0:
             i = pos // ID_LENGTH
             if pos % ID_LENGTH == 0 and (
