@@ -25,8 +25,8 @@ LAST_POLL = 0.05
 # How long this process last waited for each lock (seconds). With many
 # workers on few cores a holder is often preempted and the lock stays busy
 # for tens of milliseconds: polling from a quarter of the last wait spares
-# the wake-ups that would find it busy again (a third of the CPU the lock
-# cost 32 workers on 2 cores). A lock taken at once starts it afresh.
+# the wake-ups that would find it busy again (a third of them, for 32
+# workers on 2 cores). A lock taken at once starts it afresh.
 _LAST_WAIT = {}
 
 
