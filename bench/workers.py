@@ -2,7 +2,8 @@
 
 - throughput of 32 workers (16 simulated hosts x 2: `unshare` with their own
   host names, as in `make soak`) draining 20,000 `true`, against 2 workers
-  (1 host x 2) on the same machine: goal >= 80%;
+  (1 host x 2) on the same machine: goal >= 80%; and the same for processes
+  that share nothing (Python, then its share of `true`), the ceiling;
 - the file operations one entry costs a worker (its claim and end, one
   locked transaction, plus its run's logs), counted with strace on a worker
   draining 200 entries: each is a round trip to the server on NFS.
@@ -14,6 +15,7 @@ import glob
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -28,15 +30,11 @@ sys.path.insert(0, HERE)
 from common import alone  # noqa: E402
 
 
-def drain(hosts, per_host, n=20000):
+def _hosts(hosts, per_host, command, cwd):
     """(wall seconds, CPU seconds of every process) for `hosts` simulated
-    hosts of `per_host` workers each to drain n `true`."""
-    cwd = os.path.join(HERE, "out", "workers-%dx%d" % (hosts, per_host))
-    shutil.rmtree(cwd, ignore_errors=True)
-    os.makedirs(cwd)
-    with open(os.path.join(cwd, "l.json"), "w") as f:
-        json.dump([["true"]] * n, f)
-    worker = " ".join("%s %s run l.json -q &" % (PY, PYZ) for _ in range(per_host))
+    hosts, each running `command` (a shell word list) `per_host` times side
+    by side, in `cwd`."""
+    worker = " ".join("%s &" % command for _ in range(per_host))
     start = time.perf_counter()
     procs = [subprocess.Popen(["unshare", "--uts", "--pid", "--fork", "--mount-proc", "sh", "-c",
                                'hostname "$0"; %s wait' % worker, "sim%02d" % i], cwd=cwd)
@@ -47,12 +45,40 @@ def drain(hosts, per_host, n=20000):
         assert status == 0, p.args
         p.returncode = 0
         cpu += usage.ru_utime + usage.ru_stime
-    took = time.perf_counter() - start
+    return time.perf_counter() - start, cpu
+
+
+def drain(hosts, per_host, n=20000):
+    """(wall seconds, CPU seconds of every process) for `hosts` simulated
+    hosts of `per_host` workers each to drain n `true`."""
+    cwd = os.path.join(HERE, "out", "workers-%dx%d" % (hosts, per_host))
+    shutil.rmtree(cwd, ignore_errors=True)
+    os.makedirs(cwd)
+    with open(os.path.join(cwd, "l.json"), "w") as f:
+        json.dump([["true"]] * n, f)
+    took, cpu = _hosts(hosts, per_host, "%s %s run l.json -q" % (PY, PYZ), cwd)
     done = json.loads(subprocess.run([PY, PYZ, "status", "l.json", "--json"], cwd=cwd,
                                      capture_output=True, check=True).stdout)["counts"]["done"]
     assert done == n, done
     shutil.rmtree(cwd, ignore_errors=True)
     return took, cpu
+
+
+# a worker with no queue: Python starts, then runs its share of `true` one
+# after the other, as a worker starts runs (the program looked up once, in a
+# session of its own)
+BARE = ("import shutil, subprocess, sys\n"
+        "true = shutil.which('true')\n"
+        "for _ in range(int(sys.argv[1])):\n"
+        "    subprocess.Popen([true], stdin=subprocess.DEVNULL, start_new_session=True).wait()")
+
+
+def bare(hosts, per_host, n=20000):
+    """drain() of processes that share nothing: each runs n / (hosts *
+    per_host) `true` by itself. What the same processes and runs cost
+    with no queue: the most that workers can reach on this machine."""
+    return _hosts(hosts, per_host, "%s -c %s %d" % (PY, shlex.quote(BARE), n // (hosts * per_host)),
+                  HERE)
 
 
 # system calls by what they cost on a shared filesystem
@@ -110,6 +136,14 @@ def measure(rows):
     # CPU each entry costs tells the throughput
     rows.append(("... CPU per entry, all processes (ms): 2 / 32 workers",
                  "%.2f / %.2f" % (two_cpu / 20, many_cpu / 20), "", ""))
+    # the ceiling: 32 processes and their runs on 2 cores cost more than 2
+    # even when they share nothing
+    (two, two_cpu), (many, many_cpu) = bare(1, 2), bare(16, 2)
+    rows.append(("... the same processes with no queue (Python starting its share of `true` "
+                 "one by one), 2 / 32 (wall s; CPU per entry, ms)",
+                 "%.2f / %.2f; %.2f / %.2f" % (two, many, two_cpu / 20, many_cpu / 20),
+                 "32 reach %.0f%% of 2's throughput with nothing shared" % (100 * two / many),
+                 "the ceiling on this machine"))
     if shutil.which("strace"):
         ops = file_operations()
         rows.append(("file operations per entry (claim and end in one transaction, the "
