@@ -325,12 +325,14 @@ def gated(key, gate, out="ran.txt"):
     return ["sh", "-c", script, key]
 
 
-def test_ends_a_killed_worker_noted_are_recorded_and_never_run_again(tmp_path):
+@pytest.mark.parametrize("damaged", [False, True])
+def test_ends_a_killed_worker_noted_are_recorded_and_never_run_again(tmp_path, damaged):
     """Runs this short are claimed in batches, and their ends recorded with
     the next batch's claims: until then each is noted in the worker's
     heartbeat file. A worker SIGKILLed then: the next one records the
     noted ends as they were (done, by the dead worker) and runs only what
-    had not ended."""
+    had not ended. A note damaged meanwhile (its exit code a string) is no
+    note: that attempt is lost and its entry runs again."""
     keys = [str(i) for i in range(40)]
     write_list(tmp_path / "l.json", [effect(k) if int(k) < 10 else gated(k, "gate")
                                      for k in keys])
@@ -355,14 +357,25 @@ def test_ends_a_killed_worker_noted_are_recorded_and_never_run_again(tmp_path):
     recorded = {(r[1], r[2]) for r in journal(state) if r[0] == "e"}
     assert notes and not {(n[0], n[1]) for n in notes} & recorded
     assert {n[2] for n in notes} == {"done"}
+    if damaged:
+        (beat,) = (state / "workers").iterdir()
+        lines = beat.read_text().splitlines()
+        lost = json.loads(lines[0])
+        beat.write_text("\n".join([json.dumps(lost[:3] + ["0"] + lost[4:])] + lines[1:]) + "\n")
+        notes = notes[1:]
     (tmp_path / "gate").write_text("")
-    assert run("run", "l.json", "-q", cwd=tmp_path).returncode == 0
+    result = run("run", "l.json", "-q", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
     runs, repeats = check_ran_once(tmp_path / "ran.txt", state, keys)
-    # the run killed with its worker never ended: nothing ran to its end twice
-    assert repeats == 0
+    # the run killed with its worker never ended: nothing ran to its end
+    # twice, but the one whose note was damaged
+    assert repeats == damaged
     records = journal(state)
+    assert "unreadable_records" not in status("l.json", cwd=tmp_path)
     dead = next(r[1] for r in records if r[0] == "w" and r[2]["pid"] == worker)
     ends = {(r[1], r[2]): r for r in records if r[0] == "e"}
+    if damaged:
+        assert ends[lost[0], lost[1]][5] == "lost"
     for id_, attempt, outcome, code, again, when, began in notes:
         # the entries after the batch's first started later than their claim
         assert ends[id_, attempt] == ["e", id_, attempt, dead, when, outcome, code, again] + (

@@ -230,6 +230,38 @@ def test_a_torn_last_record_is_ignored_and_repaired(tmp_path):
     assert status("l.json", cwd=tmp_path)["counts"]["done"] == 3
 
 
+def test_records_of_the_wrong_shape_are_skipped_as_unreadable(tmp_path):
+    # records that are JSON but not what their readers need: a hand edit, a
+    # disk that lied, another version's writer
+    from cooperate.queue.listfile import entry_id
+
+    write_list(tmp_path / "l.json", [appender(i) for i in range(4)])
+    assert run("run", "l.json", "--max-runs", "1", cwd=tmp_path).returncode == 0
+    first = (tmp_path / "ran.txt").read_text().split()
+    ids = [entry_id(appender(i)) for i in range(4) if entry_id(appender(i)) != first[0]]
+    bad = [7, [], ["c"], ["c", 5, 1, "w", 1.0], ["c", ids[0], "1", "w", 1.0],
+           ["c", ids[1], 1, "w", "noon"], ["e", ids[0]], ["e", [ids[0]], 1, "w", 1.0, "done", 0],
+           ["e", first[0], 1, "w", 1.0, "done", "0"], ["w", "w"], ["w", "w", {"pid": "1"}],
+           ["p", ids[2], 1, "1", None], ["h", ids[2], "now"], ["a", None, 1.0], ["q", "w", 1.0, "0"]]
+    path = tmp_path / "l.json.cooperate" / "journal"
+    body = b"".join(json.dumps(r).encode() + b"\n" for r in bad)
+    with open(path, "ab") as f:
+        # one batch, as a writer holding the lock appends it
+        f.write(b'["o",%d,%d]\n' % (f.tell(), len(body)) + body)
+    report = status("l.json", cwd=tmp_path)
+    assert report["unreadable_records"] == len(bad)
+    assert report["counts"]["pending"] == 3 and report["counts"]["done"] == 1
+    text = run("status", "l.json", cwd=tmp_path)
+    assert text.returncode == 0 and "%d unreadable records" % len(bad) in text.stdout
+    result = run("report", "l.json", "-o", "r.html", cwd=tmp_path)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    result = run("run", "l.json", "-q", cwd=tmp_path)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    ran = (tmp_path / "ran.txt").read_text().split()
+    assert sorted(ran) == sorted(set(ran)) and len(ran) == 4
+    assert status("l.json", cwd=tmp_path)["counts"]["done"] == 4
+
+
 def test_sigterm_stops_runs_as_groups_and_makes_them_pending(tmp_path):
     # each run starts a child that ignores TERM: only the group KILL ends it
     script = "trap '' TERM; sh -c 'trap \"\" TERM; echo $$ >> kids; exec sleep 60' & wait"

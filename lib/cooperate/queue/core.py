@@ -684,8 +684,10 @@ class Queue:
         if end is None:
             return None
         outcome, code, again, when, began = end
-        return ["e", id_, number, holder, when, outcome, code, again] + (
+        record = ["e", id_, number, holder, when, outcome, code, again] + (
             [began] if began is not None else [])
+        # a damaged note is no note: readers would skip its record
+        return record if journal.well_formed(record) else None
 
     def _why_dead(self, holder):
         """Why a worker whose runs are taken back looks dead, in words."""

@@ -160,16 +160,89 @@ def encode(records):
     return "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records).encode()
 
 
+_NUMBER = (int, float)
+_CODE = (int, type(None))
+# the fields each kind's readers use after the id and attempt (or the
+# worker, for kinds without them), by position from 3, with their types
+_AFTER_ID = {"p": (int, _CODE), "s": (str, _NUMBER, str),
+             "r": (), "h": (), "u": (), "a": ()}
+_OF_WORKER = {"q": (_NUMBER, _CODE), "n": (_NUMBER,), "d": (_NUMBER, bool),
+              "x": (_NUMBER, str)}
+# a worker's record: the fields that its liveness is judged by
+_WORKER_INFO = {"lease": _NUMBER, "pid": _CODE, "start": _CODE, "guard": _CODE,
+                "guard_start": _CODE}
+
+
+def _fields(r, first, types):
+    """Are r[first:] at least as many as `types`, and of those types?"""
+    if len(r) < first + len(types):
+        return False
+    for value, kind in zip(r[first:], types):
+        if type(value) is not kind and (type(kind) is not tuple or type(value) not in kind):
+            return False
+    return True
+
+
+def _other_well_formed(r, kind):
+    if kind in _AFTER_ID:
+        if kind == "p" or kind == "s":
+            # an "s" record's data, last, may be anything
+            return (len(r) >= (7 if kind == "s" else 5) and type(r[1]) is str
+                    and type(r[2]) is int and _fields(r, 3, _AFTER_ID[kind]))
+        return _fields(r, 1, (str, _NUMBER))
+    if kind in _OF_WORKER:
+        return _fields(r, 1, (str,) + _OF_WORKER[kind])
+    if kind == "w":
+        return (len(r) >= 3 and type(r[1]) is str and type(r[2]) is dict
+                and all(type(r[2].get(key)) in types for key, types in _WORKER_INFO.items()
+                        if key in r[2]))
+    if kind == "g":
+        return _fields(r, 1, (int, _NUMBER))
+    return type(kind) is str
+
+
+def _all_well_formed(records):
+    for r in records:
+        if type(r) is not list or not r:
+            return False
+        kind = r[0]
+        if kind == "c" or kind == "e":
+            # nearly every record: looked at here, without a call
+            if not (len(r) >= 5 and type(r[1]) is str and type(r[2]) is int and type(r[3]) is str
+                    and type(r[4]) in _NUMBER):
+                return False
+            if kind == "e" and not (len(r) >= 7 and type(r[5]) is str and type(r[6]) in _CODE
+                                    and (len(r) < 8 or type(r[7]) is bool)
+                                    and (len(r) < 9 or type(r[8]) in _NUMBER)):
+                return False
+        elif not _other_well_formed(r, kind):
+            return False
+    return True
+
+
+def well_formed(r):
+    """Has record `r` the fields, of the types, that its readers use? A
+    record of a kind this version does not know is kept (readers skip it)."""
+    return _all_well_formed((r,))
+
+
 def decode(data):
     """Records from complete lines of `data` (bytes that end with a newline).
-    Returns (records, number of unreadable lines)."""
+    Returns (records, number of unreadable lines). A line that is not a
+    record of the shape its readers need (well_formed) is unreadable too:
+    a hand edit, a disk that lied, or a writer of another version."""
     if not data:
         return [], 0
     try:
-        return json.loads(b"[" + data[:-1].replace(b"\n", b",") + b"]"), 0
+        records = json.loads(b"[" + data[:-1].replace(b"\n", b",") + b"]")
     except (ValueError, RecursionError):
-        pass
-    # a damaged line somewhere (a disk that lied, a hand edit): keep the rest
+        records = None
+    if records is not None:
+        if _all_well_formed(records):
+            return records, 0
+        good = list(filter(well_formed, records))
+        return good, len(records) - len(good)
+    # a damaged line somewhere: keep the rest
     records, bad = [], 0
     for line in data.splitlines():
         try:
@@ -177,7 +250,7 @@ def decode(data):
         except (ValueError, RecursionError):
             bad += 1
             continue
-        if isinstance(record, list) and record:
+        if well_formed(record):
             records.append(record)
         else:
             bad += 1
