@@ -242,6 +242,7 @@ def test_records_of_the_wrong_shape_are_skipped_as_unreadable(tmp_path):
     bad = [7, [], ["c"], ["c", 5, 1, "w", 1.0], ["c", ids[0], "1", "w", 1.0],
            ["c", ids[1], 1, "w", "noon"], ["e", ids[0]], ["e", [ids[0]], 1, "w", 1.0, "done", 0],
            ["e", first[0], 1, "w", 1.0, "done", "0"], ["w", "w"], ["w", "w", {"pid": "1"}],
+           ["w", "w", {"host": ["h"]}],
            ["p", ids[2], 1, "1", None], ["h", ids[2], "now"], ["a", None, 1.0], ["q", "w", 1.0, "0"]]
     path = tmp_path / "l.json.cooperate" / "journal"
     body = b"".join(json.dumps(r).encode() + b"\n" for r in bad)

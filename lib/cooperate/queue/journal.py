@@ -168,9 +168,12 @@ _AFTER_ID = {"p": (int, _CODE), "s": (str, _NUMBER, str),
              "r": (), "h": (), "u": (), "a": ()}
 _OF_WORKER = {"q": (_NUMBER, _CODE), "n": (_NUMBER,), "d": (_NUMBER, bool),
               "x": (_NUMBER, str)}
-# a worker's record: the fields that its liveness is judged by
-_WORKER_INFO = {"lease": _NUMBER, "pid": _CODE, "start": _CODE, "guard": _CODE,
-                "guard_start": _CODE}
+# a worker's record: the types of the fields it may have (run/worker.py)
+_WORKER_INFO = {"host": (str,), "pid": _CODE, "boot": (str,), "pidns": (str,), "start": _CODE,
+                "since": _NUMBER, "cwd": (str,), "lease": _NUMBER, "slots": (int,),
+                "gpus": (list,), "detach": (bool,), "guard": _CODE, "guard_start": _CODE,
+                "comment": (str,), "timeout": _NUMBER, "slurm_job_id": (str,),
+                "slurm_array_job_id": (str,), "slurm_array_task_id": (str,)}
 
 
 def _fields(r, first, types):
