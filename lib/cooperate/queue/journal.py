@@ -47,6 +47,7 @@ core.py for what workers then do). An ["x"] record marks it as seen.
 """
 
 import errno
+import itertools
 import json
 import os
 import sys
@@ -160,73 +161,64 @@ def encode(records):
     return "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records).encode()
 
 
-_NUMBER = (int, float)
+_STR, _INT, _BOOL, _NUMBER = (str,), (int,), (bool,), (int, float)
 _CODE = (int, type(None))
-# the fields each kind's readers use after the id and attempt (or the
-# worker, for kinds without them), by position from 3, with their types
-_AFTER_ID = {"p": (int, _CODE), "s": (str, _NUMBER, str),
-             "r": (), "h": (), "u": (), "a": ()}
-_OF_WORKER = {"q": (_NUMBER, _CODE), "n": (_NUMBER,), "d": (_NUMBER, bool),
-              "x": (_NUMBER, str)}
+_JSON = (str, int, float, bool, type(None), list, dict)
+# the types of each kind's fields after the kind (see above), that readers
+# use; then those of its optional fields
+_SHAPES = {"c": (_STR, _INT, _STR, _NUMBER), "p": (_STR, _INT, _INT, _CODE),
+           "e": (_STR, _INT, _STR, _NUMBER, _STR, _CODE),
+           "s": (_STR, _INT, _STR, _NUMBER, _STR, _JSON),
+           "r": (_STR, _NUMBER), "h": (_STR, _NUMBER), "u": (_STR, _NUMBER),
+           "a": (_STR, _NUMBER), "d": (_STR, _NUMBER, _BOOL), "q": (_STR, _NUMBER, _CODE),
+           "n": (_STR, _NUMBER), "g": (_INT, _NUMBER), "x": (_STR, _NUMBER, _STR),
+           "w": (_STR, (dict,))}
+_OPTIONAL = {"e": (_BOOL, _NUMBER)}
 # a worker's record: the types of the fields it may have (run/worker.py)
-_WORKER_INFO = {"host": (str,), "pid": _CODE, "boot": (str,), "pidns": (str,), "start": _CODE,
-                "since": _NUMBER, "cwd": (str,), "lease": _NUMBER, "slots": (int,),
-                "gpus": (list,), "detach": (bool,), "guard": _CODE, "guard_start": _CODE,
-                "comment": (str,), "timeout": _NUMBER, "slurm_job_id": (str,),
-                "slurm_array_job_id": (str,), "slurm_array_task_id": (str,)}
+_WORKER_INFO = {"host": _STR, "pid": _CODE, "boot": _STR, "pidns": _STR, "start": _CODE,
+                "since": _NUMBER, "cwd": _STR, "lease": _NUMBER, "slots": _INT,
+                "gpus": (list,), "detach": _BOOL, "guard": _CODE, "guard_start": _CODE,
+                "comment": _STR, "timeout": _NUMBER, "slurm_job_id": _STR,
+                "slurm_array_job_id": _STR, "slurm_array_task_id": _STR}
 
 
-def _fields(r, first, types):
-    """Are r[first:] at least as many as `types`, and of those types?"""
-    if len(r) < first + len(types):
-        return False
-    for value, kind in zip(r[first:], types):
-        if type(value) is not kind and (type(kind) is not tuple or type(value) not in kind):
-            return False
-    return True
+def _common():
+    """Every tuple of types a claim or an end can have (kind first)."""
+    found = set()
+    for kind in "ce":
+        shape, optional = ((str,),) + _SHAPES[kind], _OPTIONAL.get(kind, ())
+        for more in range(len(optional) + 1):
+            found.update(itertools.product(*shape + optional[:more]))
+    return frozenset(found)
 
 
-def _other_well_formed(r, kind):
-    if kind in _AFTER_ID:
-        if kind == "p" or kind == "s":
-            # an "s" record's data, last, may be anything
-            return (len(r) >= (7 if kind == "s" else 5) and type(r[1]) is str
-                    and type(r[2]) is int and _fields(r, 3, _AFTER_ID[kind]))
-        return _fields(r, 1, (str, _NUMBER))
-    if kind in _OF_WORKER:
-        return _fields(r, 1, (str,) + _OF_WORKER[kind])
-    if kind == "w":
-        return (len(r) >= 3 and type(r[1]) is str and type(r[2]) is dict
-                and all(type(r[2].get(key)) in types for key, types in _WORKER_INFO.items()
-                        if key in r[2]))
-    if kind == "g":
-        return _fields(r, 1, (int, _NUMBER))
-    return type(kind) is str
-
-
-def _all_well_formed(records):
-    for r in records:
-        if type(r) is not list or not r:
-            return False
-        kind = r[0]
-        if kind == "c" or kind == "e":
-            # nearly every record: looked at here, without a call
-            if not (len(r) >= 5 and type(r[1]) is str and type(r[2]) is int and type(r[3]) is str
-                    and type(r[4]) in _NUMBER):
-                return False
-            if kind == "e" and not (len(r) >= 7 and type(r[5]) is str and type(r[6]) in _CODE
-                                    and (len(r) < 8 or type(r[7]) is bool)
-                                    and (len(r) < 9 or type(r[8]) in _NUMBER)):
-                return False
-        elif not _other_well_formed(r, kind):
-            return False
-    return True
+# claims and ends, nearly every record, are checked with one lookup each (a
+# worker reads every record the others write)
+_COMMON = _common()
 
 
 def well_formed(r):
     """Has record `r` the fields, of the types, that its readers use? A
     record of a kind this version does not know is kept (readers skip it)."""
-    return _all_well_formed((r,))
+    if type(r) is not list or not r:
+        return False
+    shape = _SHAPES.get(r[0])
+    if shape is None:
+        return type(r[0]) is str
+    n = len(shape) + 1
+    if len(r) < n or not all(type(v) in t for v, t in zip(r[1:], shape)) or not all(
+            type(v) in t for v, t in zip(r[n:], _OPTIONAL.get(r[0], ()))):
+        return False
+    return r[0] != "w" or all(type(value) in _WORKER_INFO[key] for key, value in r[2].items()
+                              if key in _WORKER_INFO)
+
+
+def _all_well_formed(records):
+    common = _COMMON
+    for r in records:
+        if type(r) is not list or tuple(map(type, r)) not in common and not well_formed(r):
+            return False
+    return True
 
 
 def decode(data):
