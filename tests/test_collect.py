@@ -398,6 +398,59 @@ def test_summary_stats_are_exact_then_rounded_to_15_digits():
     assert summary_stats([1.0, float("inf")])[0] == float("inf")
 
 
+def test_rows_sorted_in_chunks_on_disk_come_in_the_order_of_the_rows_sorted_whole():
+    # --sort holds a chunk of rows at a time: the rest wait sorted in
+    # temporary files, merged at the end; ties keep the rows' order
+    from cooperate.results import best, collect
+
+    hypothesis = pytest.importorskip("hypothesis")
+    st = hypothesis.strategies
+    values = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.text(max_size=2),
+                       st.sampled_from([0.5, -0.5, float("inf"), float("-inf"), float("nan")]))
+    rows = st.lists(st.fixed_dictionaries({"loss": values, "outcome": st.sampled_from(
+        ["done", "pruned"]), "note": st.text(alphabet="a,\"\r\n", max_size=3)}), max_size=40)
+    columns = ["loss", "outcome", "note"]
+
+    @hypothesis.settings(max_examples=300, deadline=None)
+    @hypothesis.given(rows, st.sampled_from(["min", "max"]), st.integers(1, 5),
+                      st.sampled_from([collect.csv_line, collect.jsonl_line]))
+    def check(rows, mode, chunk, line):
+        whole = "".join(line(columns, row)
+                        for row in best.order(rows, "loss", mode, behind=best.pruned))
+        assert "".join(collect.sorted_lines(columns, iter(rows), "loss", mode, line,
+                                            behind=best.pruned, chunk=chunk)) == whole
+
+    check()
+
+
+def test_summary_stats_made_a_number_at_a_time_are_the_exact_ones():
+    # --aggregate adds each run's number to its variation's sums as the runs
+    # stream: scaled up when a number with a larger denominator comes later
+    import math
+    from fractions import Fraction
+
+    from cooperate.results.collect import summary_stats
+
+    hypothesis = pytest.importorskip("hypothesis")
+    st = hypothesis.strategies
+    numbers = st.one_of(st.integers(-10 ** 20, 10 ** 20),
+                        st.floats(-1e12, 1e12, allow_nan=False, allow_infinity=False))
+
+    def clean(x):
+        return float("%.15g" % x)
+
+    @hypothesis.settings(max_examples=400, deadline=None)
+    @hypothesis.given(st.lists(numbers, min_size=2, max_size=20))
+    def check(values):
+        exact = [Fraction(v) for v in values]
+        n = len(exact)
+        mean = sum(exact) / n
+        var = (n * sum(x * x for x in exact) - sum(exact) ** 2) / (n * (n - 1))
+        assert summary_stats(values) == (clean(float(mean)), clean(math.sqrt(float(var))), n)
+
+    check()
+
+
 def test_the_first_entries_are_read_from_the_start_of_the_list(tmp_path):
     """first_entries parses only the start of the file (what a report shows
     of a long list), gives what entries() gives, and reads the whole list

@@ -117,34 +117,42 @@ def main(argv, prog):
     metric, mode = best.choose(queue, args.metric or args.sort, args.mode)
     maximise = [best.base_name(metric), metric] if mode == "max" else ()
     lines = collect.csv_lines if args.format == "csv" else collect.jsonl_lines
-    if args.aggregate or args.sort:
-        table = collect.from_queue(queue, args.results_file, args.where, args.results_dir,
-                                   maximise=maximise)
-        if args.aggregate:
-            table = collect.aggregate(table, over)
+    # the rows a row at a time (the columns are known first): a million
+    # entries' rows are never held
+    made = collect.Rows(queue, args.results_file, args.where, args.results_dir,
+                        maximise=maximise)
+    if args.sort and best.base_name(args.sort) != best.base_name(metric):
+        # not the --metric: its own way (the rule's for its metric, else min)
+        mode = best.choose(queue, args.sort)[1]
+    if args.aggregate:
+        # only each variation's sums are held
+        table = collect.aggregate(made, over)
         if args.sort:
-            if best.base_name(args.sort) != best.base_name(metric):
-                # not the --metric: its own way (the rule's for its metric, else min)
-                mode = best.choose(queue, args.sort)[1]
-            table.rows = best.order(table.rows, best.need_column(table, args.sort,
-                                                                 args.aggregate),
-                                    mode, behind=None if args.aggregate else best.pruned)
-        columns, rows, warnings = table.columns, table.rows, table.warnings
+            table.rows = best.order(table.rows, best.need_column(table, args.sort, True), mode)
+        columns, warnings = table.columns, table.warnings
+        text = lines(columns, table.rows)
+    elif args.sort:
+        from itertools import chain, islice
+
+        key = best.column(made.columns, args.sort) or best.need_column(
+            collect.Table(made.columns, [row for row, _ in islice(made, 1000)], []), args.sort)
+        columns, warnings = made.columns, made.warnings
+        line = collect.csv_line if args.format == "csv" else collect.jsonl_line
+        # the header (csv), then the rows as sorted_lines gives them
+        text = chain(lines(columns, ()), collect.sorted_lines(
+            columns, (row for row, _ in made), key, mode, line, behind=best.pruned))
     else:
-        # each row written as it is made: a million entries' rows are never
-        # held (the columns are known first, see collect.Rows)
-        made = collect.Rows(queue, args.results_file, args.where, args.results_dir,
-                            maximise=maximise)
-        columns, rows, warnings = made.columns, (row for row, _ in made), made.warnings
+        columns, warnings = made.columns, made.warnings
+        text = lines(columns, (row for row, _ in made))
     for warning in warnings:
         print("%s: warning: %s" % (prog, warning), file=sys.stderr)
     if args.output:
         from cooperate.queue.files import atomic_write
 
-        atomic_write(args.output, _pieces(lines(columns, rows)), durable=False)
+        atomic_write(args.output, _pieces(text), durable=False)
     else:
-        for line in lines(columns, rows):
-            sys.stdout.write(line)
+        for piece in text:
+            sys.stdout.write(piece)
     return 0
 
 

@@ -617,34 +617,63 @@ def _clean(value):
     return float("%.15g" % value)
 
 
+class _Sums:
+    """summary_stats() of numbers given one at a time, without holding
+    them: the exact integer sums over the largest denominator so far
+    (each float is an integer over a power of two), scaled up when a
+    larger one comes."""
+
+    __slots__ = ("n", "d", "total", "squares", "odd")
+
+    def __init__(self):
+        self.n, self.d, self.total, self.squares = 0, 1, 0, 0
+        # the NaNs and infinities: they alone decide the mean
+        self.odd = []
+
+    def add(self, value):
+        self.n += 1
+        if not math.isfinite(value):
+            self.odd.append(value)
+            return
+        num, den = value.as_integer_ratio() if isinstance(value, float) else (int(value), 1)
+        if den > self.d:
+            scale = den // self.d
+            self.total *= scale
+            self.squares *= scale * scale
+            self.d = den
+        x = num * (self.d // den)
+        self.total += x
+        self.squares += x * x
+
+    def stats(self):
+        n, d = self.n, self.d
+        if not n:
+            return None, None, 0
+        if self.odd:
+            return math.fsum(self.odd) / n, (float("nan") if n > 1 else None), n
+        mean = _clean(self.total / (n * d))
+        if n < 2:
+            return mean, None, n
+        var = (n * self.squares - self.total * self.total) / (n * (n - 1) * d * d)
+        return mean, _clean(math.sqrt(var)), n
+
+
 def summary_stats(values):
     """(mean, sample standard deviation, count) of numbers: computed exactly
     (integers and fractions), then rounded to 15 significant digits (_clean). The
     deviation is None for fewer than two values; with a NaN or an infinity
     among them the mean is what float arithmetic gives (nan, inf) and the
     deviation nan."""
-    n = len(values)
-    if not n:
-        return None, None, 0
-    if not all(math.isfinite(v) for v in values):
-        return math.fsum(values) / n, (float("nan") if n > 1 else None), n
-    # every float is an integer over a power of two: over the largest of
-    # those powers, D, the sums are exact integer sums (far faster than
-    # adding Fractions): mean = S / (n D), variance = (n Q - S^2) / (n (n-1) D^2),
-    # each a division of integers, which Python rounds correctly
-    ratios = [v.as_integer_ratio() if isinstance(v, float) else (int(v), 1) for v in values]
-    d = max(den for _, den in ratios)
-    scaled = [num * (d // den) for num, den in ratios]
-    total = sum(scaled)
-    mean = _clean(total / (n * d))
-    if n < 2:
-        return mean, None, n
-    var = (n * sum(x * x for x in scaled) - total * total) / (n * (n - 1) * d * d)
-    return mean, _clean(math.sqrt(var)), n
+    sums = _Sums()
+    for value in values:
+        sums.add(value)
+    return sums.stats()
 
 
 def aggregate(table, over=DEFAULT_OVER):
-    """One row per variation of a Table of runs (collect()'s).
+    """One row per variation of a Table of runs (collect()'s), or of Rows
+    (then in one pass that holds no row: each variation's counts and sums
+    only).
 
     A variation is a group of runs whose parameters are all equal but for
     those named in `over` (default seed and run_id; a name also matches a
@@ -680,51 +709,65 @@ def aggregate(table, over=DEFAULT_OVER):
     if isinstance(over, str):
         over = [over]
     over = [o for o in over if o]
-    rows_ = table.rows
-    entries = table.entries if table.entries is not None else [None] * len(rows_)
+    if isinstance(table, Rows):
+        pairs = iter(table)
+    else:
+        pairs = zip(table.rows, table.entries if table.entries is not None else
+                    [None] * len(table.rows))
+    experiment = bool(table.experiment)
+    # the columns that may be averaged: numbers (or nothing) in every row so far
+    candidates = ["duration"] + list(table.results)
+    seen, other = set(), set()
     groups, order = {}, []
     matched = False
-    if table.experiment:
-        kept = [p for p in table.params if not _matches(p, over)]
-        matched = len(kept) < len(table.params)
-        for row in rows_:
+    varies = Varied()
+    kept = [p for p in table.params if not _matches(p, over)]
+    for row, entry in pairs:
+        if experiment:
             key = tuple(_key(row.get(p)) for p in kept)
             if key not in groups:
-                groups[key] = {"rows": [], "variations": [],
-                               "head": {p: row.get(p) for p in kept}}
-                order.append(key)
-            group = groups[key]
-            group["rows"].append(row)
+                groups[key] = {"head": {p: row.get(p) for p in kept}, "variations": []}
             folder = os.path.dirname(row.get("run") or "")
-            if folder and folder not in group["variations"]:
-                group["variations"].append(folder)
+            if folder and folder not in groups[key]["variations"]:
+                groups[key]["variations"].append(folder)
+        else:
+            key, command, values, found = _list_variation(
+                entry if entry is not None else row.get("command") or "", over)
+            varies.add(values)
+            matched = matched or found
+            if key not in groups:
+                groups[key] = {"command": command, "values": values}
+        group = groups[key]
+        if "runs" not in group:
+            order.append(key)
+            group.update(runs=0, statuses={}, sums={c: _Sums() for c in candidates})
+        group["runs"] += 1
+        status = str(row.get("status"))
+        group["statuses"][status] = group["statuses"].get(status, 0) + 1
+        for column in candidates:
+            value = row.get(column)
+            if value is None or column in other:
+                continue
+            if not _real(value):
+                other.add(column)
+                continue
+            seen.add(column)
+            group["sums"][column].add(value)
+    if experiment:
+        matched = len(kept) < len(table.params)
         head_columns = ["variation"] + kept
         for key in order:
             group = groups[key]
             group["head"] = dict(group["head"], variation=" ".join(group["variations"]))
     else:
-        per_row = []
-        for row, entry in zip(rows_, entries):
-            key, command, values, found = _list_variation(
-                entry if entry is not None else row.get("command") or "", over)
-            per_row.append(values)
-            matched = matched or found
-            if key not in groups:
-                groups[key] = {"rows": [], "command": command, "values": values}
-                order.append(key)
-            groups[key]["rows"].append(row)
-        kept = varied(per_row)
+        kept = varies.paths()
         head_columns = ["command"] + kept
         for key in order:
             group = groups[key]
             group["head"] = dict({"command": group["command"]},
                                  **{p: group["values"].get(p) for p in kept})
 
-    numeric = []
-    for column in ["duration"] + list(table.results):
-        values = [row.get(column) for row in rows_]
-        if any(v is not None for v in values) and all(v is None or _real(v) for v in values):
-            numeric.append(column)
+    numeric = [c for c in candidates if c in seen and c not in other]
     columns = head_columns + ["runs", "status"]
     taken = set(columns)
     names = []
@@ -739,27 +782,22 @@ def aggregate(table, over=DEFAULT_OVER):
     out = []
     for key in order:
         group = groups[key]
-        members = group["rows"]
         row = dict(group["head"])
-        row["runs"] = len(members)
-        counts = {}
-        for member in members:
-            status = str(member.get("status"))
-            counts[status] = counts.get(status, 0) + 1
+        row["runs"] = group["runs"]
+        counts = group["statuses"]
         row["status"] = ", ".join("%d %s" % (counts[s], s) for s in
                                   [s for s in STATUSES if s in counts]
                                   + sorted(s for s in counts if s not in STATUSES))
         for column, stat_names in names:
-            values = [m.get(column) for m in members if m.get(column) is not None]
-            for name, value in zip(stat_names, summary_stats(values)):
+            for name, value in zip(stat_names, group["sums"][column].stats()):
                 row[name] = value
         out.append({c: row.get(c) for c in columns})
     warnings = list(table.warnings)
-    if over and not matched and all(len(groups[k]["rows"]) == 1 for k in order) and out:
+    if over and not matched and all(groups[k]["runs"] == 1 for k in order) and out:
         warnings.append("--aggregate: no parameter is named %s, and every row is a group of "
                         "its own (name the parameter that tells the runs of a variation apart "
                         "with --over NAME)" % " or ".join(over))
-    return Table(columns, out, warnings, table.experiment, kept, [], None)
+    return Table(columns, out, warnings, experiment, kept, [], None)
 
 
 _aggregate = aggregate
@@ -803,7 +841,11 @@ def csv_lines(columns, rows):
     iterable: they are written as they are made)."""
     yield ",".join(_quoted(as_text(c)) for c in columns) + "\n"
     for row in rows:
-        yield ",".join(_quoted(_cell(row.get(c))) for c in columns) + "\n"
+        yield csv_line(columns, row)
+
+
+def csv_line(columns, row):
+    return ",".join(_quoted(_cell(row.get(c))) for c in columns) + "\n"
 
 
 def _quoted(cell):
@@ -822,5 +864,77 @@ def to_jsonl(table):
 
 def jsonl_lines(columns, rows):
     """to_jsonl's lines, one at a time (see csv_lines)."""
-    dumps = json.dumps
-    return (dumps(row, default=str) + "\n" for row in rows)
+    return (jsonl_line(columns, row) for row in rows)
+
+
+def jsonl_line(columns, row):
+    return json.dumps(row, default=str) + "\n"
+
+
+# sorted_lines holds the lines of this many rows at a time
+SORT_CHUNK = 25000
+
+
+def sorted_lines(columns, rows, key, mode, line, behind=None, chunk=None):
+    """The text of the rows' lines (`line(columns, row)`) in best.order's
+    order, in pieces, holding at most `chunk` (SORT_CHUNK) rows at a time:
+    each chunk is sorted and waits in a temporary file, and the files are
+    merged (a million rows, held as dicts to be sorted, took 650 MB)."""
+    import heapq
+    import tempfile
+
+    from cooperate.results.best import number
+
+    chunk = chunk or SORT_CHUNK
+    reverse = mode == "max"
+
+    def first(pair):
+        return pair[0]
+
+    def temporary():
+        # no newline translated: a CSV cell may hold a carriage return
+        files.append(tempfile.TemporaryFile("w+", encoding="utf-8", newline="\n"))
+        return files[-1]
+
+    # the rows with a number, then those `behind` after them: the sorted
+    # chunks in files, (value, line) each, and the chunk being filled
+    files, runs, held = [], ([], []), ([], [])
+
+    def spill(part):
+        held[part].sort(key=first, reverse=reverse)
+        f = temporary()
+        f.writelines(json.dumps(pair) + "\n" for pair in held[part])
+        f.seek(0)
+        runs[part].append(map(json.loads, f))
+        held[part].clear()
+
+    def cannot(error):
+        return UserError("cannot sort the rows in temporary files in %s: %s (TMPDIR names "
+                         "another folder)" % (tempfile.gettempdir(), error.strerror or error))
+
+    try:
+        try:
+            rest = temporary()
+        except OSError as error:
+            raise cannot(error)
+        for row in rows:
+            value, text = row.get(key), line(columns, row)
+            try:
+                if not number(value):
+                    rest.write(text)
+                    continue
+                part = 1 if behind is not None and behind(row) else 0
+                held[part].append((value, text))
+                if len(held[part]) >= chunk:
+                    spill(part)
+            except OSError as error:
+                raise cannot(error)
+        for part in (0, 1):
+            held[part].sort(key=first, reverse=reverse)
+            for _, text in heapq.merge(*runs[part], held[part], key=first, reverse=reverse):
+                yield text
+        rest.seek(0)
+        yield from rest
+    finally:
+        for f in files:
+            f.close()
