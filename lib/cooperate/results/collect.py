@@ -725,22 +725,22 @@ def aggregate(table, over=DEFAULT_OVER):
     for row, entry in pairs:
         if experiment:
             key = tuple(_key(row.get(p)) for p in kept)
-            if key not in groups:
-                groups[key] = {"head": {p: row.get(p) for p in kept}, "variations": []}
-            folder = os.path.dirname(row.get("run") or "")
-            if folder and folder not in groups[key]["variations"]:
-                groups[key]["variations"].append(folder)
         else:
             key, command, values, found = _list_variation(
                 entry if entry is not None else row.get("command") or "", over)
             varies.add(values)
             matched = matched or found
-            if key not in groups:
-                groups[key] = {"command": command, "values": values}
-        group = groups[key]
-        if "runs" not in group:
+        group = groups.get(key)
+        if group is None:
             order.append(key)
-            group.update(runs=0, statuses={}, sums={c: _Sums() for c in candidates})
+            group = groups[key] = {"runs": 0, "statuses": {},
+                                   "sums": {c: _Sums() for c in candidates}}
+            group.update({"head": {p: row.get(p) for p in kept}, "variations": []} if experiment
+                         else {"command": command, "values": values})
+        if experiment:
+            folder = os.path.dirname(row.get("run") or "")
+            if folder and folder not in group["variations"]:
+                group["variations"].append(folder)
         group["runs"] += 1
         status = str(row.get("status"))
         group["statuses"][status] = group["statuses"].get(status, 0) + 1
