@@ -619,9 +619,11 @@ def _clean(value):
 
 class _Sums:
     """summary_stats() of numbers given one at a time, without holding
-    them: the exact integer sums over the largest denominator so far
-    (each float is an integer over a power of two), scaled up when a
-    larger one comes."""
+    them. Every float is an integer over a power of two: over the largest
+    of those powers so far, D (the sums scaled up when a larger one
+    comes), the sums S and Q of the integers and their squares are exact,
+    and mean = S / (n D), variance = (n Q - S^2) / (n (n-1) D^2), each a
+    division of integers, which Python rounds correctly."""
 
     __slots__ = ("n", "d", "total", "squares", "odd")
 
@@ -733,8 +735,7 @@ def aggregate(table, over=DEFAULT_OVER):
         group = groups.get(key)
         if group is None:
             order.append(key)
-            group = groups[key] = {"runs": 0, "statuses": {},
-                                   "sums": {c: _Sums() for c in candidates}}
+            group = groups[key] = {"runs": 0, "statuses": {}, "sums": {}}
             group.update({"head": {p: row.get(p) for p in kept}, "variations": []} if experiment
                          else {"command": command, "values": values})
         if experiment:
@@ -752,7 +753,11 @@ def aggregate(table, over=DEFAULT_OVER):
                 other.add(column)
                 continue
             seen.add(column)
-            group["sums"][column].add(value)
+            sums = group["sums"].get(column)
+            if sums is None:
+                # made for the columns a group has numbers in only
+                sums = group["sums"][column] = _Sums()
+            sums.add(value)
     if experiment:
         matched = len(kept) < len(table.params)
         head_columns = ["variation"] + kept
@@ -789,7 +794,7 @@ def aggregate(table, over=DEFAULT_OVER):
                                   [s for s in STATUSES if s in counts]
                                   + sorted(s for s in counts if s not in STATUSES))
         for column, stat_names in names:
-            for name, value in zip(stat_names, group["sums"][column].stats()):
+            for name, value in zip(stat_names, group["sums"].get(column, _Sums()).stats()):
                 row[name] = value
         out.append({c: row.get(c) for c in columns})
     warnings = list(table.warnings)
