@@ -441,6 +441,59 @@ def test_a_stopped_worker_gives_back_what_it_claimed_and_did_not_start(tmp_path)
     assert repeats == 0
 
 
+def test_status_tells_the_run_of_a_batch_from_the_entries_only_claimed(tmp_path):
+    """A worker of one slot that claimed a batch of short runs: `status`
+    and the report count one running, the one that runs (by what ran),
+    and the rest the journal has running as claimed: waiting their turn,
+    or ended (noted: until the worker records the run's process, a
+    second after its start) and not recorded yet."""
+    keys, guard = gated_worker(tmp_path, 60, 20)
+    state = tmp_path / "l.json.cooperate"
+
+    def held():
+        records = journal(state)
+        return {r[1] for r in records if r[0] == "c"} - {r[1] for r in records if r[0] == "e"}
+
+    def look():
+        before = held()
+        report = status("l.json", cwd=tmp_path)
+        page = run("report", "l.json", "-o", "r.html", cwd=tmp_path)
+        assert page.returncode == 0, page.stderr
+        return before, report, (tmp_path / "r.html").read_text(), held()
+
+    try:
+        wait_for(lambda: any(e.key == "20" for e in executions(tmp_path / "ran.txt")),
+                 timeout=120, what="the gated run")
+        # nothing else starts while the gated run holds the only slot
+        early = look()
+        gated = [e.id for e in executions(tmp_path / "ran.txt") if e.key == "20"][0]
+        wait_for(lambda: any(r[0] == "p" and r[1] == gated for r in journal(state)),
+                 timeout=60, what="the gated run's process recorded")
+        late = look()
+        ran = executions(tmp_path / "ran.txt")
+    finally:
+        (tmp_path / "gate").write_text("")
+        assert guard.wait(timeout=60) == 0
+    assert [e.id for e in ran if not e.ended] == [gated]
+    started = {e.id: e.ended for e in ran}
+    for before, report, html, after in (early, late):
+        assert [r["id"] for r in report["running"]] == [gated]
+        claimed = {r["id"] for r in report["claimed"]}
+        # the ends noted before the gated run may be recorded meanwhile
+        assert after - {gated} <= claimed <= before - {gated}
+        counts = report["counts"]
+        assert (counts["running"], counts["claimed"]) == (1, len(claimed))
+        assert sum(counts.values()) == len(keys)
+        # none of the claimed ones runs: not started yet, or ended
+        assert all(started.get(id_, True) for id_ in claimed)
+        assert report["left"] is not None
+        assert '<li class="count count-running"><b>1</b> running</li>' in html
+    # the batch that holds the gated run had more entries than that one
+    assert late[1]["claimed"] and late[0] == late[3]
+    runs, repeats = check_ran_once(tmp_path / "ran.txt", state, keys)
+    assert (len(runs), repeats) == (60, 0)
+
+
 def test_a_dead_worker_s_runs_come_back_first_on_its_machine(tmp_path):
     """A worker of this machine is known dead at once: the next worker here
     takes its runs back before it claims anything else, not only once

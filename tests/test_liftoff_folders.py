@@ -56,8 +56,8 @@ def test_status_of_a_folder_liftoff_made_counts_its_marks(tmp_path):
     exp = liftoff_made(tmp_path)
     report = status("results/" + NAME, cwd=tmp_path)
     assert report["total"] == 16
-    assert report["counts"] == {"pending": 4, "running": 0, "done": 4, "failed": 4, "stale": 0,
-                                "aborted": 0, "held": 4}
+    assert report["counts"] == {"pending": 4, "running": 0, "claimed": 0, "done": 4, "failed": 4,
+                                "stale": 0, "aborted": 0, "held": 4}
     # read as it is: nothing written (tests/test_read_only.py checks every byte)
     assert sorted(n for n in os.listdir(str(exp)) if n.startswith(".")) == [".__experiment"]
     # a command that changes it adopts it first: the toolkit's own state is

@@ -132,8 +132,8 @@ def test_a_failed_command_is_recorded_and_the_worker_goes_on(tmp_path):
     assert result.returncode == 1
     assert (tmp_path / "ran.txt").read_text().split(), "the entry after the failures ran"
     report = status("l.json", cwd=tmp_path)
-    assert report["counts"] == {"pending": 0, "running": 0, "done": 1, "failed": 2, "stale": 0,
-                                "aborted": 0, "held": 0}
+    assert report["counts"] == {"pending": 0, "running": 0, "claimed": 0, "done": 1, "failed": 2,
+                                "stale": 0, "aborted": 0, "held": 0}
     codes = sorted(f["code"] for f in report["failed"])
     assert codes == [3, 127]
     for f in report["failed"]:
@@ -222,7 +222,8 @@ def test_a_torn_last_record_is_ignored_and_repaired(tmp_path):
     with open(path, "ab") as f:
         f.write(b'["c","abc')
     assert status("l.json", cwd=tmp_path)["counts"] == {
-        "pending": 2, "running": 0, "done": 1, "failed": 0, "stale": 0, "aborted": 0, "held": 0}
+        "pending": 2, "running": 0, "claimed": 0, "done": 1, "failed": 0, "stale": 0, "aborted": 0,
+        "held": 0}
     assert run("run", "l.json", cwd=tmp_path).returncode == 0
     data = path.read_bytes()
     assert data.startswith(good) and b'["c","abc' not in data

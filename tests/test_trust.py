@@ -201,7 +201,8 @@ def test_a_symlink_planted_as_a_log_fails_that_run_and_writes_nothing_through_it
     assert "a symbolic link is there" in result.stderr
     assert victim.read_text() == "keep me\n"
     assert json.loads(run("status", "l.json", "--json", cwd=tmp_path).stdout)["counts"] == {
-        "pending": 0, "running": 0, "done": 1, "failed": 1, "stale": 0, "aborted": 0, "held": 0}
+        "pending": 0, "running": 0, "claimed": 0, "done": 1, "failed": 1, "stale": 0, "aborted": 0,
+        "held": 0}
 
 
 def test_a_journal_others_can_write(box):

@@ -8,25 +8,26 @@ import time
 from cooperate import fmt
 from cooperate.queue.core import ABORTED, DONE, FAILED, HELD, PENDING, RUNNING, TIMEOUT
 from cooperate.grid.source import open_queue
-from cooperate.results.summary import BLOCKED, COLUMNS, summarise
+from cooperate.results.summary import BLOCKED, CLAIMED, COLUMNS, summarise
 from cooperate.cli.options import Options
 from cooperate.cli.targets import add_timestamp_fmt, add_trust, called_as, is_path, parse_mixed
 
 DESCRIPTION = """\
 Show how far a list or a liftoff experiment is: how many entries are
-pending, running, done (of which pruned: stopped early by --early-stop,
-a success), failed, aborted, held, and stale (running on a
-worker that looks dead: it and its guard are gone, its machine rebooted, or
---watch saw its heartbeat unchanged for its lease; run once, status cannot
-judge a worker on another machine: it never compares two machines' clocks),
-and in a list whose entries have
-"after", blocked (pending, but waiting for an entry that failed or was
-aborted: it never starts unless that one is retried and succeeds). For one
-list or experiment, also per running entry its host, the worker's and the
-run's pids and elapsed time, per failed entry its exit code and log, per
-blocked entry what it waits for. Without TARGET: the latest experiment
-under ./results (-a: all of them); a TARGET that is not a path picks
-experiments by name.
+pending, running, claimed (while runs are short a worker claims a batch and
+runs it one after another: those not running now), done (of which pruned:
+stopped early by --early-stop, a success), failed, aborted, held, and stale
+(running on a worker that looks dead: it and its guard are gone, its
+machine rebooted, or --watch saw its heartbeat unchanged for its lease; run
+once, status cannot judge a worker on another machine: it never compares
+two machines' clocks), and in a list whose entries have "after", blocked
+(pending, but waiting for an entry that failed or was aborted: it never
+starts unless that one is retried and succeeds). For one list or
+experiment, also per running entry its host, the worker's and the run's
+pids and elapsed time, per failed entry its exit code and log, per blocked
+entry what it waits for. Without TARGET: the latest experiment under
+./results (-a: all of them); a TARGET that is not a path picks experiments
+by name.
 
 It reads only the shared state, so it shows every machine's work, and it
 takes no lock: it is safe to run under `watch`."""
@@ -36,7 +37,7 @@ Show how far liftoff experiments are, as liftoff-status does: one row per
 experiment (the latest under ./results; -a: all of them; EXPERIMENT: those
 whose name contains it, or an experiment folder) with liftoff's columns:
   Total     runs
-  Locked    running, and held (liftoff-lock)
+  Locked    running, claimed (a worker's batch), and held (liftoff-lock)
   Done      ended well (pruned runs too: stopped early by --early-stop)
   Dead      failed or aborted (liftoff-clean makes them pending again)
   Lost      stale: running on a worker that looks dead (only when some are)
@@ -121,7 +122,7 @@ def finished(report):
     """Nothing pending (but what can never start: blocked) and nothing
     running (stale runs wait for a worker to take them back)."""
     c = report["counts"]
-    return not (c[PENDING] + c[RUNNING] + c["stale"])
+    return not (c[PENDING] + c[RUNNING] + c[CLAIMED] + c["stale"])
 
 
 def targets_of(args):
@@ -224,13 +225,13 @@ def render(report, terminal, every=False):
                       if counts.get(k) or k in (PENDING, RUNNING, DONE, FAILED))
     lines = ["%s: %s: %s" % (_name(report), fmt.count(total, "entry", "entries"), shown)]
     extra = []
-    if report["left"] is not None and counts[PENDING] + counts[RUNNING]:
+    if report["left"] is not None and counts[PENDING] + counts[RUNNING] + counts[CLAIMED]:
         extra.append("about %s left" % fmt.duration(report["left"]))
     if report["hosts"]:
         extra.append("working: %s" % ", ".join(report["hosts"]))
     if report["drained"]:
         extra.append("drained (taking nothing new): %s" % ", ".join(report["drained"]))
-    if counts[PENDING] and not counts[RUNNING]:
+    if counts[PENDING] and not counts[RUNNING] + counts[CLAIMED]:
         extra.append("nothing running: start a worker (cooperate-run %s)"
                      % (report["experiment"] or report["list"]))
     if counts.get(BLOCKED):
@@ -255,6 +256,12 @@ def render(report, terminal, every=False):
                 "  (silent for at least %s)" % fmt.duration(r["silent"])
                 if r.get("silent") else "",
                 fmt.shorten(r["command"], 60)))
+    if report["claimed"]:
+        holders = {r["worker"] for r in report["claimed"]}
+        lines.append("claimed: %s in batches by %s, not running now (waiting their turn, "
+                     "or ended and not recorded yet)" % (
+                         fmt.count(len(report["claimed"]), "entry", "entries"),
+                         fmt.count(len(holders), "worker")))
     if report["failed"]:
         lines.append("failed:")
         for r in report["failed"]:
@@ -346,7 +353,8 @@ def liftoff_table(reports):
     rows = []
     for r in sorted(reports, key=_name):
         c = r["counts"]
-        row = [_name(r), r["total"], c[RUNNING] + c[HELD], c[DONE], c[FAILED] + c[ABORTED]]
+        row = [_name(r), r["total"], c[RUNNING] + c[CLAIMED] + c[HELD], c[DONE],
+               c[FAILED] + c[ABORTED]]
         row += [c["stale"]] if lost else []
         rows.append([str(v) for v in row] + ["%.3f%%" % (100.0 * r["progress"]), _left(r)])
     # tabulate's "simple" format: a column is 2 wider than its header at least
@@ -364,7 +372,7 @@ def _left(report):
     from datetime import timedelta
 
     c = report["counts"]
-    if not c[PENDING] + c[RUNNING] + c["stale"]:
+    if not c[PENDING] + c[RUNNING] + c[CLAIMED] + c["stale"]:
         return str(timedelta(0))
     if report["left"] is None:
         return "-"

@@ -38,20 +38,20 @@ from cooperate.queue.files import atomic_write
 from cooperate.queue.listfile import label
 from cooperate.grid.source import open_queue
 from cooperate.results import summary
-from cooperate.results.summary import COLUMNS
+from cooperate.results.summary import CLAIMED, COLUMNS
 from cooperate.queue.state import (DONE, FAILED, INTERRUPTED, LOST, PENDING, PRUNED, RUNNING,
                                    STATUSES, TIMEOUT, State)
 
 OUTCOMES = ("done", "pruned", "failed", "timeout", "lost", "aborted", "interrupted", "running")
 COLOURS = {"done": "#2e9d4a", "pruned": "#8fc9a0", "failed": "#d23c3c", "timeout": "#d6409f", "lost": "#8a4fd0",
            "aborted": "#e8871e", "interrupted": "#c9b400", "running": "#2f7fe0",
-           "stale": "#c3a6ea", "held": "#8c8c8c", "pending": "#d9d9d9"}
+           "claimed": "#9cc3f0", "stale": "#c3a6ea", "held": "#8c8c8c", "pending": "#d9d9d9"}
 # the parts of the progress bar, in order: an entry's status, told apart by
 # its latest attempt (a done entry that was pruned; a failed entry whose
 # attempt timed out or was lost; a pending one whose attempt was interrupted
 # or lost, waiting to run again)
-PROGRESS = ("done", "pruned", "failed", "timeout", "aborted", "lost", "interrupted", "running", "stale",
-            "held", "pending")
+PROGRESS = ("done", "pruned", "failed", "timeout", "aborted", "lost", "interrupted", "running",
+            CLAIMED, "stale", "held", "pending")
 # above this many attempts the timeline aggregates them per time bucket
 MAX_BARS = 600
 # aggregated timeline: at most this many bars in all (lanes x buckets)
@@ -134,7 +134,7 @@ def survey(queue, now):
     get, ended, last = state.getter(), state.ended, state.last
     # (status, part) -> entries, but for those done at their first attempt
     # and those never claimed
-    tally, failed, few, spans = {}, [], [], {}
+    tally, failed, few, spans, held = {}, [], [], {}, []
     count, quick, marked, busy, finished = 0, 0, 0, 0.0, 0
     # entries an early-stopping rule judged: they may have been pruned
     judged = {record[1] for record in state.scores}
@@ -169,6 +169,8 @@ def survey(queue, now):
         part = status
         if status == RUNNING:
             part = status = "stale" if queue.leases.is_stale(a) else RUNNING
+            if status == RUNNING:
+                held.append((a.worker, id_, a.number, a.start))
         elif status == DONE and a is not None and a.outcome == PRUNED:
             part = PRUNED
         elif status in (FAILED, PENDING) and a is not None and a.end is not None and (
@@ -185,6 +187,8 @@ def survey(queue, now):
             finished += 1
         chain = a.chain()
         for t in chain:
+            if t is a and status == RUNNING:
+                continue  # drawn below if it is running now
             span = spans.get(t.worker)
             if span is None:
                 span = spans[t.worker] = Spans()
@@ -206,8 +210,20 @@ def survey(queue, now):
     for (status, part), k in tally.items():
         counts[status] += k
         parts[part] += k
+    # running in the journal, not now: claimed in a batch (see summary)
+    waiting = summary.not_running(queue, held)
+    counts[RUNNING] -= len(waiting)
+    parts[RUNNING] -= len(waiting)
+    counts[CLAIMED] = parts[CLAIMED] = len(waiting)
+    for worker, id_, _, start in held:
+        if id_ not in waiting:
+            span = spans.get(worker)
+            if span is None:
+                span = spans[worker] = Spans()
+            span.add(start, max(now, start), kind[RUNNING])
     return {"summary": summary.totals(queue, counts, busy, finished + quick), "parts": parts,
-            "failed": failed, "spans": spans, "outcomes": names, "attempts": count, "few": few}
+            "failed": failed, "spans": spans, "outcomes": names, "attempts": count, "few": few,
+            "claimed": waiting}
 
 
 class Spans:
@@ -282,14 +298,17 @@ class Spans:
                 max(max(ends) for _, ends, _ in parts))
 
 
-def attempts(queue, now, entries):
-    """Every attempt of these entries ((index, id) pairs), as dicts."""
+def attempts(queue, now, entries, claimed=()):
+    """Every attempt of these entries ((index, id) pairs), as dicts, but
+    the running attempts of the `claimed` ids (not running now)."""
     state, out = queue.state, []
     for index, id_ in entries:
         last = state.last(id_)
         if last is None:
             continue
         for a in last.chain():
+            if a is last and a.end is None and id_ in claimed:
+                continue
             outcome = a.outcome or ("running" if a.end is None else "failed")
             end = a.end if a.end is not None else max(now, a.start)
             out.append({"id": id_, "index": index, "attempt": a.number, "worker": a.worker,
@@ -589,7 +608,7 @@ def gather(target, state_dir=None, now=None, trusted=True, over=collect.DEFAULT_
     t0 = min((first for first, _ in bounds), default=now)
     t1 = max(max((last for _, last in bounds), default=now), t0 + 1e-3)
     if seen["few"] is not None:
-        runs = attempts(queue, now, seen["few"])
+        runs = attempts(queue, now, seen["few"], seen["claimed"])
         lane_keys = lanes(queue, runs)
     else:
         lane_keys, runs = binned(queue, spans, seen["outcomes"], t0, t1)
@@ -798,7 +817,8 @@ def _summary(model):
     items = "".join('<li class="count count-%s"><b>%d</b> %s</li>' % (_e(k), v, _e(k))
                     for k, v in counts.items())
     left = ""
-    if s["left"] is not None and counts.get("pending", 0) + counts.get("running", 0):
+    if s["left"] is not None and counts.get("pending", 0) + counts.get("running", 0) + \
+            counts.get(CLAIMED, 0):
         left = '<p class="left">About <b>%s</b> left.</p>' % _e(_dur(s["left"]))
     hosts = ", ".join(sorted({h for h, _, _ in model["lanes"]}))
     parts = model["progress"]
@@ -806,7 +826,8 @@ def _summary(model):
     notes = {"pruned": "pruned (stopped early by a rule: a success)",
              "lost": "lost (their workers died)", "interrupted": "interrupted (pending again)",
              "timeout": "timed out (stopped at their time limit)",
-             "stale": "stale (running on a worker that looks dead)"}
+             "stale": "stale (running on a worker that looks dead)",
+             CLAIMED: "claimed (in a batch: waiting their turn)"}
     bar, legend = [], []
     for part in PROGRESS:
         k = parts.get(part, 0)

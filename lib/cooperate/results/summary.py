@@ -2,6 +2,10 @@
 status, progress, the time left at the pace of the runs that ended, and the
 details of running, failed and blocked entries. Reads the queue; writes
 nothing.
+
+Of the entries the journal has running, those a worker claimed in a batch
+and is not running now (see not_running) are counted apart, as claimed:
+while runs are short a worker holds up to 16 of them, one running.
 """
 
 import time
@@ -10,7 +14,10 @@ from cooperate.queue import logs
 from cooperate.queue.state import (ABORTED, DONE, FAILED, HELD, PENDING, PRUNED, RUNNING,
                                    STATUSES, TIMEOUT)
 
-COLUMNS = (PENDING, RUNNING, DONE, FAILED, "stale", ABORTED, HELD)
+# claimed in a batch by a live worker, not running now: waiting their turn,
+# or ended and not recorded yet
+CLAIMED = "claimed"
+COLUMNS = (PENDING, RUNNING, CLAIMED, DONE, FAILED, "stale", ABORTED, HELD)
 # a count only lists with dependencies have ("after")
 BLOCKED = "blocked"
 
@@ -23,11 +30,37 @@ def totals(queue, counts, busy, ended):
     if ended and counts[RUNNING]:
         # mean duration of finished runs, over as many slots as are busy now
         # (nothing running: no pace to tell the time left by)
-        left = busy / ended * (counts[PENDING] + counts[RUNNING]) / counts[RUNNING]
+        left = busy / ended * (counts[PENDING] + counts[RUNNING] + counts[CLAIMED]) / \
+            counts[RUNNING]
     finished = counts[DONE] + counts[FAILED] + counts[ABORTED]
     return {"list": queue.list.path, "experiment": queue.experiment, "state": queue.dir,
             "total": total, "counts": counts, "left": left,
             "progress": finished / total if total else 1.0}
+
+
+def not_running(queue, held):
+    """The ids of the entries in `held`, [(worker, id, attempt, claimed
+    at)] of live workers in list order, that are not running now. A worker
+    runs at most its slots at once; while runs are short it claims a batch
+    and runs its entries one after another, in claim order, noting each
+    end in its heartbeat file until its next transaction records them
+    (run/worker.py). So of a worker's entries, those noted ended are not
+    running, nor any after the first `slots` of the rest."""
+    by_worker = {}
+    for item in held:
+        by_worker.setdefault(item[0], []).append(item)
+    found = set()
+    for worker, items in by_worker.items():
+        slots = queue.state.workers.get(worker, {}).get("slots")
+        if slots is None or len(items) <= slots:
+            continue
+        noted = queue.leases.noted(worker)
+        # stable: in list order within one claim, as next_pending takes them
+        items.sort(key=lambda item: item[3])
+        rest = [item for item in items if (item[1], item[2]) not in noted]
+        found.update(item[1] for item in items if (item[1], item[2]) in noted)
+        found.update(item[1] for item in rest[slots:])
+    return found
 
 
 def silent_for(queue, worker):
@@ -121,6 +154,19 @@ def summarise(queue):
         counts[status] += 1
     counts[DONE] += done + len(executed)
     counts[PENDING] += len(queue.list.ids) - claimed - len(executed)
+    waiting = not_running(queue, [(r["worker"], r["id"], r["attempt"], r["started"])
+                                  for r in running if not r["stale"]])
+    if waiting:
+        batched = [r for r in running if r["id"] in waiting]
+        running = [r for r in running if r["id"] not in waiting]
+        counts[RUNNING] -= len(batched)
+        counts[CLAIMED] += len(batched)
+        for r in batched:
+            made = by_worker[r["worker"]]
+            made[RUNNING] -= 1
+            made[CLAIMED] = made.get(CLAIMED, 0) + 1
+    else:
+        batched = []
     if from_base:
         rows, base_busy, base_by_worker = state.base_done()
         if rows == from_base:
@@ -153,7 +199,7 @@ def summarise(queue):
         "pruned": pruned,
         "hosts": sorted(h for h in hosts if h), "drained": sorted(state.drained),
         "comment": comments[-1][1] if comments else None,
-        "running": running, "failed": failed, "blocked": blocked,
+        "running": running, "claimed": batched, "failed": failed, "blocked": blocked,
         "workers": [{"worker": w, "host": workers.get(w, {}).get("host"),
                      "slurm": slurm_job(workers.get(w, {})), "entries": made}
                     for w, made in sorted(by_worker.items())]})
