@@ -181,8 +181,11 @@ def test_a_mount_whose_locks_stay_local_is_found_and_every_worker_stops(shared):
         # found exits 0; none fails, none crashes
         assert code in (0, 2) and "Traceback" not in err, said
         if code == 2:
+            # the records showed it, or the journal got shorter under a
+            # worker (the third machine cut off a batch being written)
             last = err.strip().splitlines()[-1]
-            assert "does not keep this queue's records safe" in last and "nolock" in last, said
+            assert "nolock" in last and ("does not keep this queue's records safe" in last
+                                         or "shorter than when it was last read" in last), said
     assert 2 in [code for code, _ in ended], ("never found", said)
     mark = os.path.join(state(name), "broken")
     assert os.path.exists(mark)

@@ -342,14 +342,20 @@ def _scan(data, cursor, path):
     return decode(b"".join(pieces))
 
 
+def shorter(path):
+    """The error of a journal found shorter than this process read it."""
+    return UserError("%s is shorter than when it was last read: it was replaced or truncated "
+                     "under this worker, or a machine writes it without working locks (a "
+                     "`nolock` mount); stop the workers and check it" % path)
+
+
 def _check_tail(data, cursor, path):
     """`data` was read from where cursor's tail begins: note it if those
     bytes changed since they were read, and return what follows them."""
     back = len(cursor.tail)
     if data[:back] != cursor.tail:
         if len(data) < back:
-            raise UserError("%s is shorter than when it was last read: it was replaced or "
-                            "truncated under this worker; stop the workers and check it" % path)
+            raise shorter(path)
         cursor.notice("bytes %d to %d of %s changed after they were read: another write "
                       "went over them" % (cursor.offset - back, cursor.offset, path))
     return data[back:]
@@ -416,8 +422,7 @@ def sync(path, cursor, payload_fn, durable=True, mode=0o644, generation=0, check
         if check is not None:
             check(inode, uid, gid, st_mode)
         if size < cursor.offset:
-            raise UserError("%s is shorter than when it was last read: it was replaced or "
-                            "truncated under this worker; stop the workers and check it" % path)
+            raise shorter(path)
         records, bad = [], 0
         if size > cursor.offset:
             back = len(cursor.tail)
@@ -425,8 +430,14 @@ def sync(path, cursor, payload_fn, durable=True, mode=0o644, generation=0, check
                                cursor, path)
             records, bad = _scan(data, cursor, path)
             if cursor.offset < size:
-                # a writer died mid-batch: we hold the lock, so nobody is writing
-                os.ftruncate(fd, cursor.offset)
+                # a writer died mid-batch, as nobody else holds the lock; if
+                # its size changes meanwhile, someone does (a machine whose
+                # locks do not reach the others): what it writes is not cut off
+                if fresh_stat(fd)[0] == size:
+                    os.ftruncate(fd, cursor.offset)
+                else:
+                    cursor.notice("%s changed while this worker held the lock: another "
+                                  "writer wrote it meanwhile" % path)
         written = payload_fn(records)
         if written:
             payload = encode(written)
