@@ -342,7 +342,7 @@ def _scan(data, cursor, path):
     return decode(b"".join(pieces))
 
 
-def shorter(path):
+def _shorter(path):
     """The error of a journal found shorter than this process read it."""
     return UserError("%s is shorter than when it was last read: it was replaced or truncated "
                      "under this worker, or a machine writes it without working locks (a "
@@ -355,7 +355,7 @@ def _check_tail(data, cursor, path):
     back = len(cursor.tail)
     if data[:back] != cursor.tail:
         if len(data) < back:
-            raise shorter(path)
+            raise _shorter(path)
         cursor.notice("bytes %d to %d of %s changed after they were read: another write "
                       "went over them" % (cursor.offset - back, cursor.offset, path))
     return data[back:]
@@ -422,7 +422,7 @@ def sync(path, cursor, payload_fn, durable=True, mode=0o644, generation=0, check
         if check is not None:
             check(inode, uid, gid, st_mode)
         if size < cursor.offset:
-            raise shorter(path)
+            raise _shorter(path)
         records, bad = [], 0
         if size > cursor.offset:
             back = len(cursor.tail)
