@@ -322,6 +322,22 @@ def test_a_worker_on_a_terminal_keeps_a_live_line_and_sums_up(tmp_path):
     assert lines(tmp_path / "ran.txt") == ["first", "0", "1"]
 
 
+def test_the_live_line_tells_a_batch_s_run_from_the_entries_only_claimed(tmp_path):
+    """Runs this short are claimed in batches; while the gated one holds
+    the worker's only slot, the live line counts one running and the rest
+    of its batch as claimed (the batch holds more than the gated run)."""
+    waits = ["sh", "-c", "while [ ! -e go ]; do sleep 0.05; done; echo gated >> ran.txt"]
+    write_list(tmp_path / "l.json", [appender(i) for i in range(20)] + [waits] +
+               [appender(i) for i in range(21, 60)])
+    code, out = run_on_terminal(command("run", "l.json", "--poll", "0.2"), tmp_path,
+                                when=r"\r\x1b\[K20/60 done, 1 running \(1 here\), [1-9]\d* claimed",
+                                then=(tmp_path / "go").touch)
+    assert code == 0, out
+    assert (tmp_path / "go").exists(), "the live line never showed the batch: " + out
+    assert sorted(lines(tmp_path / "ran.txt")) == sorted(
+        [str(i) for i in range(20)] + ["gated"] + [str(i) for i in range(21, 60)])
+
+
 def test_a_worker_off_a_terminal_prints_plain_lines(tmp_path):
     write_list(tmp_path / "l.json", [appender(i) for i in range(3)])
     result = run("run", "l.json", cwd=tmp_path)

@@ -10,8 +10,8 @@ from cooperate.cli.args import (command_line, int_list, interval, lease_seconds,
                     positive_int, positive_number, positive_seconds, seconds, size)
 from cooperate.errors import UserError
 from cooperate.run.launcher import Slots
-from cooperate.queue.core import (ABORTED, DEFAULT_LOCK_TIMEOUT, DONE, FAILED, HELD, LEASE, LOST_RETRIES,
-                     PENDING, PRUNED, RUNNING, TIMEOUT)
+from cooperate.queue.core import (ABORTED, CLAIMED, DEFAULT_LOCK_TIMEOUT, DONE, FAILED, HELD, LEASE,
+                                  LOST_RETRIES, PENDING, PRUNED, RUNNING, TIMEOUT)
 from cooperate.run.resources import HostLimits
 from cooperate.cli.targets import add_trust
 
@@ -230,13 +230,13 @@ class Reporter:
         self.finished = [(t, n) for t, n in self.finished if now - t <= self.RATE_WINDOW]
         self.finished.append((now, finished))
         text = "%d/%d done" % (done, total)
-        for status in (FAILED, RUNNING, PENDING, HELD, ABORTED):
-            if counts[status] or status in (RUNNING, PENDING):
+        for status in (FAILED, RUNNING, CLAIMED, PENDING, HELD, ABORTED):
+            if counts.get(status) or status in (RUNNING, PENDING):
                 text += ", %d %s" % (counts[status], status)
                 if status == RUNNING and here:
                     text += " (%d here)" % here
         (t0, n0), (t1, n1) = self.finished[0], self.finished[-1]
-        left = counts[PENDING] + counts[RUNNING]
+        left = counts[PENDING] + counts[RUNNING] + counts.get(CLAIMED, 0)
         if left and n1 > n0 and t1 > t0:
             text += ", about %s left" % fmt.duration(left * (t1 - t0) / (n1 - n0))
         try:

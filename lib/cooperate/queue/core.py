@@ -40,10 +40,10 @@ from cooperate.queue.lease import LEASE, Leases, heartbeat_every
 from cooperate.queue.listfile import CommandList, label
 from cooperate.queue.order import ClaimOrder
 from cooperate.queue.source import Source, default_state_dir
-from cooperate.queue.state import (ABORTED, DONE, FAILED, HELD, INTERRUPTED, LATER, LOST, PENDING,
-                                   PRUNED, RUNNING, STATUSES, TIMEOUT, State)
+from cooperate.queue.state import (ABORTED, CLAIMED, DONE, FAILED, HELD, INTERRUPTED, LATER, LOST,
+                                   PENDING, PRUNED, RUNNING, STATUSES, TIMEOUT, State)
 
-__all__ = ["ABORTED", "DEFAULT_LOCK_TIMEOUT", "DONE", "FAILED", "HELD", "INTERRUPTED", "LATER",
+__all__ = ["ABORTED", "CLAIMED", "DEFAULT_LOCK_TIMEOUT", "DONE", "FAILED", "HELD", "INTERRUPTED", "LATER",
            "LEASE", "LOST", "LOST_RETRIES", "PENDING", "PRUNED", "RUNNING", "STATUSES", "TIMEOUT", "Claim",
            "Queue", "Source", "heartbeat_every"]
 
@@ -448,6 +448,16 @@ class Queue:
                 counts[PENDING if code is None else STATUSES[code & 7]] += 1
         return counts
 
+    def beyond_slots(self):
+        """How many running entries their workers hold beyond their slots:
+        claimed in a batch, not running now (see CLAIMED; summaries also
+        leave out the ends a worker noted: results/summary.py)."""
+        held = {}
+        for worker in self.state.holders.values():
+            held[worker] = held.get(worker, 0) + 1
+        workers = self.state.workers
+        return sum(max(0, n - workers.get(w, {}).get("slots", n)) for w, n in held.items())
+
     def log_paths(self, id_, attempt):
         """Where an attempt's output goes: logs/PRE/ID.ATTEMPT.out and .err,
         PRE the id's first three hex digits, so that no folder holds more
@@ -617,7 +627,13 @@ class Queue:
             os.close(files.open_own(path, self.file_mode))
         except OSError as error:
             raise UserError("cannot write %s: %s" % (path, error.strerror))
-        self.transaction(lambda: [["w", worker, info]])
+        def record():
+            # its own record is in its state too, as after any fresh read
+            out = []
+            self._record(out, ["w", worker, info])
+            return out
+
+        self.transaction(record)
         self.worker, self.marks, self.marked = worker, self.journal_cursor.marks, None
         self._watch()
 

@@ -21,6 +21,10 @@ TIMEOUT = "timeout"
 # stopped early by a rule (ASHA: its metric was not in the top of a rung):
 # a success, never retried; the rule's "s" record says why
 PRUNED = "pruned"
+# of the running entries, those a worker claimed in a batch and is not
+# running now (waiting their turn, or ended and not recorded yet): a count
+# split off RUNNING for display (see Queue.beyond_slots), never recorded
+CLAIMED = "claimed"
 # what take's `accept` says of an entry it cannot take yet but may take
 # later (its GPUs are busy): skipped by this claim, looked at by the next
 LATER = "later"

@@ -11,12 +11,9 @@ while runs are short a worker holds up to 16 of them, one running.
 import time
 
 from cooperate.queue import logs
-from cooperate.queue.state import (ABORTED, DONE, FAILED, HELD, PENDING, PRUNED, RUNNING,
+from cooperate.queue.state import (ABORTED, CLAIMED, DONE, FAILED, HELD, PENDING, PRUNED, RUNNING,
                                    STATUSES, TIMEOUT)
 
-# claimed in a batch by a live worker, not running now: waiting their turn,
-# or ended and not recorded yet
-CLAIMED = "claimed"
 COLUMNS = (PENDING, RUNNING, CLAIMED, DONE, FAILED, "stale", ABORTED, HELD)
 # a count only lists with dependencies have ("after")
 BLOCKED = "blocked"

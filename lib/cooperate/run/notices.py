@@ -8,6 +8,7 @@ import subprocess
 import time
 
 from cooperate import fmt
+from cooperate.queue.core import CLAIMED, RUNNING
 
 # a list that does not read (being rewritten in place) is reported once it
 # has not read for this long
@@ -36,7 +37,11 @@ class Notices:
         now = time.monotonic()
         if self.live and now >= self.next_progress:
             self.next_progress = now + 1.0
-            self.report("progress", counts=self.queue.counts(), here=here)
+            counts = self.queue.counts()
+            # a batch's entries not running now are told apart (see CLAIMED)
+            counts[CLAIMED] = self.queue.beyond_slots()
+            counts[RUNNING] -= counts[CLAIMED]
+            self.report("progress", counts=counts, here=here)
 
     def wake_at(self):
         """When the live line is due, or None."""
