@@ -43,9 +43,9 @@ from cooperate.queue.source import Source, default_state_dir
 from cooperate.queue.state import (ABORTED, CLAIMED, DONE, FAILED, HELD, INTERRUPTED, LATER, LOST,
                                    PENDING, PRUNED, RUNNING, STATUSES, TIMEOUT, State)
 
-__all__ = ["ABORTED", "CLAIMED", "DEFAULT_LOCK_TIMEOUT", "DONE", "FAILED", "HELD", "INTERRUPTED", "LATER",
-           "LEASE", "LOST", "LOST_RETRIES", "PENDING", "PRUNED", "RUNNING", "STATUSES", "TIMEOUT", "Claim",
-           "Queue", "Source", "heartbeat_every"]
+__all__ = ["ABORTED", "CLAIMED", "DEFAULT_LOCK_TIMEOUT", "DONE", "FAILED", "HELD", "INTERRUPTED",
+           "LATER", "LEASE", "LOST", "LOST_RETRIES", "PENDING", "PRUNED", "RUNNING", "STATUSES",
+           "TIMEOUT", "Claim", "Queue", "Source", "heartbeat_every"]
 
 DEFAULT_LOCK_TIMEOUT = 60.0
 # a lost attempt (its worker died) runs again at least this many times, even
@@ -627,6 +627,7 @@ class Queue:
             os.close(files.open_own(path, self.file_mode))
         except OSError as error:
             raise UserError("cannot write %s: %s" % (path, error.strerror))
+
         def record():
             # its own record is in its state too, as after any fresh read
             out = []
